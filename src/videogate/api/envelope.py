@@ -1,0 +1,51 @@
+"""Response bodies: the Bifrost error envelope, JSON via orjson, and request ids."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ..errors import GatewayError
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_body(exc: GatewayError, event_id: str, request_type: str | None) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "type": exc.type,
+        "is_bifrost_error": exc.is_bifrost_error,
+        "status_code": exc.status,
+        "error": {
+            "type": exc.type,
+            "code": exc.code,
+            "message": exc.message,
+            "param": exc.param,
+            "event_id": event_id,
+        },
+        "extra_fields": {
+            "provider": exc.provider,
+            "model_requested": exc.model_requested,
+            "request_type": request_type,
+        },
+    }
+
+
+def error_response(
+    exc: GatewayError, event_id: str | None = None, request_type: str | None = None
+) -> JSON:
+    event_id = event_id or new_event_id()
+    headers = {**exc.headers, "x-request-id": event_id}
+    return JSON(error_body(exc, event_id, request_type), status_code=exc.status, headers=headers)

@@ -1,0 +1,370 @@
+"""The `/v1/videos` surface: create, list, retrieve, content, remix and delete."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import GatewayError, bad_request, is_retryable
+from ..gateway import Gateway
+from ..ids import public_id
+from ..jobs.deletion import INLINE_GRACE_SECONDS, carry_out
+from ..providers.base import (
+    TERMINAL,
+    VARIANT_CAPABILITY,
+    VARIANT_TYPES,
+    CallContext,
+    Capability,
+    Content,
+    CreateParams,
+    Provider,
+    UpstreamVideo,
+)
+from ..store.videos import fields_from_upstream
+from .auth import LOCAL, Principal, bearer
+from .envelope import JSON, new_event_id
+from .parsing import parse_create, parse_remix_prompt
+
+Row = dict[str, Any]
+TRUE = ("1", "true", "yes")
+INLINE_ATTEMPT_SECONDS = 10.0
+
+
+class Call:
+    """One request's bookkeeping: its id, type, timer and what goes into `extra_fields`."""
+
+    __slots__ = ("ctx", "event_id", "gw", "model_requested", "provider", "request", "request_type",
+                 "started")
+
+    def __init__(self, gw: Gateway, request: Request, request_type: str) -> None:
+        self.gw = gw
+        self.request = request
+        self.request_type = request_type
+        self.started = time.perf_counter()
+        self.event_id = new_event_id()
+        self.provider: str | None = None
+        self.model_requested: str | None = None
+        request.state.call = self
+        raw = gw.settings.raw
+        headers = request.headers
+        self.ctx = CallContext(
+            capture_raw=raw.send_back_raw_request
+            or raw.send_back_raw_response
+            or headers.get("x-bf-send-back-raw-response", "").lower() in TRUE
+            or headers.get("x-bf-send-back-raw-request", "").lower() in TRUE
+        )
+
+    async def principal(self) -> Principal:
+        if not self.gw.settings.auth.enabled:
+            return LOCAL
+        return await self.gw.auth.from_token(bearer(self.request.headers))
+
+    def extra_fields(self, deployment: str | None = None, **more: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_type": self.request_type,
+            "provider": self.provider,
+            "model_requested": self.model_requested,
+            "model_deployment": deployment,
+            "latency": int((time.perf_counter() - self.started) * 1000),
+        }
+        if self.ctx.capture_raw:
+            fields["raw_request"] = self.ctx.raw_request
+            fields["raw_response"] = self.ctx.raw_response
+        fields.update(more)
+        return fields
+
+    def respond(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSON:
+        return JSON(body, headers={"x-request-id": self.event_id, **(headers or {})})
+
+    def tag(self, row: Row) -> None:
+        self.provider = row["provider"]
+        self.model_requested = row["model_requested"]
+
+
+def video_object(row: Row) -> dict[str, Any]:
+    """OpenAI's Video object: every key present, null where unknown."""
+    error = (
+        {"code": row["error_code"], "message": row["error_message"] or ""}
+        if row["status"] == "failed" or row["error_code"]
+        else None
+    )
+    if error is not None and error["code"] is None:
+        error["code"] = "generation_failed"
+    return {
+        "id": row["id"],
+        "object": "video",
+        "model": row["model_deployment"] or row["model_requested"],
+        "status": row["status"],
+        "progress": row["progress"],
+        "created_at": row["created_at"],
+        "completed_at": row["completed_at"],
+        "expires_at": row["expires_at"],
+        "prompt": row["prompt"],
+        "size": row["size"],
+        "seconds": row["seconds"],
+        "remixed_from_video_id": row["remixed_from"],
+        "error": error,
+    }
+
+
+def new_row(
+    up: UpstreamVideo,
+    provider: Provider,
+    *,
+    owner: str,
+    model_requested: str,
+    deployment: str,
+    key_name: str,
+    prompt: str,
+    size: str | None,
+    seconds: str | None,
+    remixed_from: str | None = None,
+) -> Row:
+    return {
+        "id": public_id(up.id, provider.id),
+        "provider": provider.id,
+        "upstream_id": up.id,
+        "model_requested": model_requested,
+        "model_deployment": up.model or deployment,
+        "provider_key": key_name,
+        "owner": owner,
+        "prompt": up.prompt if up.prompt is not None else prompt,
+        "size": up.size or size,
+        "seconds": up.seconds or seconds,
+        "created_at": up.created_at or int(time.time()),
+        "remixed_from": remixed_from,
+        "assets": None,
+        "extra": None,
+        **fields_from_upstream(up),
+    }
+
+
+def gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+# -- create ---------------------------------------------------------------------------------
+async def create_video(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_generation")
+    principal = await call.principal()
+    body = await parse_create(request, gw.settings.limits)
+    call.model_requested = body.model or gw.settings.models.default_model
+    targets = [gw.resolve_model(body.model)] + [gw.resolve_model(m) for m in body.fallbacks]
+    attempts = []
+    for provider, model in targets:
+        params = CreateParams(
+            model=model, prompt=body.prompt, seconds=body.seconds, size=body.size,
+            input_reference=body.input_reference, extra=dict(body.extra),
+        )
+        if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
+            raise bad_request(
+                "unsupported_input_reference",
+                f"Provider {provider.id!r} does not accept an input_reference.",
+                "input_reference",
+            )
+        provider.validate(params)  # every target checked before any money is spent
+        attempts.append((provider, params))
+    last_error: GatewayError | None = None
+    for index, (provider, params) in enumerate(attempts):
+        call.provider = provider.id
+        key = provider.pick_key(params.model)
+        try:
+            up = await provider.create(params, key, call.ctx)
+        except GatewayError as exc:
+            exc.provider = exc.provider or provider.id
+            if is_retryable(exc) and index + 1 < len(attempts):
+                last_error = exc
+                continue
+            raise
+        row = new_row(
+            up, provider, owner=principal.owner, model_requested=call.model_requested,
+            deployment=params.model, key_name=key.name, prompt=params.prompt,
+            size=params.size, seconds=params.seconds,
+        )
+        await gw.videos.insert(row)
+        more: dict[str, Any] = {}
+        if index:
+            more["fallback_index"] = index
+            more["fallback_reason"] = last_error.message if last_error else None
+        body_out = video_object(row)
+        body_out["extra_fields"] = call.extra_fields(row["model_deployment"], **more)
+        return call.respond(body_out)
+    raise AssertionError("unreachable: at least one target is always attempted")
+
+
+# -- list -------------------------------------------------------------------------------------
+async def list_videos(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_list")
+    principal = await call.principal()
+    q = request.query_params
+    limit_raw = q.get("limit", "20")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        raise bad_request("invalid_limit", "limit must be a whole number from 1 to 100.", "limit")
+    order = q.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise bad_request("invalid_order", "order must be 'asc' or 'desc'.", "order")
+    provider = q.get("provider") or request.headers.get("x-bf-video-list-provider") or None
+    if provider is not None:
+        gw.provider(provider)
+        call.provider = provider
+    after = q.get("after") or None
+    page = await gw.videos.page(
+        owner=None if principal.is_admin else principal.owner,
+        provider=provider, after=after, limit=int(limit_raw), order=order,
+    )
+    if page is None:
+        raise bad_request(
+            "invalid_after", f"after={after!r} names no video in this listing.", "after"
+        )
+    rows, has_more = page
+    data = [video_object(r) for r in rows]
+    return call.respond(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": has_more,
+            "extra_fields": call.extra_fields(),
+        }
+    )
+
+
+# -- retrieve ---------------------------------------------------------------------------------
+async def refresh(gw: Gateway, call: Call, row: Row) -> Row:
+    """The row, brought up to date from the provider unless the job has already ended."""
+    if row["status"] in TERMINAL:
+        return row
+    provider = gw.provider(row["provider"])
+    up = await provider.retrieve(row["upstream_id"], provider.key_named(row["provider_key"]),
+                                 call.ctx)
+    values = fields_from_upstream(up)
+    await gw.videos.update(row["id"], values)
+    return {**row, **values}
+
+
+async def retrieve_video(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_retrieve")
+    principal = await call.principal()
+    row = await gw.owned_video(principal, request.path_params["video_id"])
+    call.tag(row)
+    row = await refresh(gw, call, row)
+    body = video_object(row)
+    body["extra_fields"] = call.extra_fields(row["model_deployment"])
+    poll_ms = gw.providers[row["provider"]].poll_after_ms if row["provider"] in gw.providers else 0
+    return call.respond(body, {"openai-poll-after-ms": str(poll_ms)})
+
+
+# -- content ----------------------------------------------------------------------------------
+async def video_content(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_download")
+    principal = await call.principal()
+    variant = request.query_params.get("variant", "video")
+    if variant not in VARIANT_TYPES:
+        raise bad_request(
+            "invalid_variant", "variant must be one of video, thumbnail, spritesheet.", "variant"
+        )
+    row = await gw.owned_video(principal, request.path_params["video_id"])
+    call.tag(row)
+    provider = gw.provider(row["provider"])
+    if not provider.supports(VARIANT_CAPABILITY[variant]):
+        raise GatewayError(
+            404, "variant_not_available",
+            f"Provider {provider.id!r} does not produce a {variant}.", param="variant",
+            provider=provider.id,
+        )
+    row = await refresh(gw, call, row)
+    if row["status"] != "completed":
+        raise GatewayError(
+            409, "video_not_ready",
+            f"Video {row['id']!r} is {row['status']}; content exists only once it is completed.",
+            provider=provider.id,
+        )
+    content = await provider.content(
+        row["upstream_id"], variant, provider.key_named(row["provider_key"]), call.ctx
+    )
+    headers = {
+        "x-request-id": call.event_id,
+        "x-bf-provider": provider.id,
+        "Content-Disposition": f'inline; filename="{row["upstream_id"]}.{_suffix(variant)}"',
+    }
+    if content.content_length is not None:
+        headers["Content-Length"] = str(content.content_length)
+    return StreamingResponse(_drain(content), media_type=content.content_type, headers=headers)
+
+
+def _suffix(variant: str) -> str:
+    return {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}[variant]
+
+
+async def _drain(content: Content) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in content.chunks:
+            yield chunk
+    finally:
+        await content.close()
+
+
+# -- remix ------------------------------------------------------------------------------------
+async def remix_video(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_remix")
+    principal = await call.principal()
+    source = await gw.owned_video(principal, request.path_params["video_id"])
+    call.tag(source)
+    provider = gw.provider(source["provider"])
+    if not provider.supports(Capability.REMIX):
+        raise GatewayError(
+            400, "unsupported_operation", f"Provider {provider.id!r} does not support remix.",
+            provider=provider.id,
+        )
+    prompt = await parse_remix_prompt(request, gw.settings.limits)
+    key = provider.key_named(source["provider_key"])
+    up = await provider.remix(source["upstream_id"], prompt, key, call.ctx)
+    row = new_row(
+        up, provider, owner=principal.owner, model_requested=source["model_requested"],
+        deployment=source["model_deployment"], key_name=key.name, prompt=prompt,
+        size=source["size"], seconds=source["seconds"], remixed_from=source["id"],
+    )
+    await gw.videos.insert(row)
+    body = video_object(row)
+    body["extra_fields"] = call.extra_fields(row["model_deployment"])
+    return call.respond(body)
+
+
+# -- delete -----------------------------------------------------------------------------------
+async def delete_video(request: Request) -> Response:
+    gw = gateway(request)
+    call = Call(gw, request, "video_delete")
+    principal = await call.principal()
+    row = await gw.owned_video(principal, request.path_params["video_id"])
+    call.tag(row)
+    seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS)
+    outbox_row = await gw.outbox.get(seq)
+    assert outbox_row is not None
+    try:
+        outcome = await asyncio.wait_for(carry_out(gw, outbox_row), INLINE_ATTEMPT_SECONDS)
+    except TimeoutError:
+        outcome = "pending"  # the worker retries once the outbox row's grace has passed
+    return call.respond(
+        {
+            "id": row["id"],
+            "object": "video.deleted",
+            "deleted": True,
+            "extra_fields": call.extra_fields(
+                row["model_deployment"],
+                upstream_deleted=outcome == "done",
+                upstream_deletion=outcome,
+            ),
+        }
+    )

@@ -1,0 +1,187 @@
+"""`videogate`: serve the gateway, manage keys, mint tokens, migrate the store.
+
+Key and token commands work directly against the store and secrets of a data dir, so they
+need no running gateway (and work before the first start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir", "database_url", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "no_auth", False):
+        overrides["auth"] = {"enabled": False}
+    settings = load_settings(args.config, **overrides)
+    if getattr(args, "no_auth", False) and args.config is not None:
+        settings.auth.enabled = False
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=args.access_log,
+        lifespan="on",
+    )
+    return 0
+
+
+async def _with_store(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    from .store.db import make_engine, migrate
+    from .store.keys import KeyStore
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        return await fn(KeyStore(engine))
+    finally:
+        await engine.dispose()
+
+
+async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(keys: Any) -> int:
+        row, secret = await keys.create(args.name, args.description)
+        print(f"created virtual key {row['name']!r} (id {row['id']}); it is shown only once:")
+        print(secret)
+        return 0
+
+    return await _with_store(settings, run)
+
+
+async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(keys: Any) -> int:
+        rows = await keys.all()
+        print(f"{'ID':<28} {'NAME':<24} {'PREFIX':<14} STATE")
+        for r in rows:
+            state = "revoked" if r["revoked_at"] else ("blocked" if r["blocked"] else "active")
+            print(f"{r['id']:<28} {r['name']:<24} {r['key_prefix'] + '…':<14} {state}")
+        return 0
+
+    return await _with_store(settings, run)
+
+
+async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(keys: Any) -> int:
+        row = await keys.revoke(args.key)
+        if row is None:
+            print(f"no single key has id or name {args.key!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {row['id']} ({row['name']})")
+        return 0
+
+    return await _with_store(settings, run)
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from .api.auth import ADMIN_ROLE, VK_ROLE, mint_jwt
+
+    secret = settings.jwt_secret()
+    if args.kind == "admin":
+        token = mint_jwt(secret, role=ADMIN_ROLE, ttl_seconds=args.ttl, subject=args.subject,
+                         issuer=settings.auth.jwt_issuer)
+    else:
+        if not args.key_id:
+            print("token key needs the virtual key's id (see `videogate keys list`)",
+                  file=sys.stderr)
+            return 2
+        token = mint_jwt(secret, role=VK_ROLE, ttl_seconds=args.ttl, subject=args.key_id,
+                         vk=args.key_id, issuer=settings.auth.jwt_issuer)
+    print(token)
+    return 0
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(_keys: Any) -> int:
+        print(f"schema up to date at {settings.effective_database_url.split('@')[-1]}")
+        return 0
+
+    return await _with_store(settings, run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML config file")
+    common.add_argument("--data-dir", dest="data_dir", type=Path,
+                        help="holds the SQLite file, secrets and assets (default ./.videogate)")
+    common.add_argument("--database-url", dest="database_url",
+                        help="SQLAlchemy URL; default SQLite in the data dir")
+
+    parser = argparse.ArgumentParser(prog="videogate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="run the gateway")
+    serve.add_argument("--host", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default 8080")
+    serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--no-auth", action="store_true", help="local mode: no keys needed (unsafe)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=cmd_serve)
+
+    keys = sub.add_parser("keys", help="virtual keys").add_subparsers(dest="keys_cmd", required=True)
+    create = keys.add_parser("create", parents=[common], help="create a key; prints it last")
+    create.add_argument("name")
+    create.add_argument("--description")
+    create.set_defaults(handler=cmd_keys_create)
+    lst = keys.add_parser("list", parents=[common], help="list keys (never their secrets)")
+    lst.set_defaults(handler=cmd_keys_list)
+    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by id or name")
+    revoke.add_argument("key")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+    token = sub.add_parser("token", parents=[common], help="mint a JWT")
+    token.add_argument("kind", choices=["admin", "key"])
+    token.add_argument("key_id", nargs="?", help="for `token key`: the virtual key's id")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--subject", default="admin")
+    token.set_defaults(handler=cmd_token)
+
+    db = sub.add_parser("db", help="store maintenance").add_subparsers(dest="db_cmd", required=True)
+    upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"videogate: {exc}", file=sys.stderr)
+        return 2
+    result = args.handler(args, settings)
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

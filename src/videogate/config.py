@@ -1,0 +1,190 @@
+"""Gateway configuration: one YAML file plus `VIDEOGATE_*` environment variables.
+
+Secrets are never written into the YAML itself: a value of the form `env.NAME` is replaced
+by the environment variable NAME when the file is loaded (Bifrost's convention), so a config
+file can be committed while its keys stay in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "env."
+_yaml_data: ContextVar[dict[str, Any]] = ContextVar("videogate_yaml_data", default={})
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def resolve_env_refs(value: Any, path: str = "") -> Any:
+    """Replace every `env.NAME` string with the environment variable NAME (recursively)."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if name not in os.environ:
+            raise ConfigError(f"{path or 'value'} refers to environment variable {name}, unset")
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {k: resolve_env_refs(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env_refs(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class UpstreamKey(BaseModel):
+    """One credential for a provider; `models` limits which models it may serve."""
+
+    name: str = "default"
+    value: str = ""
+    weight: float = 1.0
+    models: list[str] = Field(default_factory=list)
+    base_url: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderConfig(BaseModel):
+    """One configured provider instance; its id is the key under `providers:`."""
+
+    type: str | None = None  # adapter module; defaults to the provider id
+    base_url: str | None = None
+    keys: list[UpstreamKey] = Field(default_factory=list)
+    timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = 10.0
+    poll_after_ms: int | None = None
+    models: list[str] = Field(default_factory=list)  # advertised models, informational
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuthConfig(BaseModel):
+    enabled: bool = True
+    jwt_secret: str | None = None  # None: generated once and kept in <data_dir>/jwt-secret
+    jwt_issuer: str | None = None
+    key_cache_seconds: float = 1.0
+
+
+class LimitsConfig(BaseModel):
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_json_bytes: int = 1 * 1024 * 1024
+    max_prompt_chars: int = 32000
+
+
+class RawConfig(BaseModel):
+    send_back_raw_request: bool = False
+    send_back_raw_response: bool = False
+
+
+class ModelsConfig(BaseModel):
+    """Bare model names (`sora-2`) resolve through `aliases`, then to `default_provider`."""
+
+    aliases: dict[str, str] = Field(default_factory=dict)
+    default_provider: str | None = None
+    default_model: str = "simulated/test-pattern"
+
+
+class WorkerConfig(BaseModel):
+    enabled: bool = True
+    interval_seconds: float = 1.0
+    deletion_backoff_max_seconds: float = 300.0
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"simulated": ProviderConfig(type="simulated")}
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDEOGATE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".videogate")
+    database_url: str | None = None
+    log_level: str = "info"
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    raw: RawConfig = Field(default_factory=RawConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+
+    @field_validator("providers")
+    @classmethod
+    def _ids_are_clean(cls, v: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for pid in v:
+            if not pid or any(c in pid for c in ":/ "):
+                raise ValueError(f"provider id {pid!r} may not contain ':', '/' or spaces")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CLI flags beat the environment, which beats the YAML file.
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'videogate.db').resolve()}"
+
+    def jwt_secret(self) -> str:
+        """The configured HS256 secret, or one generated once per data dir (mode 0600)."""
+        if self.auth.jwt_secret:
+            return self.auth.jwt_secret
+        return _persistent_secret(self.data_dir / "jwt-secret")
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The already-parsed YAML file, with `env.NAME` references resolved."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _yaml_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get())
+
+
+def _persistent_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), resolve `env.NAME` references, apply overrides."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {config_file}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config {config_file} must be a mapping at the top level")
+        data = resolve_env_refs(raw)
+    token = _yaml_data.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _yaml_data.reset(token)

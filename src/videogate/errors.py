@@ -1,0 +1,111 @@
+"""Errors that carry everything the Bifrost error envelope needs.
+
+Raised anywhere below the HTTP layer; `api.envelope` renders them. A gateway-made error has
+`is_bifrost_error=True`; an error relayed from a provider keeps the provider's status and
+message with `is_bifrost_error=False`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# HTTP status -> OpenAI-style error type, used when a raiser does not name one.
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "budget_exceeded",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+@dataclass
+class GatewayError(Exception):
+    status: int
+    code: str
+    message: str
+    param: str | None = None
+    type: str | None = None
+    is_bifrost_error: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    provider: str | None = None
+    model_requested: str | None = None
+    raw_response: Any = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+        if self.type is None:
+            self.type = ERROR_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error")
+
+
+def bad_request(code: str, message: str, param: str | None = None) -> GatewayError:
+    return GatewayError(400, code, message, param=param)
+
+
+def not_found(video_id: str | None = None, message: str | None = None) -> GatewayError:
+    return GatewayError(
+        404,
+        "video_not_found",
+        message or f"No video with id {video_id!r} exists or it is not yours.",
+        param="video_id",
+    )
+
+
+class UpstreamError(GatewayError):
+    """An error answered by a provider, relayed with its status (is_bifrost_error False)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        retry_after: str | None = None,
+        provider: str | None = None,
+        raw_response: Any = None,
+    ) -> None:
+        headers = {"retry-after": retry_after} if retry_after else {}
+        super().__init__(
+            status=status,
+            code=code or f"upstream_{status}",
+            message=message,
+            param=param,
+            type=type,
+            is_bifrost_error=False,
+            headers=headers,
+            provider=provider,
+            raw_response=raw_response,
+        )
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+class UpstreamUnavailable(GatewayError):
+    """The provider could not be reached or answered something unusable (gateway-made)."""
+
+    def __init__(self, status: int, code: str, message: str, provider: str | None = None) -> None:
+        super().__init__(status=status, code=code, message=message, provider=provider)
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+def is_retryable(exc: Exception) -> bool:
+    """Whether another key or a fallback model may succeed where this attempt failed."""
+    return isinstance(exc, UpstreamError | UpstreamUnavailable) and exc.retryable

@@ -1,0 +1,26 @@
+"""Public video ids: `<provider video id>:<provider>`, as in Bifrost.
+
+The provider suffix makes every id self-routing; the store row behind it holds the rest
+(credential, owner, deployment), so nothing is ever guessed from global defaults.
+"""
+
+from __future__ import annotations
+
+from .errors import bad_request
+
+
+def public_id(upstream_id: str, provider: str) -> str:
+    return f"{upstream_id}:{provider}"
+
+
+def parse_video_id(raw: str) -> tuple[str, str]:
+    """(upstream id, provider) from a public id; the HTTP path arrives already decoded."""
+    upstream, sep, provider = raw.rpartition(":")
+    if not sep or not upstream or not provider or "/" in provider:
+        raise bad_request(
+            "invalid_video_id",
+            f"Video id {raw!r} is not of the form '<provider video id>:<provider>' "
+            "(e.g. video_abc123:openai).",
+            "video_id",
+        )
+    return upstream, provider

@@ -1,0 +1,232 @@
+"""The one interface every provider adapter implements, and the values that cross it.
+
+An adapter turns the gateway's OpenAI-shaped request into its provider's wire format and the
+provider's answers back into `UpstreamVideo`. Adapters never see the store, auth or other
+providers; the credential for each call is passed in, chosen from the video's own row, so a
+job is always polled, downloaded and deleted with the key that created it.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from ..config import ProviderConfig, UpstreamKey
+from ..errors import GatewayError
+
+Status = Literal["queued", "in_progress", "completed", "failed"]
+STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "completed", "failed"})
+TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
+VARIANT_TYPES: dict[str, str] = {
+    "video": "video/mp4",
+    "thumbnail": "image/webp",
+    "spritesheet": "image/jpeg",
+}
+
+
+class Capability(StrEnum):
+    """What an adapter can do; the API answers `unsupported_operation` for the rest."""
+
+    CREATE = "create"
+    RETRIEVE = "retrieve"
+    LIST = "list"
+    CONTENT = "content"
+    REMIX = "remix"
+    DELETE = "delete"  # removes the job upstream once it has ended
+    CANCEL = "cancel"  # stops a job that is still queued or running
+    IMAGE_INPUT = "image_input"
+    THUMBNAIL = "thumbnail"
+    SPRITESHEET = "spritesheet"
+
+
+VARIANT_CAPABILITY: dict[str, Capability] = {
+    "video": Capability.CONTENT,
+    "thumbnail": Capability.THUMBNAIL,
+    "spritesheet": Capability.SPRITESHEET,
+}
+
+
+@dataclass
+class InputReference:
+    """An image guiding generation: uploaded bytes, a URL (http or data:), or a file id."""
+
+    data: bytes | None = None
+    content_type: str | None = None
+    filename: str | None = None
+    image_url: str | None = None
+    file_id: str | None = None
+
+
+@dataclass
+class CreateParams:
+    """The OpenAI create body after parsing; `model` is the provider-side model name."""
+
+    model: str
+    prompt: str
+    seconds: str | None = None
+    size: str | None = None
+    input_reference: InputReference | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UpstreamVideo:
+    """A provider's job, already mapped to OpenAI's vocabulary (ids are the provider's)."""
+
+    id: str
+    status: Status
+    progress: int = 0
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    completed_at: int | None = None
+    expires_at: int | None = None
+    model: str | None = None
+    prompt: str | None = None
+    size: str | None = None
+    seconds: str | None = None
+    remixed_from: str | None = None  # the provider's id of the source video
+    error: dict[str, str] | None = None
+    raw: Any = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"not an OpenAI video status: {self.status!r}")
+        self.progress = max(0, min(100, int(self.progress)))
+
+
+@dataclass
+class UpstreamList:
+    data: list[UpstreamVideo]
+    has_more: bool
+
+
+@dataclass
+class Content:
+    """A streamed asset. `close` must run when the body is done or abandoned."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: str
+    content_length: int | None
+    close: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class DeleteResult:
+    """`deleted`: the provider confirmed; `gone`: it no longer knows the job either way."""
+
+    deleted: bool
+    cancelled: bool = False
+    pending: bool = False  # the provider cannot do it yet (job still running)
+    detail: str | None = None
+
+
+@dataclass
+class CallContext:
+    """Per-call bookkeeping: raw bodies for `extra_fields` when the caller asked for them."""
+
+    capture_raw: bool = False
+    raw_request: Any = None
+    raw_response: Any = None
+
+    def record(self, request: Any = None, response: Any = None) -> None:
+        if not self.capture_raw:
+            return
+        if request is not None:
+            self.raw_request = request
+        if response is not None:
+            self.raw_response = response
+
+
+class Provider(ABC):
+    """Base for adapters. Subclasses declare `capabilities` and implement what they claim."""
+
+    type_name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    default_poll_after_ms: ClassVar[int] = 2000
+
+    def __init__(self, provider_id: str, config: ProviderConfig) -> None:
+        self.id = provider_id
+        self.config = config
+
+    @property
+    def poll_after_ms(self) -> int:
+        return self.config.poll_after_ms or self.default_poll_after_ms
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def pick_key(self, model: str) -> UpstreamKey:
+        """The first key allowed to serve `model` (weighted choice arrives with issue 6)."""
+        for key in self.config.keys:
+            if not key.models or model in key.models:
+                return key
+        if not self.config.keys and self.needs_key is False:
+            return UpstreamKey(name="none")
+        raise GatewayError(
+            400,
+            "no_upstream_key",
+            f"Provider {self.id!r} has no upstream key configured for model {model!r}.",
+            param="model",
+            provider=self.id,
+        )
+
+    def key_named(self, name: str | None) -> UpstreamKey:
+        """The key a stored video was created with; it must still be configured."""
+        for key in self.config.keys:
+            if key.name == name:
+                return key
+        if not self.config.keys and self.needs_key is False:
+            return UpstreamKey(name="none")
+        raise GatewayError(
+            503,
+            "upstream_key_unavailable",
+            f"The upstream key {name!r} that created this video is no longer configured "
+            f"for provider {self.id!r}.",
+            provider=self.id,
+        )
+
+    needs_key: ClassVar[bool] = True
+
+    def validate(self, params: CreateParams) -> None:  # noqa: B027 - optional hook
+        """Reject what this provider cannot do before any upstream call (400 in the envelope)."""
+
+    @abstractmethod
+    async def create(self, params: CreateParams, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        """Start a job."""
+
+    @abstractmethod
+    async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        """The job's current state."""
+
+    async def list(
+        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
+    ) -> UpstreamList:
+        raise unsupported(self.id, "list")
+
+    async def content(
+        self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
+    ) -> Content:
+        raise unsupported(self.id, "content")
+
+    async def remix(
+        self, video_id: str, prompt: str, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
+        raise unsupported(self.id, "remix")
+
+    async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
+        raise unsupported(self.id, "delete")
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""
+
+
+def unsupported(provider: str, operation: str) -> GatewayError:
+    return GatewayError(
+        400,
+        "unsupported_operation",
+        f"Provider {provider!r} does not support {operation}.",
+        provider=provider,
+    )

@@ -1,0 +1,233 @@
+"""`openai`: the OpenAI Videos API, and anything that speaks it (Azure v1, resellers).
+
+This is the reference adapter: the gateway's public surface has the same shape, so mapping
+is mostly a matter of ids and credentials. Options: `auth: bearer` (default) or `api-key`
+(Azure's header), `extra_headers` for fixed headers such as `OpenAI-Organization`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..config import UpstreamKey
+from ..errors import UpstreamError, bad_request
+from .base import (
+    TERMINAL,
+    VARIANT_TYPES,
+    CallContext,
+    Capability,
+    Content,
+    CreateParams,
+    DeleteResult,
+    InputReference,
+    UpstreamList,
+    UpstreamVideo,
+)
+from .http import HttpProvider
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Upstream status -> OpenAI public status. OpenAI's own are the identity; the rest appear on
+# OpenAI-compatible resellers and are mapped rather than leaked (the SDK rejects others).
+STATUS_MAP: dict[str, str] = {
+    "queued": "queued",
+    "pending": "queued",
+    "in_progress": "in_progress",
+    "processing": "in_progress",
+    "running": "in_progress",
+    "completed": "completed",
+    "succeeded": "completed",
+    "failed": "failed",
+    "cancelled": "failed",
+    "canceled": "failed",
+}
+DATA_URL_PREFIX = "data:"
+
+
+def parse_data_url(url: str) -> tuple[bytes, str]:
+    """`data:image/png;base64,...` -> (bytes, mime); a 400 if it is not a base64 image."""
+    header, _, payload = url.partition(",")
+    mime = header[len(DATA_URL_PREFIX) :].split(";")[0] or "application/octet-stream"
+    if ";base64" not in header:
+        raise bad_request("invalid_input_reference", "data: URLs must be base64 encoded.",
+                          "input_reference")
+    try:
+        return base64.b64decode(payload, validate=True), mime
+    except (binascii.Error, ValueError):
+        raise bad_request(
+            "invalid_input_reference", "input_reference data URL is not valid base64.",
+            "input_reference",
+        ) from None
+
+
+def form_value(value: Any) -> str:
+    """Extra parameters travel as multipart strings; structures are JSON-encoded."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+class OpenAIProvider(HttpProvider):
+    type_name = "openai"
+    capabilities = frozenset(
+        {
+            Capability.CREATE,
+            Capability.RETRIEVE,
+            Capability.LIST,
+            Capability.CONTENT,
+            Capability.REMIX,
+            Capability.DELETE,
+            Capability.IMAGE_INPUT,
+            Capability.THUMBNAIL,
+            Capability.SPRITESHEET,
+        }
+    )
+    default_poll_after_ms = 2000
+
+    def _base(self, key: UpstreamKey) -> str:
+        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        headers = dict(self.config.options.get("extra_headers", {}))
+        if self.config.options.get("auth", "bearer") == "api-key":
+            headers["api-key"] = key.value
+        else:
+            headers["Authorization"] = f"Bearer {key.value}"
+        return headers
+
+    def to_video(self, body: Any) -> UpstreamVideo:
+        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
+            raise UpstreamError(
+                502, f"Provider {self.id!r} answered without a video object.",
+                code="upstream_bad_response", provider=self.id, raw_response=body,
+            )
+        status = STATUS_MAP.get(str(body.get("status")), "in_progress")
+        err = body.get("error")
+        return UpstreamVideo(
+            id=body["id"],
+            status=status,  # type: ignore[arg-type]
+            progress=int(body.get("progress") or (100 if status in TERMINAL else 0)),
+            created_at=int(body.get("created_at") or 0),
+            completed_at=body.get("completed_at"),
+            expires_at=body.get("expires_at"),
+            model=body.get("model"),
+            prompt=body.get("prompt"),
+            size=body.get("size"),
+            seconds=None if body.get("seconds") is None else str(body["seconds"]),
+            remixed_from=body.get("remixed_from_video_id"),
+            error=(
+                {"code": str(err.get("code") or "upstream_failed"), "message": str(err.get("message") or "")}
+                if isinstance(err, Mapping)
+                else None
+            ),
+            raw=body,
+        )
+
+    def _form(self, params: CreateParams) -> tuple[aiohttp.FormData, dict[str, Any]]:
+        form = aiohttp.FormData()
+        shown: dict[str, Any] = {"prompt": params.prompt, "model": params.model}
+        form.add_field("prompt", params.prompt)
+        form.add_field("model", params.model)
+        for name in ("seconds", "size"):
+            value = getattr(params, name)
+            if value is not None:
+                form.add_field(name, value)
+                shown[name] = value
+        ref = params.input_reference
+        if ref is not None:
+            self._add_reference(form, ref, shown)
+        for name, value in params.extra.items():
+            form.add_field(name, form_value(value))
+            shown[name] = value
+        return form, shown
+
+    @staticmethod
+    def _add_reference(form: aiohttp.FormData, ref: InputReference, shown: dict[str, Any]) -> None:
+        data, mime, filename = ref.data, ref.content_type, ref.filename
+        if data is None and ref.image_url and ref.image_url.startswith(DATA_URL_PREFIX):
+            data, mime = parse_data_url(ref.image_url)
+            filename = "input_reference." + mime.rsplit("/", 1)[-1]
+        if data is not None:
+            form.add_field(
+                "input_reference", data, filename=filename or "input_reference",
+                content_type=mime or "application/octet-stream",
+            )
+            shown["input_reference"] = f"<{len(data)} bytes {mime}>"
+        elif ref.image_url:
+            form.add_field("input_reference[image_url]", ref.image_url)
+            shown["input_reference"] = {"image_url": ref.image_url}
+        elif ref.file_id:
+            form.add_field("input_reference[file_id]", ref.file_id)
+            shown["input_reference"] = {"file_id": ref.file_id}
+
+    async def create(self, params: CreateParams, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        form, shown = self._form(params)
+        _, body, _ = await self.request(
+            "POST", f"{self._base(key)}/videos", headers=self._headers(key), data=form
+        )
+        ctx.record(request=shown, response=body)
+        return self.to_video(body)
+
+    async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        _, body, _ = await self.request(
+            "GET", f"{self._base(key)}/videos/{video_id}", headers=self._headers(key)
+        )
+        ctx.record(response=body)
+        return self.to_video(body)
+
+    async def list(
+        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
+    ) -> UpstreamList:
+        query = {"limit": str(limit), "order": order, **({"after": after} if after else {})}
+        _, body, _ = await self.request(
+            "GET", f"{self._base(key)}/videos", headers=self._headers(key), params=query
+        )
+        ctx.record(response=body)
+        items = body.get("data", []) if isinstance(body, Mapping) else []
+        return UpstreamList([self.to_video(v) for v in items], bool(body.get("has_more")))
+
+    async def content(
+        self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
+    ) -> Content:
+        headers = {**self._headers(key), "Accept": "application/binary"}
+        result = await self.stream(
+            f"{self._base(key)}/videos/{video_id}/content",
+            headers=headers,
+            params={"variant": variant},
+        )
+        if result.content_type in ("application/binary", "application/octet-stream"):
+            result.content_type = VARIANT_TYPES[variant]
+        return result
+
+    async def remix(
+        self, video_id: str, prompt: str, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
+        payload = {"prompt": prompt}
+        _, body, _ = await self.request(
+            "POST", f"{self._base(key)}/videos/{video_id}/remix",
+            headers=self._headers(key), json=payload,
+        )
+        ctx.record(request=payload, response=body)
+        return self.to_video(body)
+
+    async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
+        try:
+            _, body, _ = await self.request(
+                "DELETE", f"{self._base(key)}/videos/{video_id}", headers=self._headers(key)
+            )
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return DeleteResult(deleted=True, detail="already gone upstream")
+            if exc.status in (400, 409):
+                # OpenAI deletes only completed or failed videos: wait for the job to end.
+                current = await self.retrieve(video_id, key, ctx)
+                if current.status not in TERMINAL:
+                    return DeleteResult(deleted=False, pending=True, detail=exc.message)
+            raise
+        ctx.record(response=body)
+        return DeleteResult(deleted=bool(isinstance(body, Mapping) and body.get("deleted", True)))

@@ -1,0 +1,59 @@
+"""The deletion outbox: upstream deletions still owed, retried until the provider agrees."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .models import deletions
+
+Row = dict[str, Any]
+
+
+class DeletionOutbox:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def due(self, limit: int = 50) -> list[Row]:
+        async with self.engine.connect() as conn:
+            res = await conn.execute(
+                select(deletions)
+                .where(deletions.c.state == "pending", deletions.c.next_attempt_at <= time.time())
+                .order_by(deletions.c.next_attempt_at)
+                .limit(limit)
+            )
+            return [dict(r) for r in res.mappings()]
+
+    async def get(self, seq: int) -> Row | None:
+        async with self.engine.connect() as conn:
+            res = await conn.execute(select(deletions).where(deletions.c.seq == seq))
+            found = res.mappings().first()
+        return dict(found) if found else None
+
+    async def pending_for(self, video_id: str) -> list[Row]:
+        async with self.engine.connect() as conn:
+            res = await conn.execute(
+                select(deletions).where(
+                    deletions.c.video_id == video_id, deletions.c.state == "pending"
+                )
+            )
+            return [dict(r) for r in res.mappings()]
+
+    async def mark_done(self, seq: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(deletions)
+                .where(deletions.c.seq == seq)
+                .values(state="done", done_at=time.time())
+            )
+
+    async def retry_later(self, seq: int, attempts: int, delay: float, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(deletions)
+                .where(deletions.c.seq == seq)
+                .values(attempts=attempts, next_attempt_at=time.time() + delay, last_error=error)
+            )
