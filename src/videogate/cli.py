@@ -106,15 +106,27 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
     secret = settings.jwt_secret()
     if args.kind == "admin":
-        token = mint_jwt(secret, role=ADMIN_ROLE, ttl_seconds=args.ttl, subject=args.subject,
-                         issuer=settings.auth.jwt_issuer)
+        token = mint_jwt(
+            secret,
+            role=ADMIN_ROLE,
+            ttl_seconds=args.ttl,
+            subject=args.subject,
+            issuer=settings.auth.jwt_issuer,
+        )
     else:
         if not args.key_id:
-            print("token key needs the virtual key's id (see `videogate keys list`)",
-                  file=sys.stderr)
+            print(
+                "token key needs the virtual key's id (see `videogate keys list`)", file=sys.stderr
+            )
             return 2
-        token = mint_jwt(secret, role=VK_ROLE, ttl_seconds=args.ttl, subject=args.key_id,
-                         vk=args.key_id, issuer=settings.auth.jwt_issuer)
+        token = mint_jwt(
+            secret,
+            role=VK_ROLE,
+            ttl_seconds=args.ttl,
+            subject=args.key_id,
+            vk=args.key_id,
+            issuer=settings.auth.jwt_issuer,
+        )
     print(token)
     return 0
 
@@ -130,10 +142,15 @@ async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML config file")
-    common.add_argument("--data-dir", dest="data_dir", type=Path,
-                        help="holds the SQLite file, secrets and assets (default ./.videogate)")
-    common.add_argument("--database-url", dest="database_url",
-                        help="SQLAlchemy URL; default SQLite in the data dir")
+    common.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        type=Path,
+        help="holds the SQLite file, secrets and assets (default ./.videogate)",
+    )
+    common.add_argument(
+        "--database-url", dest="database_url", help="SQLAlchemy URL; default SQLite in the data dir"
+    )
 
     parser = argparse.ArgumentParser(prog="videogate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,12 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the gateway")
     serve.add_argument("--host", help="default 127.0.0.1")
     serve.add_argument("--port", type=int, help="default 8080")
-    serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-level", dest="log_level", choices=["debug", "info", "warning", "error"]
+    )
     serve.add_argument("--no-auth", action="store_true", help="local mode: no keys needed (unsafe)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=cmd_serve)
 
-    keys = sub.add_parser("keys", help="virtual keys").add_subparsers(dest="keys_cmd", required=True)
+    keys = sub.add_parser("keys", help="virtual keys").add_subparsers(
+        dest="keys_cmd", required=True
+    )
     create = keys.add_parser("create", parents=[common], help="create a key; prints it last")
     create.add_argument("name")
     create.add_argument("--description")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "env."
-_yaml_data: ContextVar[dict[str, Any]] = ContextVar("videogate_yaml_data", default={})
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("videogate_yaml_data", default=None)
 
 
 class ConfigError(ValueError):
@@ -155,10 +155,10 @@ class _YamlSource(PydanticBaseSettingsSource):
     """The already-parsed YAML file, with `env.NAME` references resolved."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _yaml_data.get().get(field_name), field_name, False
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_data.get())
+        return dict(_yaml_data.get() or {})
 
 
 def _persistent_secret(path: Path) -> str:

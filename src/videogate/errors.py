@@ -46,7 +46,9 @@ class GatewayError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.message)
         if self.type is None:
-            self.type = ERROR_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error")
+            self.type = ERROR_TYPES.get(
+                self.status, "api_error" if self.status >= 500 else "invalid_request_error"
+            )
 
 
 def bad_request(code: str, message: str, param: str | None = None) -> GatewayError:

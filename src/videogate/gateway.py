@@ -48,7 +48,9 @@ class Gateway:
             keys=keys,
             outbox=DeletionOutbox(engine),
             auth=Authenticator(
-                keys, settings.jwt_secret(), settings.auth.key_cache_seconds,
+                keys,
+                settings.jwt_secret(),
+                settings.auth.key_cache_seconds,
                 settings.auth.jwt_issuer,
             ),
         )

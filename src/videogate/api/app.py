@@ -97,8 +97,13 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 async def on_crash(request: Request, exc: Exception) -> Response:
     err = GatewayError(500, "internal_error", "The gateway failed unexpectedly; see its log.")
     response = error_response(err, None, _request_type(request))
-    log.error("unhandled error on %s %s [%s]", request.method, request.url.path,
-              response.headers["x-request-id"], exc_info=exc)
+    log.error(
+        "unhandled error on %s %s [%s]",
+        request.method,
+        request.url.path,
+        response.headers["x-request-id"],
+        exc_info=exc,
+    )
     return response
 
 
@@ -124,10 +129,18 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
         if not settings.auth.enabled:
             log.warning(
                 "\n%s\n  AUTH IS OFF (--no-auth): anyone who can reach %s:%s may create, read "
-                "and delete every video.\n%s", "!" * 78, settings.host, settings.port, "!" * 78,
+                "and delete every video.\n%s",
+                "!" * 78,
+                settings.host,
+                settings.port,
+                "!" * 78,
             )
         await ensure_first_key(gw)
-        worker = Worker(gw) if (run_worker if run_worker is not None else settings.worker.enabled) else None
+        worker = (
+            Worker(gw)
+            if (run_worker if run_worker is not None else settings.worker.enabled)
+            else None
+        )
         if worker:
             worker.start()
         try:
@@ -153,4 +166,3 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
             Exception: on_crash,
         },
     )
-

@@ -57,7 +57,7 @@ class Authenticator:
         hit = self._cache.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = await load()
+        row: dict[str, Any] | None = await load()
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
         self._cache[cache_key] = (now + self.cache_seconds, row)
@@ -123,8 +123,13 @@ def mint_jwt(
     issuer: str | None = None,
 ) -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"role": role, "sub": subject, "iat": now, "nbf": now,
-                              "exp": now + ttl_seconds}
+    claims: dict[str, Any] = {
+        "role": role,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+    }
     if vk is not None:
         claims["vk"] = vk
     if issuer is not None:

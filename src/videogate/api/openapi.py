@@ -9,7 +9,11 @@ from typing import Any
 from .. import __version__
 
 REQUEST_TYPES = [
-    "video_generation", "video_retrieve", "video_list", "video_download", "video_remix",
+    "video_generation",
+    "video_retrieve",
+    "video_list",
+    "video_download",
+    "video_remix",
     "video_delete",
 ]
 
@@ -22,13 +26,25 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {str(s): _json(_ref("Error"), d) for s, d in (
-    (400, "Bad request"), (401, "Authentication required"), (403, "Forbidden"),
-    (404, "Not found"), (413, "Payload too large"), (415, "Unsupported media type"),
-    (429, "Rate limited"), (502, "Upstream error"), (504, "Upstream timeout"),
-)}
+ERRORS = {
+    str(s): _json(_ref("Error"), d)
+    for s, d in (
+        (400, "Bad request"),
+        (401, "Authentication required"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (413, "Payload too large"),
+        (415, "Unsupported media type"),
+        (429, "Rate limited"),
+        (502, "Upstream error"),
+        (504, "Upstream timeout"),
+    )
+}
 VIDEO_ID = {
-    "name": "video_id", "in": "path", "required": True, "schema": {"type": "string"},
+    "name": "video_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
     "description": "Video ID in format id:provider (e.g. video_abc123:openai); the colon may "
     "be percent-encoded.",
 }
@@ -50,9 +66,21 @@ SCHEMAS: dict[str, Any] = {
     },
     "Video": {
         "type": "object",
-        "required": ["id", "object", "model", "status", "progress", "created_at",
-                     "completed_at", "expires_at", "prompt", "size", "seconds",
-                     "remixed_from_video_id", "error"],
+        "required": [
+            "id",
+            "object",
+            "model",
+            "status",
+            "progress",
+            "created_at",
+            "completed_at",
+            "expires_at",
+            "prompt",
+            "size",
+            "seconds",
+            "remixed_from_video_id",
+            "error",
+        ],
         "properties": {
             "id": {"type": "string"},
             "object": {"const": "video"},
@@ -115,13 +143,17 @@ SCHEMAS: dict[str, Any] = {
             "status_code": {"type": "integer"},
             "error": {
                 "type": "object",
-                "properties": {k: {"type": ["string", "null"]} for k in
-                               ("type", "code", "message", "param", "event_id")},
+                "properties": {
+                    k: {"type": ["string", "null"]}
+                    for k in ("type", "code", "message", "param", "event_id")
+                },
             },
             "extra_fields": {
                 "type": "object",
-                "properties": {k: {"type": ["string", "null"]} for k in
-                               ("provider", "model_requested", "request_type")},
+                "properties": {
+                    k: {"type": ["string", "null"]}
+                    for k in ("provider", "model_requested", "request_type")
+                },
             },
         },
     },
@@ -147,14 +179,20 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": {
             "/v1/videos": {
-                "post": {"summary": "Create a video generation job", "requestBody": create_body,
-                         "responses": {"200": _json(_ref("Video")), **ERRORS}},
+                "post": {
+                    "summary": "Create a video generation job",
+                    "requestBody": create_body,
+                    "responses": {"200": _json(_ref("Video")), **ERRORS},
+                },
                 "get": {
                     "summary": "List your videos (from the gateway's store)",
                     "parameters": [
                         {"name": "after", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
                         {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"]}},
                         {"name": "provider", "in": "query", "schema": {"type": "string"}},
                     ],
@@ -163,27 +201,53 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/videos/{video_id}": {
                 "parameters": [VIDEO_ID],
-                "get": {"summary": "Retrieve a video",
-                        "responses": {"200": _json(_ref("Video")), **ERRORS}},
-                "delete": {"summary": "Delete a video generation job and its associated assets",
-                           "responses": {"200": _json(_ref("VideoDeleted")), **ERRORS}},
+                "get": {
+                    "summary": "Retrieve a video",
+                    "responses": {"200": _json(_ref("Video")), **ERRORS},
+                },
+                "delete": {
+                    "summary": "Delete a video generation job and its associated assets",
+                    "responses": {"200": _json(_ref("VideoDeleted")), **ERRORS},
+                },
             },
             "/v1/videos/{video_id}/content": {
-                "parameters": [VIDEO_ID, {
-                    "name": "variant", "in": "query",
-                    "schema": {"enum": ["video", "thumbnail", "spritesheet"]},
-                }],
-                "get": {"summary": "Download the video, its thumbnail or spritesheet",
-                        "responses": {"200": {"description": "the asset", "content": {
-                            "video/mp4": {}, "image/webp": {}, "image/jpeg": {}}}, **ERRORS}},
+                "parameters": [
+                    VIDEO_ID,
+                    {
+                        "name": "variant",
+                        "in": "query",
+                        "schema": {"enum": ["video", "thumbnail", "spritesheet"]},
+                    },
+                ],
+                "get": {
+                    "summary": "Download the video, its thumbnail or spritesheet",
+                    "responses": {
+                        "200": {
+                            "description": "the asset",
+                            "content": {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}},
+                        },
+                        **ERRORS,
+                    },
+                },
             },
             "/v1/videos/{video_id}/remix": {
                 "parameters": [VIDEO_ID],
-                "post": {"summary": "Remix a completed video with a new prompt",
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": {"type": "object", "required": ["prompt"],
-                                        "properties": {"prompt": {"type": "string"}}}}}},
-                         "responses": {"200": _json(_ref("Video")), **ERRORS}},
+                "post": {
+                    "summary": "Remix a completed video with a new prompt",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["prompt"],
+                                    "properties": {"prompt": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": _json(_ref("Video")), **ERRORS},
+                },
             },
         },
     }

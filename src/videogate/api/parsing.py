@@ -147,9 +147,7 @@ async def _reference(body: dict[str, Any]) -> InputReference | None:
                 f"input_reference must be a JPEG, PNG or WebP image, not {ctype or 'unknown'!r}.",
                 "input_reference",
             )
-        return InputReference(
-            data=await value.read(), content_type=ctype, filename=value.filename
-        )
+        return InputReference(data=await value.read(), content_type=ctype, filename=value.filename)
     if isinstance(value, dict):
         url, file_id = value.get("image_url"), value.get("file_id")
     elif isinstance(value, str) and value:
@@ -176,8 +174,9 @@ async def _reference(body: dict[str, Any]) -> InputReference | None:
         return InputReference(image_url=url)
     if file_id:
         if not isinstance(file_id, str):
-            raise bad_request("invalid_input_reference", "file_id must be a string.",
-                              "input_reference")
+            raise bad_request(
+                "invalid_input_reference", "file_id must be a string.", "input_reference"
+            )
         return InputReference(file_id=file_id)
     return None
 
@@ -191,13 +190,15 @@ def _fallbacks(value: Any) -> list[str]:
             try:
                 value = orjson.loads(text)
             except orjson.JSONDecodeError:
-                raise bad_request("invalid_fallbacks", "fallbacks is not valid JSON.",
-                                  "fallbacks") from None
+                raise bad_request(
+                    "invalid_fallbacks", "fallbacks is not valid JSON.", "fallbacks"
+                ) from None
         else:
             value = [p.strip() for p in text.split(",") if p.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise bad_request(
-            "invalid_fallbacks", "fallbacks must be a list of 'provider/model' strings.",
+            "invalid_fallbacks",
+            "fallbacks must be a list of 'provider/model' strings.",
             "fallbacks",
         )
     if len(value) > 5:
@@ -216,7 +217,8 @@ async def parse_create(request: Request, limits: LimitsConfig) -> CreateBody:
     seconds = _string(body, "seconds")
     if seconds is not None and not (seconds.isdigit() and int(seconds) > 0):
         raise bad_request(
-            "invalid_seconds", f"seconds must be a positive whole number, not {seconds!r}.",
+            "invalid_seconds",
+            f"seconds must be a positive whole number, not {seconds!r}.",
             "seconds",
         )
     size = _string(body, "size")

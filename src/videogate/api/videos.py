@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ..errors import GatewayError, bad_request, is_retryable
 from ..gateway import Gateway
-from ..ids import public_id
+from ..ids import parse_video_id, public_id
 from ..jobs.deletion import INLINE_GRACE_SECONDS, carry_out
 from ..providers.base import (
     TERMINAL,
@@ -38,8 +38,16 @@ INLINE_ATTEMPT_SECONDS = 10.0
 class Call:
     """One request's bookkeeping: its id, type, timer and what goes into `extra_fields`."""
 
-    __slots__ = ("ctx", "event_id", "gw", "model_requested", "provider", "request", "request_type",
-                 "started")
+    __slots__ = (
+        "ctx",
+        "event_id",
+        "gw",
+        "model_requested",
+        "provider",
+        "request",
+        "request_type",
+        "started",
+    )
 
     def __init__(self, gw: Gateway, request: Request, request_type: str) -> None:
         self.gw = gw
@@ -81,9 +89,13 @@ class Call:
     def respond(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSON:
         return JSON(body, headers={"x-request-id": self.event_id, **(headers or {})})
 
-    def tag(self, row: Row) -> None:
-        self.provider = row["provider"]
+    async def owned_video(self, principal: Principal) -> Row:
+        """The path's video if the caller may see it; tags errors with its provider."""
+        raw = self.request.path_params["video_id"]
+        _, self.provider = parse_video_id(raw)
+        row = await self.gw.owned_video(principal, raw)
         self.model_requested = row["model_requested"]
+        return row
 
 
 def video_object(row: Row) -> dict[str, Any]:
@@ -160,8 +172,12 @@ async def create_video(request: Request) -> Response:
     attempts = []
     for provider, model in targets:
         params = CreateParams(
-            model=model, prompt=body.prompt, seconds=body.seconds, size=body.size,
-            input_reference=body.input_reference, extra=dict(body.extra),
+            model=model,
+            prompt=body.prompt,
+            seconds=body.seconds,
+            size=body.size,
+            input_reference=body.input_reference,
+            extra=dict(body.extra),
         )
         if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
             raise bad_request(
@@ -184,9 +200,15 @@ async def create_video(request: Request) -> Response:
                 continue
             raise
         row = new_row(
-            up, provider, owner=principal.owner, model_requested=call.model_requested,
-            deployment=params.model, key_name=key.name, prompt=params.prompt,
-            size=params.size, seconds=params.seconds,
+            up,
+            provider,
+            owner=principal.owner,
+            model_requested=call.model_requested,
+            deployment=params.model,
+            key_name=key.name,
+            prompt=params.prompt,
+            size=params.size,
+            seconds=params.seconds,
         )
         await gw.videos.insert(row)
         more: dict[str, Any] = {}
@@ -218,7 +240,10 @@ async def list_videos(request: Request) -> Response:
     after = q.get("after") or None
     page = await gw.videos.page(
         owner=None if principal.is_admin else principal.owner,
-        provider=provider, after=after, limit=int(limit_raw), order=order,
+        provider=provider,
+        after=after,
+        limit=int(limit_raw),
+        order=order,
     )
     if page is None:
         raise bad_request(
@@ -244,8 +269,9 @@ async def refresh(gw: Gateway, call: Call, row: Row) -> Row:
     if row["status"] in TERMINAL:
         return row
     provider = gw.provider(row["provider"])
-    up = await provider.retrieve(row["upstream_id"], provider.key_named(row["provider_key"]),
-                                 call.ctx)
+    up = await provider.retrieve(
+        row["upstream_id"], provider.key_named(row["provider_key"]), call.ctx
+    )
     values = fields_from_upstream(up)
     await gw.videos.update(row["id"], values)
     return {**row, **values}
@@ -255,8 +281,7 @@ async def retrieve_video(request: Request) -> Response:
     gw = gateway(request)
     call = Call(gw, request, "video_retrieve")
     principal = await call.principal()
-    row = await gw.owned_video(principal, request.path_params["video_id"])
-    call.tag(row)
+    row = await call.owned_video(principal)
     row = await refresh(gw, call, row)
     body = video_object(row)
     body["extra_fields"] = call.extra_fields(row["model_deployment"])
@@ -274,19 +299,21 @@ async def video_content(request: Request) -> Response:
         raise bad_request(
             "invalid_variant", "variant must be one of video, thumbnail, spritesheet.", "variant"
         )
-    row = await gw.owned_video(principal, request.path_params["video_id"])
-    call.tag(row)
+    row = await call.owned_video(principal)
     provider = gw.provider(row["provider"])
     if not provider.supports(VARIANT_CAPABILITY[variant]):
         raise GatewayError(
-            404, "variant_not_available",
-            f"Provider {provider.id!r} does not produce a {variant}.", param="variant",
+            404,
+            "variant_not_available",
+            f"Provider {provider.id!r} does not produce a {variant}.",
+            param="variant",
             provider=provider.id,
         )
     row = await refresh(gw, call, row)
     if row["status"] != "completed":
         raise GatewayError(
-            409, "video_not_ready",
+            409,
+            "video_not_ready",
             f"Video {row['id']!r} is {row['status']}; content exists only once it is completed.",
             provider=provider.id,
         )
@@ -320,21 +347,29 @@ async def remix_video(request: Request) -> Response:
     gw = gateway(request)
     call = Call(gw, request, "video_remix")
     principal = await call.principal()
-    source = await gw.owned_video(principal, request.path_params["video_id"])
-    call.tag(source)
+    source = await call.owned_video(principal)
     provider = gw.provider(source["provider"])
     if not provider.supports(Capability.REMIX):
         raise GatewayError(
-            400, "unsupported_operation", f"Provider {provider.id!r} does not support remix.",
+            400,
+            "unsupported_operation",
+            f"Provider {provider.id!r} does not support remix.",
             provider=provider.id,
         )
     prompt = await parse_remix_prompt(request, gw.settings.limits)
     key = provider.key_named(source["provider_key"])
     up = await provider.remix(source["upstream_id"], prompt, key, call.ctx)
     row = new_row(
-        up, provider, owner=principal.owner, model_requested=source["model_requested"],
-        deployment=source["model_deployment"], key_name=key.name, prompt=prompt,
-        size=source["size"], seconds=source["seconds"], remixed_from=source["id"],
+        up,
+        provider,
+        owner=principal.owner,
+        model_requested=source["model_requested"],
+        deployment=source["model_deployment"],
+        key_name=key.name,
+        prompt=prompt,
+        size=source["size"],
+        seconds=source["seconds"],
+        remixed_from=source["id"],
     )
     await gw.videos.insert(row)
     body = video_object(row)
@@ -347,8 +382,7 @@ async def delete_video(request: Request) -> Response:
     gw = gateway(request)
     call = Call(gw, request, "video_delete")
     principal = await call.principal()
-    row = await gw.owned_video(principal, request.path_params["video_id"])
-    call.tag(row)
+    row = await call.owned_video(principal)
     seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS)
     outbox_row = await gw.outbox.get(seq)
     assert outbox_row is not None

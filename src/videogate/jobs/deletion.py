@@ -33,7 +33,9 @@ async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:
     attempts = int(row["attempts"]) + 1
     if provider is None:
         await gw.outbox.retry_later(
-            row["seq"], attempts, _backoff(gw, attempts, 60.0),
+            row["seq"],
+            attempts,
+            _backoff(gw, attempts, 60.0),
             f"provider {row['provider']!r} is not configured",
         )
         return "pending"
@@ -55,7 +57,9 @@ async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:
     if result.pending:
         base = max(1.0, provider.poll_after_ms / 1000)
         await gw.outbox.retry_later(
-            row["seq"], attempts, _backoff(gw, min(attempts, 4), base),
+            row["seq"],
+            attempts,
+            _backoff(gw, min(attempts, 4), base),
             result.detail or "job still running upstream",
         )
         return "pending"

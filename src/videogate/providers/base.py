@@ -194,7 +194,9 @@ class Provider(ABC):
         """Reject what this provider cannot do before any upstream call (400 in the envelope)."""
 
     @abstractmethod
-    async def create(self, params: CreateParams, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+    async def create(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
         """Start a job."""
 
     @abstractmethod

@@ -8,7 +8,6 @@ unparseable bodies become gateway-made envelopes (502/504), and non-2xx answers 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -39,7 +38,9 @@ class HttpProvider(Provider):
             )
             connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                timeout=timeout, connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
+                timeout=timeout,
+                connector=connector,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
             )
         return self._session
 
@@ -48,7 +49,9 @@ class HttpProvider(Provider):
             await self._session.close()
             self._session = None
 
-    def error_message(self, status: int, body: Any) -> tuple[str, str | None, str | None, str | None]:
+    def error_message(
+        self, status: int, body: Any
+    ) -> tuple[str, str | None, str | None, str | None]:
         """(message, code, type, param) from a provider's error body; override per format."""
         if isinstance(body, Mapping):
             err = body.get("error")
@@ -102,22 +105,28 @@ class HttpProvider(Provider):
                 raw = await resp.read()
                 body = _parse(raw)
                 if resp.status >= 400:
-                    self._raise_for(resp.status, body if body is not _GARBAGE else raw.decode(
-                        "utf-8", "replace"), resp.headers)
+                    self._raise_for(
+                        resp.status,
+                        body if body is not _GARBAGE else raw.decode("utf-8", "replace"),
+                        resp.headers,
+                    )
                 if expect_json and body is _GARBAGE:
                     raise UpstreamUnavailable(
-                        502, "upstream_bad_response",
-                        f"Provider {self.id!r} answered HTTP {resp.status} with a body that is not JSON.",
+                        502,
+                        "upstream_bad_response",
+                        f"Provider {self.id!r} answered HTTP {resp.status} with a non-JSON body.",
                         provider=self.id,
                     )
                 return resp.status, (None if body is _GARBAGE else body), resp.headers
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamUnavailable(
                 504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
             ) from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
-                502, "upstream_unreachable", f"Provider {self.id!r} could not be reached: {exc}",
+                502,
+                "upstream_unreachable",
+                f"Provider {self.id!r} could not be reached: {exc}",
                 self.id,
             ) from None
 
@@ -132,27 +141,32 @@ class HttpProvider(Provider):
         """GET an asset and hand back its body as chunks without buffering it whole."""
         try:
             resp = await self.session.get(url, headers=headers, params=params)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamUnavailable(
                 504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
             ) from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
-                502, "upstream_unreachable", f"Provider {self.id!r} could not be reached: {exc}",
+                502,
+                "upstream_unreachable",
+                f"Provider {self.id!r} could not be reached: {exc}",
                 self.id,
             ) from None
         if resp.status >= 400:
             raw = await resp.read()
             resp.release()
             body = _parse(raw)
-            self._raise_for(resp.status, body if body is not _GARBAGE else raw.decode(
-                "utf-8", "replace"), resp.headers)
+            self._raise_for(
+                resp.status,
+                body if body is not _GARBAGE else raw.decode("utf-8", "replace"),
+                resp.headers,
+            )
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
                     yield chunk
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise UpstreamUnavailable(
                     502, "upstream_stream_broken", f"Provider {self.id!r} broke off: {exc}", self.id
                 ) from None
@@ -160,7 +174,7 @@ class HttpProvider(Provider):
         async def close() -> None:
             resp.release()
 
-        ctype = content_type or resp.headers.get("Content-Type", "application/octet-stream")
+        ctype = content_type or resp.headers.get("Content-Type") or "application/octet-stream"
         return Content(chunks(), ctype.split(";")[0].strip(), resp.content_length, close)
 
 

@@ -54,13 +54,15 @@ def parse_data_url(url: str) -> tuple[bytes, str]:
     header, _, payload = url.partition(",")
     mime = header[len(DATA_URL_PREFIX) :].split(";")[0] or "application/octet-stream"
     if ";base64" not in header:
-        raise bad_request("invalid_input_reference", "data: URLs must be base64 encoded.",
-                          "input_reference")
+        raise bad_request(
+            "invalid_input_reference", "data: URLs must be base64 encoded.", "input_reference"
+        )
     try:
         return base64.b64decode(payload, validate=True), mime
     except (binascii.Error, ValueError):
         raise bad_request(
-            "invalid_input_reference", "input_reference data URL is not valid base64.",
+            "invalid_input_reference",
+            "input_reference data URL is not valid base64.",
             "input_reference",
         ) from None
 
@@ -103,8 +105,11 @@ class OpenAIProvider(HttpProvider):
     def to_video(self, body: Any) -> UpstreamVideo:
         if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
             raise UpstreamError(
-                502, f"Provider {self.id!r} answered without a video object.",
-                code="upstream_bad_response", provider=self.id, raw_response=body,
+                502,
+                f"Provider {self.id!r} answered without a video object.",
+                code="upstream_bad_response",
+                provider=self.id,
+                raw_response=body,
             )
         status = STATUS_MAP.get(str(body.get("status")), "in_progress")
         err = body.get("error")
@@ -121,7 +126,10 @@ class OpenAIProvider(HttpProvider):
             seconds=None if body.get("seconds") is None else str(body["seconds"]),
             remixed_from=body.get("remixed_from_video_id"),
             error=(
-                {"code": str(err.get("code") or "upstream_failed"), "message": str(err.get("message") or "")}
+                {
+                    "code": str(err.get("code") or "upstream_failed"),
+                    "message": str(err.get("message") or ""),
+                }
                 if isinstance(err, Mapping)
                 else None
             ),
@@ -154,7 +162,9 @@ class OpenAIProvider(HttpProvider):
             filename = "input_reference." + mime.rsplit("/", 1)[-1]
         if data is not None:
             form.add_field(
-                "input_reference", data, filename=filename or "input_reference",
+                "input_reference",
+                data,
+                filename=filename or "input_reference",
                 content_type=mime or "application/octet-stream",
             )
             shown["input_reference"] = f"<{len(data)} bytes {mime}>"
@@ -165,7 +175,9 @@ class OpenAIProvider(HttpProvider):
             form.add_field("input_reference[file_id]", ref.file_id)
             shown["input_reference"] = {"file_id": ref.file_id}
 
-    async def create(self, params: CreateParams, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+    async def create(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
         form, shown = self._form(params)
         _, body, _ = await self.request(
             "POST", f"{self._base(key)}/videos", headers=self._headers(key), data=form
@@ -209,8 +221,10 @@ class OpenAIProvider(HttpProvider):
     ) -> UpstreamVideo:
         payload = {"prompt": prompt}
         _, body, _ = await self.request(
-            "POST", f"{self._base(key)}/videos/{video_id}/remix",
-            headers=self._headers(key), json=payload,
+            "POST",
+            f"{self._base(key)}/videos/{video_id}/remix",
+            headers=self._headers(key),
+            json=payload,
         )
         ctx.record(request=payload, response=body)
         return self.to_video(body)

@@ -134,14 +134,19 @@ class SimulatedProvider(Provider):
         done_at = int(job["created_ts"] + gen)
         if elapsed >= gen and job.get("failure"):
             return UpstreamVideo(
-                status="failed", progress=100, completed_at=done_at,
-                error=FAILURES[job["failure"]], **common,
+                status="failed",
+                progress=100,
+                completed_at=done_at,
+                error=FAILURES[job["failure"]],
+                **common,
             )
         if elapsed >= gen and self._path(job["id"], "mp4").exists():
             return UpstreamVideo(status="completed", progress=100, completed_at=done_at, **common)
         if not job.get("failure"):
             self._ensure_render(job)
-        return UpstreamVideo(status="in_progress", progress=min(99, int(elapsed / gen * 100)), **common)
+        return UpstreamVideo(
+            status="in_progress", progress=min(99, int(elapsed / gen * 100)), **common
+        )
 
     def _ensure_render(self, job: dict[str, Any]) -> None:
         vid = job["id"]
@@ -156,8 +161,14 @@ class SimulatedProvider(Provider):
                     return  # deleted while waiting
                 w, h = (int(x) for x in job["size"].split("x"))
                 await asyncio.to_thread(
-                    render_assets, self.state_dir, job["id"], w, h, float(job["seconds"]),
-                    self.fps, job["prompt"],
+                    render_assets,
+                    self.state_dir,
+                    job["id"],
+                    w,
+                    h,
+                    float(job["seconds"]),
+                    self.fps,
+                    job["prompt"],
                 )
                 if not self._path(job["id"]).exists():  # deleted while rendering
                     self._remove_assets(job["id"])
@@ -190,7 +201,9 @@ class SimulatedProvider(Provider):
         return job
 
     # -- the interface --------------------------------------------------------------------
-    async def create(self, params: CreateParams, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+    async def create(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
         self.validate(params)
         job = self._new_job(params)
         ctx.record(request={"model": params.model, "prompt": params.prompt}, response=job)
@@ -226,7 +239,9 @@ class SimulatedProvider(Provider):
         try:
             fh = path.open("rb")
         except FileNotFoundError:
-            raise UpstreamError(404, f"No {variant} for {video_id!r}.", code="variant_not_found") from None
+            raise UpstreamError(
+                404, f"No {variant} for {video_id!r}.", code="variant_not_found"
+            ) from None
         size = os.fstat(fh.fileno()).st_size
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -244,7 +259,8 @@ class SimulatedProvider(Provider):
         source = self._load(video_id)
         if self._view(source).status != "completed":
             raise UpstreamError(
-                400, f"Video {video_id!r} must be completed before it can be remixed.",
+                400,
+                f"Video {video_id!r} must be completed before it can be remixed.",
                 code="invalid_state",
             )
         params = CreateParams(

@@ -88,7 +88,7 @@ def _encode(frames: list[Image.Image], fps: int, out: io.BufferedIOBase | Path) 
         stream.time_base = Fraction(1, fps)
         stream.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "30"}
         for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_image(img)
+            frame = av.VideoFrame.from_image(img)  # type: ignore[no-untyped-call]
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):
@@ -97,7 +97,9 @@ def _encode(frames: list[Image.Image], fps: int, out: io.BufferedIOBase | Path) 
             container.mux(packet)
 
 
-def render_frames(width: int, height: int, seconds: float, fps: int, text: str) -> list[Image.Image]:
+def render_frames(
+    width: int, height: int, seconds: float, fps: int, text: str
+) -> list[Image.Image]:
     """All frames of a clip; width and height must be even (H.264 4:2:0)."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError("width and height must be even and at least 16")
@@ -129,7 +131,9 @@ def spritesheet_image(frames: list[Image.Image], tiles: int = 10) -> Image.Image
     sheet = Image.new("RGB", (SPRITE_TILE_WIDTH * SPRITE_COLUMNS, tile_h * rows))
     for i, f in enumerate(picked):
         tile = f.resize((SPRITE_TILE_WIDTH, tile_h))
-        sheet.paste(tile, ((i % SPRITE_COLUMNS) * SPRITE_TILE_WIDTH, (i // SPRITE_COLUMNS) * tile_h))
+        sheet.paste(
+            tile, ((i % SPRITE_COLUMNS) * SPRITE_TILE_WIDTH, (i // SPRITE_COLUMNS) * tile_h)
+        )
     return sheet
 
 

@@ -1,0 +1,36 @@
+# Two commands for a fresh machine: `make serve` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install serve test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the gateway on embedded defaults (SQLite + the simulated provider) at 127.0.0.1:8080.
+serve: $(STAMP)
+	$(BIN)/videogate serve $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Lint, type-check, then the whole suite on SQLite and again (store tests) on PostgreSQL.
+test: lint typecheck
+	scripts/test.sh
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .videogate .pytest_cache .mypy_cache .ruff_cache

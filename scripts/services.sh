@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Start the real services the test suite needs (PostgreSQL now; Redis joins with governance),
+# installing them from Debian packages when missing. Prints `export NAME=value` lines for eval.
+# Usage: eval "$(scripts/services.sh start)"     scripts/services.sh stop
+set -euo pipefail
+ROOT="${VIDEOGATE_SERVICES_DIR:-/tmp/videogate-services}"
+PG_PORT="${VIDEOGATE_PG_PORT:-54329}"
+
+log() { echo "services: $*" >&2; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then log "not root: cannot install $*"; return 1; fi
+  if [ ! -f /tmp/videogate-apt-updated ]; then
+    apt-get update -qq >&2 && touch /tmp/videogate-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+start_pg() {
+  local bin; bin="$(pg_bin)"
+  if [ -z "$bin" ]; then apt_install postgresql || return 1; bin="$(pg_bin)"; fi
+  local data="$ROOT/pg"
+  mkdir -p "$ROOT"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$ROOT" 2>/dev/null || true; fi
+  run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  if [ ! -f "$data/PG_VERSION" ]; then
+    run "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! run "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    run "$bin/pg_ctl" -D "$data" -l "$ROOT/pg.log" -w -o "-p $PG_PORT -k $ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  fi
+  echo "export VIDEOGATE_TEST_PG_URL=postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/postgres"
+  log "PostgreSQL ready on 127.0.0.1:$PG_PORT"
+}
+
+stop_pg() {
+  local bin; bin="$(pg_bin)"; [ -n "$bin" ] || return 0
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$ROOT/pg" stop -m fast >/dev/null 2>&1 || true
+  else "$bin/pg_ctl" -D "$ROOT/pg" stop -m fast >/dev/null 2>&1 || true; fi
+}
+
+case "${1:-start}" in
+  start) start_pg || log "PostgreSQL unavailable" ;;
+  stop) stop_pg ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
