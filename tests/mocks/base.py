@@ -14,6 +14,7 @@ lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
@@ -32,6 +33,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = web.RequestKey("request_id", str)
 
 GARBAGE_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n{not json"
 DEFAULT_FAILURES: dict[int, tuple[str, str, str | None]] = {
@@ -455,6 +457,7 @@ class MockServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = self.new_request_id()
+        request[REQUEST_ID] = request_id  # for streaming handlers, which prepare early
         response = await self._dispatch(request, handler)
         if not response.prepared:
             response.headers.setdefault(self.request_id_header, request_id)
@@ -468,10 +471,8 @@ class MockServer:
             hang = self._take(self._hangs, request.method, request.path_qs)
             injected = self._take(self._responses, request.method, request.path_qs)
         if hang is not None and self._stopping is not None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), hang.delay)
-            except TimeoutError:
-                pass
         if injected is not None:
             return self._injected_response(injected)
         if not self.is_authorized(request):
@@ -489,6 +490,8 @@ class MockServer:
             )
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
             return self.not_found_route(request)
+        except web.HTTPException as exc:  # e.g. 413 from aiohttp itself, in our envelope
+            return self.error_response(exc.status, exc.reason)
         except Exception as exc:  # a mock bug: answer like a real 500 and keep it for asserts
             self.handler_errors.append(exc)
             traceback.print_exc()

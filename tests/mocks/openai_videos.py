@@ -25,13 +25,14 @@ from typing import Any, Literal
 from aiohttp import web
 from PIL import Image
 
-from tests.mocks.base import ApiError, FormPart, MockServer
 from videogate.providers.simulated_render import (
     render_frames,
     render_mp4_bytes,
     spritesheet_image,
     thumbnail_bytes,
 )
+
+from .base import ApiError, FormPart, MockServer
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
 
@@ -554,8 +555,8 @@ class OpenAIVideosMock(MockServer):
     def _bad_image(param: str, declared: str | None) -> ApiError:
         return ApiError(
             400,
-            f"Invalid file type for '{param}' ({declared or 'unknown'}). Supported types: "
-            "image/jpeg, image/png, image/webp.",
+            f"Invalid image for '{param}' (declared type: {declared or 'none'}): expected "
+            "JPEG, PNG or WebP image data (image/jpeg, image/png, image/webp).",
             param=param,
             code="invalid_value",
         )
@@ -565,7 +566,7 @@ class OpenAIVideosMock(MockServer):
         sniffed = sniff_image(part.data)
         labelled_ok = declared in (None, "application/octet-stream") or declared in REFERENCE_TYPES
         if sniffed is None or not labelled_ok:
-            raise self._bad_image("input_reference", declared or sniffed)
+            raise self._bad_image("input_reference", declared)
         return {
             "type": "file",
             "filename": part.filename,

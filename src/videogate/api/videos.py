@@ -138,7 +138,7 @@ def new_row(
     remixed_from: str | None = None,
 ) -> Row:
     return {
-        "id": public_id(up.id, provider.id),
+        "id": public_id(provider.public_token(up.id), provider.id),
         "provider": provider.id,
         "upstream_id": up.id,
         "model_requested": model_requested,

@@ -43,6 +43,15 @@ class Capability(StrEnum):
     SPRITESHEET = "spritesheet"
 
 
+# Canonical `error.code`s for failed jobs, so clients can tell a refused prompt from an
+# outage whatever the provider: adapters map their own reasons onto these in a table.
+FAILURE_MODERATION = "moderation_blocked"  # input or output refused by safety filters
+FAILURE_INTERNAL = "internal_error"  # the provider failed while generating
+FAILURE_CANCELLED = "cancelled"  # cancelled upstream (by us or by someone else)
+FAILURE_EXPIRED = "expired"  # the provider dropped the job before it finished
+FAILURE_INVALID = "invalid_request"  # the provider rejected the parameters after accepting
+FAILURE_UNKNOWN = "generation_failed"
+
 VARIANT_CAPABILITY: dict[str, Capability] = {
     "video": Capability.CONTENT,
     "thumbnail": Capability.THUMBNAIL,
@@ -146,6 +155,8 @@ class Provider(ABC):
     type_name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
     default_poll_after_ms: ClassVar[int] = 2000
+    needs_key: ClassVar[bool] = True  # False: works without any configured upstream key
+    needs_state_dir: ClassVar[bool] = False  # True: gets options["state_dir"] in the data dir
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         self.id = provider_id
@@ -188,7 +199,14 @@ class Provider(ABC):
             provider=self.id,
         )
 
-    needs_key: ClassVar[bool] = True
+    def public_token(self, upstream_id: str) -> str:
+        """The provider's id as it appears before `:<provider>` in public ids.
+
+        Must be unique and URL-path safe (no '/', '?', '#'); override for providers whose
+        ids are resource names such as `models/veo/operations/abc`. The store keeps the
+        real upstream id, so this never needs reversing.
+        """
+        return upstream_id
 
     def validate(self, params: CreateParams) -> None:  # noqa: B027 - optional hook
         """Reject what this provider cannot do before any upstream call (400 in the envelope)."""

@@ -1,37 +1,45 @@
-"""Builds the configured providers from their `type` names.
+"""Finds and builds the configured providers from their `type` names.
 
-Adding a provider means adding its module and one line to `ADAPTERS`; nothing else in the
-gateway names a provider.
+An adapter lives in `videogate.providers.<type>` and subclasses `Provider` with that
+`type_name`; it is imported only when configured, so adding a provider touches no other
+module. `KNOWN_TYPES` lists the shipped adapters for `/v1/providers` and the README table.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+import inspect
 
 from ..config import ProviderConfig, Settings
 from .base import Provider
-from .openai import OpenAIProvider
-from .simulated import SimulatedProvider
 
-ADAPTERS: dict[str, type[Provider]] = {
-    cls.type_name: cls for cls in (SimulatedProvider, OpenAIProvider)
-}
+KNOWN_TYPES: tuple[str, ...] = ("simulated", "openai")
 
 
-def build_provider(provider_id: str, config: ProviderConfig, data_dir: Path) -> Provider:
-    type_name = config.type or provider_id
-    cls = ADAPTERS.get(type_name)
-    if cls is None:
+def adapter_class(type_name: str) -> type[Provider]:
+    if not type_name.isidentifier():
+        raise ValueError(f"provider type {type_name!r} is not a module name")
+    try:
+        module = importlib.import_module(f"{__package__}.{type_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{type_name}":
+            raise
         raise ValueError(
-            f"provider {provider_id!r} has unknown type {type_name!r}; known: {sorted(ADAPTERS)}"
-        )
-    if cls is SimulatedProvider:
+            f"unknown provider type {type_name!r}; known: {', '.join(KNOWN_TYPES)}"
+        ) from None
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if issubclass(cls, Provider) and getattr(cls, "type_name", None) == type_name:
+            return cls
+    raise ValueError(f"module for provider type {type_name!r} defines no adapter")
+
+
+def build_provider(provider_id: str, config: ProviderConfig, settings: Settings) -> Provider:
+    cls = adapter_class(config.type or provider_id)
+    if cls.needs_state_dir:
         config = config.model_copy(deep=True)
-        config.options.setdefault("state_dir", str(data_dir / provider_id))
+        config.options.setdefault("state_dir", str(settings.data_dir / provider_id))
     return cls(provider_id, config)
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    return {
-        pid: build_provider(pid, cfg, settings.data_dir) for pid, cfg in settings.providers.items()
-    }
+    return {pid: build_provider(pid, cfg, settings) for pid, cfg in settings.providers.items()}

@@ -56,6 +56,7 @@ class SimulatedProvider(Provider):
     capabilities = frozenset(Capability)
     default_poll_after_ms = 500
     needs_key: ClassVar[bool] = False
+    needs_state_dir: ClassVar[bool] = True
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
