@@ -157,7 +157,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
     ]
     for prefix in PREFIXES:
         routes.extend(video_routes(prefix))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -166,3 +166,5 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
             Exception: on_crash,
         },
     )
+    app.router.redirect_slashes = False  # an empty id is a 404 envelope, not a redirect
+    return app
