@@ -11,7 +11,7 @@ import os
 import secrets
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, field_validator
@@ -61,6 +61,9 @@ class ProviderConfig(BaseModel):
     poll_after_ms: int | None = None
     models: list[str] = Field(default_factory=list)  # advertised models, informational
     options: dict[str, Any] = Field(default_factory=dict)
+    unhealthy_key_seconds: float = 300.0  # a key answered 401/403: skip it this long
+    breaker_threshold: int = 5  # consecutive retryable failures that open the circuit
+    breaker_cooldown_seconds: float = 30.0
 
 
 class AuthConfig(BaseModel):
@@ -90,9 +93,41 @@ class ModelsConfig(BaseModel):
 
 
 class WorkerConfig(BaseModel):
+    """The background worker: poller, mirroring, deletion outbox, webhooks, retention."""
+
     enabled: bool = True
     interval_seconds: float = 1.0
     deletion_backoff_max_seconds: float = 300.0
+    poll_batch: int = 50
+    lease_seconds: float = 60.0
+    mirror_lease_seconds: float = 900.0
+    poll_backoff_max_seconds: float = 300.0
+    # Retrieve answers from the store while a job's row is fresher than this (the poller
+    # keeps it fresh); older rows are refreshed inline from the provider.
+    stale_after_seconds: float = 10.0
+
+
+class AssetsConfig(BaseModel):
+    """Where finished videos are mirrored so they outlive the provider's download URLs."""
+
+    mirror: bool = True
+    backend: Literal["local", "s3"] = "local"
+    directory: str | None = None  # default <data_dir>/assets
+    retention_days: float = 7.0
+    s3_bucket: str | None = None
+    s3_prefix: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+
+class WebhooksConfig(BaseModel):
+    # Standard Webhooks' suggested schedule, about a day in all.
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    timeout_seconds: float = 10.0
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
@@ -116,6 +151,8 @@ class Settings(BaseSettings):
     raw: RawConfig = Field(default_factory=RawConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
 
     @field_validator("providers")

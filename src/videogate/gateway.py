@@ -11,16 +11,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from .api.auth import Authenticator, Principal
+from .assets.store import AssetStore
 from .config import Settings
 from .errors import bad_request, not_found
 from .ids import parse_video_id
 from .providers.base import Provider
 from .providers.registry import build_providers
 from .store.db import make_engine, migrate
+from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.outbox import DeletionOutbox
 from .store.videos import VideoStore
+from .store.webhooks import WebhookStore
 
 log = logging.getLogger("videogate")
 
@@ -33,7 +38,11 @@ class Gateway:
     keys: KeyStore
     outbox: DeletionOutbox
     auth: Authenticator
+    assets: AssetStore
+    webhooks: WebhookStore
+    idempotency: IdempotencyStore
     _closers: list[Any] = field(default_factory=list)
+    _http: aiohttp.ClientSession | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Gateway:
@@ -53,13 +62,24 @@ class Gateway:
                 settings.auth.key_cache_seconds,
                 settings.auth.jwt_issuer,
             ),
+            assets=AssetStore.from_config(settings.assets, settings.data_dir),
+            webhooks=WebhookStore(engine),
+            idempotency=IdempotencyStore(engine),
         )
         gw._closers.append(engine.dispose)
         return gw
 
+    def http_session(self) -> aiohttp.ClientSession:
+        """A pooled session for the gateway's own outgoing calls (webhooks)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        if self._http is not None:
+            await self._http.close()
         for closer in self._closers:
             await closer()
 

@@ -10,10 +10,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import GatewayError, bad_request, is_retryable
+from ..errors import GatewayError, bad_request, not_found
 from ..gateway import Gateway
 from ..ids import parse_video_id, public_id
+from ..jobs import creation
 from ..jobs.deletion import INLINE_GRACE_SECONDS, carry_out
+from ..jobs.poller import apply, values_for
 from ..providers.base import (
     TERMINAL,
     VARIANT_CAPABILITY,
@@ -26,6 +28,7 @@ from ..providers.base import (
     UpstreamVideo,
 )
 from ..store.videos import fields_from_upstream
+from ..store.webhooks import WebhookStore
 from .auth import LOCAL, Principal, bearer
 from .envelope import JSON, new_event_id
 from .parsing import parse_create, parse_remix_prompt
@@ -168,57 +171,111 @@ async def create_video(request: Request) -> Response:
     principal = await call.principal()
     body = await parse_create(request, gw.settings.limits)
     call.model_requested = body.model or gw.settings.models.default_model
-    targets = [gw.resolve_model(body.model)] + [gw.resolve_model(m) for m in body.fallbacks]
-    attempts = []
-    for provider, model in targets:
-        params = CreateParams(
-            model=model,
-            prompt=body.prompt,
-            seconds=body.seconds,
-            size=body.size,
-            input_reference=body.input_reference,
-            extra=dict(body.extra),
+    planned = creation.plan(gw, body)
+    idem = request.headers.get("idempotency-key")
+    if idem is not None:
+        replay = await _idempotent_replay(gw, call, principal, body, idem, planned)
+        if replay is not None:
+            return replay
+    try:
+        started = await creation.start(gw, planned, call.ctx)
+    except GatewayError as exc:
+        if idem is not None:
+            if exc.code == "upstream_timeout":  # it may exist upstream: reconcile on retry
+                await gw.idempotency.set_state(principal.owner, idem, "unknown")
+            else:
+                await gw.idempotency.release(principal.owner, idem)
+        raise
+    row = await _record(
+        gw, principal, call, started.provider, started.params, started.key, started.video, idem
+    )
+    more: dict[str, Any] = {}
+    if started.fallback_index:
+        more["fallback_index"] = started.fallback_index
+    if started.notes:
+        more["attempts"] = started.notes
+    body_out = video_object(row)
+    body_out["extra_fields"] = call.extra_fields(row["model_deployment"], **more)
+    return call.respond(body_out)
+
+
+async def _record(
+    gw: Gateway,
+    principal: Principal,
+    call: Call,
+    provider: Provider,
+    params: CreateParams,
+    key: Any,
+    up: UpstreamVideo,
+    idem: str | None,
+) -> Row:
+    call.provider = provider.id
+    row = new_row(
+        up,
+        provider,
+        owner=principal.owner,
+        model_requested=call.model_requested or "",
+        deployment=params.model,
+        key_name=key.name,
+        prompt=params.prompt,
+        size=params.size,
+        seconds=params.seconds,
+    )
+    row.update(values_for(gw, provider, up), idempotency_key=idem)
+    await gw.videos.insert(row)
+    if idem is not None:
+        await gw.idempotency.set_state(
+            principal.owner, idem, "done", video_id=row["id"], provider=provider.id
         )
-        if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
-            raise bad_request(
-                "unsupported_input_reference",
-                f"Provider {provider.id!r} does not accept an input_reference.",
-                "input_reference",
-            )
-        provider.validate(params)  # every target checked before any money is spent
-        attempts.append((provider, params))
-    last_error: GatewayError | None = None
-    for index, (provider, params) in enumerate(attempts):
-        call.provider = provider.id
-        key = provider.pick_key(params.model)
-        try:
-            up = await provider.create(params, key, call.ctx)
-        except GatewayError as exc:
-            exc.provider = exc.provider or provider.id
-            if is_retryable(exc) and index + 1 < len(attempts):
-                last_error = exc
-                continue
-            raise
-        row = new_row(
-            up,
-            provider,
-            owner=principal.owner,
-            model_requested=call.model_requested,
-            deployment=params.model,
-            key_name=key.name,
-            prompt=params.prompt,
-            size=params.size,
-            seconds=params.seconds,
+    return row
+
+
+async def _idempotent_replay(
+    gw: Gateway,
+    call: Call,
+    principal: Principal,
+    body: Any,
+    idem: str,
+    planned: list[tuple[Provider, CreateParams]],
+) -> Response | None:
+    """The earlier create's answer for a retried `Idempotency-Key`, or None to go ahead."""
+    if not 0 < len(idem) <= 255:
+        raise bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 characters.",
+            "Idempotency-Key",
         )
-        await gw.videos.insert(row)
-        more: dict[str, Any] = {}
-        if index:
-            more["fallback_index"] = index
-            more["fallback_reason"] = last_error.message if last_error else None
-        body_out = video_object(row)
-        body_out["extra_fields"] = call.extra_fields(row["model_deployment"], **more)
-        return call.respond(body_out)
-    raise AssertionError("unreachable: at least one target is always attempted")
+    digest = creation.request_hash(body)
+    held = await gw.idempotency.claim(principal.owner, idem, digest)
+    if held is None:
+        return None
+    if held["request_hash"] != digest:
+        raise creation.idempotency_conflict(
+            "This Idempotency-Key was used with a different request body."
+        )
+    if held["state"] == "started":
+        raise creation.idempotency_conflict(
+            "A create with this Idempotency-Key is still in progress; retry shortly.",
+            "idempotency_in_progress",
+        )
+    if held["state"] == "unknown":
+        found = await creation.reconcile(gw, planned, held["started_at"], call.ctx)
+        if found is None:
+            await gw.idempotency.set_state(principal.owner, idem, "started")
+            return None  # nothing was created upstream: create it now
+        provider, params, key, up = found
+        row = await _record(gw, principal, call, provider, params, key, up, idem)
+        out = video_object(row)
+        out["extra_fields"] = call.extra_fields(row["model_deployment"], reconciled=True)
+        return call.respond(out)
+    replayed = await gw.videos.get(held["video_id"])
+    if replayed is None:
+        raise not_found(held["video_id"])
+    row = replayed
+    call.provider = row["provider"]
+    out = video_object(row)
+    out["extra_fields"] = call.extra_fields(row["model_deployment"], idempotent_replay=True)
+    return call.respond(out, {"idempotent-replayed": "true"})
 
 
 # -- list -------------------------------------------------------------------------------------
@@ -265,16 +322,19 @@ async def list_videos(request: Request) -> Response:
 
 # -- retrieve ---------------------------------------------------------------------------------
 async def refresh(gw: Gateway, call: Call, row: Row) -> Row:
-    """The row, brought up to date from the provider unless the job has already ended."""
+    """The row, from the store when the job has ended or the poller keeps it fresh;
+    otherwise brought up to date from the provider now."""
     if row["status"] in TERMINAL:
         return row
     provider = gw.provider(row["provider"])
+    if gw.settings.worker.enabled:
+        fresh_for = max(gw.settings.worker.stale_after_seconds, 2 * provider.poll_after_ms / 1000)
+        if time.time() - row["updated_at"] < fresh_for:
+            return row
     up = await provider.retrieve(
         row["upstream_id"], provider.key_named(row["provider_key"]), call.ctx
     )
-    values = fields_from_upstream(up)
-    await gw.videos.update(row["id"], values)
-    return {**row, **values}
+    return await apply(gw, row, up)
 
 
 async def retrieve_video(request: Request) -> Response:
@@ -317,17 +377,83 @@ async def video_content(request: Request) -> Response:
             f"Video {row['id']!r} is {row['status']}; content exists only once it is completed.",
             provider=provider.id,
         )
-    content = await provider.content(
-        row["upstream_id"], variant, provider.key_named(row["provider_key"]), call.ctx
-    )
     headers = {
         "x-request-id": call.event_id,
         "x-bf-provider": provider.id,
         "Content-Disposition": f'inline; filename="{row["upstream_id"]}.{_suffix(variant)}"',
+        "Accept-Ranges": "bytes",
     }
+    stored = (row["assets"] or {}).get(variant)
+    if stored is not None:
+        return _from_store(gw, request, stored, headers)
+    if row["mirror_state"] == "expired":
+        raise GatewayError(
+            404,
+            "video_content_expired",
+            f"The content of {row['id']!r} has passed its retention and was removed.",
+            param="variant",
+            provider=provider.id,
+        )
+    content = await provider.content(
+        row["upstream_id"], variant, provider.key_named(row["provider_key"]), call.ctx
+    )
+    headers.pop("Accept-Ranges")
     if content.content_length is not None:
         headers["Content-Length"] = str(content.content_length)
     return StreamingResponse(_drain(content), media_type=content.content_type, headers=headers)
+
+
+def _from_store(
+    gw: Gateway, request: Request, stored: dict[str, Any], headers: dict[str, str]
+) -> Response:
+    """Serve a mirrored asset, honouring a single `Range: bytes=…` for seeking players."""
+    size = int(stored["size"])
+    span = parse_range(request.headers.get("range"), size)
+    if span is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(
+            gw.assets.read(stored["key"]), media_type=stored["content_type"], headers=headers
+        )
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    return StreamingResponse(
+        gw.assets.read(stored["key"], start, end),
+        status_code=206,
+        media_type=stored["content_type"],
+        headers=headers,
+    )
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end-exclusive) of a single byte range; None to send the whole body.
+
+    Multiple ranges are answered with the whole body (allowed by RFC 9110); a range that
+    cannot be satisfied is a 416 in the envelope.
+    """
+    if not value or not value.startswith("bytes=") or "," in value:
+        return None
+    first, sep, last = value[6:].strip().partition("-")
+    if not sep:
+        return None
+    unsatisfiable = GatewayError(
+        416,
+        "range_not_satisfiable",
+        f"Range {value!r} is outside 0-{size - 1}.",
+        param="Range",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+    if not first:  # suffix: the last N bytes
+        if not last.isdigit() or int(last) == 0:
+            raise unsatisfiable
+        return max(0, size - int(last)), size
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        raise unsatisfiable
+    return start, end
 
 
 def _suffix(variant: str) -> str:
@@ -383,7 +509,11 @@ async def delete_video(request: Request) -> Response:
     call = Call(gw, request, "video_delete")
     principal = await call.principal()
     row = await call.owned_video(principal)
-    seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS)
+
+    async def announce(conn: Any) -> None:
+        await WebhookStore.enqueue(conn, row["owner"], "video.deleted", row["id"])
+
+    seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS, announce)
     outbox_row = await gw.outbox.get(seq)
     assert outbox_row is not None
     try:

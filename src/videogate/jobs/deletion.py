@@ -29,8 +29,18 @@ def _backoff(gw: Gateway, attempts: int, base: float) -> float:
 
 async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:
     """One attempt at the upstream deletion recorded in outbox row `row`."""
-    provider = gw.providers.get(row["provider"])
     attempts = int(row["attempts"]) + 1
+    try:
+        for key in row.get("assets") or []:
+            await gw.assets.delete(key)  # idempotent, so retries are safe
+    except Exception as exc:
+        await gw.outbox.retry_later(
+            row["seq"], attempts, _backoff(gw, attempts, 2.0), f"asset removal failed: {exc}"
+        )
+        log.warning("removing assets of %s failed (%s); will retry", row["video_id"], exc)
+        return "pending"
+    await gw.outbox.assets_removed(row["seq"])
+    provider = gw.providers.get(row["provider"])
     if provider is None:
         await gw.outbox.retry_later(
             row["seq"],

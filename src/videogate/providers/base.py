@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import GatewayError
+from .balancer import CircuitBreaker, KeyPool
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
 STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "completed", "failed"})
@@ -161,6 +162,8 @@ class Provider(ABC):
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         self.id = provider_id
         self.config = config
+        self.keys = KeyPool(list(config.keys), config.unhealthy_key_seconds)
+        self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_seconds)
 
     @property
     def poll_after_ms(self) -> int:
@@ -169,13 +172,13 @@ class Provider(ABC):
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
-    def pick_key(self, model: str) -> UpstreamKey:
-        """The first key allowed to serve `model` (weighted choice arrives with issue 6)."""
-        for key in self.config.keys:
-            if not key.models or model in key.models:
-                return key
+    def candidate_keys(self, model: str) -> list[UpstreamKey]:
+        """Keys to try for a new job on `model`, in order (weighted, healthy first)."""
         if not self.config.keys and self.needs_key is False:
-            return UpstreamKey(name="none")
+            return [UpstreamKey(name="none")]
+        found = self.keys.candidates(model)
+        if found:
+            return found
         raise GatewayError(
             400,
             "no_upstream_key",
@@ -225,6 +228,13 @@ class Provider(ABC):
         self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
     ) -> UpstreamList:
         raise unsupported(self.id, "list")
+
+    async def find_created(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+    ) -> UpstreamVideo | None:
+        """After a create timed out: the job it may have started, if the provider lets us
+        look it up (None: it did not, or we cannot tell). Used to avoid duplicate jobs."""
+        return None
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

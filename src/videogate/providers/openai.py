@@ -203,6 +203,20 @@ class OpenAIProvider(HttpProvider):
         items = body.get("data", []) if isinstance(body, Mapping) else []
         return UpstreamList([self.to_video(v) for v in items], bool(body.get("has_more")))
 
+    async def find_created(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+    ) -> UpstreamVideo | None:
+        """The newest job with this prompt and model created since `since` (list lookup)."""
+        page = await self.list(key, ctx, after=None, limit=20, order="desc")
+        for video in page.data:
+            if (
+                video.prompt == params.prompt
+                and video.model in (None, params.model)
+                and video.created_at >= int(since) - 5
+            ):
+                return video
+        return None
+
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
     ) -> Content:

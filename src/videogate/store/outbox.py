@@ -42,6 +42,10 @@ class DeletionOutbox:
             )
             return [dict(r) for r in res.mappings()]
 
+    async def assets_removed(self, seq: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(deletions).where(deletions.c.seq == seq).values(assets=None))
+
     async def mark_done(self, seq: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

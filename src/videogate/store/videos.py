@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..providers.base import UpstreamVideo
 from .models import deletions, videos
 
 Row = dict[str, Any]
+ACTIVE = ("queued", "in_progress")
+OnEnd = Callable[[AsyncConnection], Awaitable[None]]
 
 
 def fields_from_upstream(v: UpstreamVideo) -> Row:
@@ -74,7 +77,100 @@ class VideoStore:
             rows = [dict(r) for r in res.mappings()]
         return rows[:limit], len(rows) > limit
 
-    async def delete_with_outbox(self, row: Row, grace_seconds: float) -> int:
+    async def record_poll(
+        self,
+        video_id: str,
+        values: Row,
+        *,
+        lease_token: str | None = None,
+        on_end: OnEnd | None = None,
+    ) -> bool:
+        """Write a provider's answer for a job still active; True if this write ended it.
+
+        The update only applies while the job is queued or in progress (and, for the
+        poller, while it holds the lease), so the move to a terminal state happens once and
+        `on_end` (webhook events) runs exactly once, in the same transaction.
+        """
+        async with self.engine.begin() as conn:
+            q = update(videos).where(videos.c.id == video_id, videos.c.status.in_(ACTIVE))
+            if lease_token is not None:
+                q = q.where(videos.c.lease_owner == lease_token)
+            res = await conn.execute(q.values(**values))
+            ended = res.rowcount == 1 and values.get("status") not in ACTIVE
+            if ended and on_end is not None:
+                await on_end(conn)
+            return ended
+
+    async def lease_due(self, token: str, limit: int, lease_seconds: float) -> list[Row]:
+        """Lease up to `limit` rows due for a poll or a mirror to worker `token`.
+
+        One UPDATE claims the rows (PostgreSQL skips rows another worker has locked; SQLite
+        serialises writers), so two workers never hold the same job; an expired lease is
+        simply claimable again, which is how a crashed worker's jobs are taken over.
+        """
+        now = time.time()
+        unleased = or_(videos.c.lease_until.is_(None), videos.c.lease_until < now)
+        claimed: list[Row] = []
+        for due in (videos.c.status.in_(ACTIVE), videos.c.mirror_state == "pending"):
+            if len(claimed) >= limit:
+                break
+            pick = (
+                select(videos.c.seq)
+                .where(due, videos.c.next_poll_at <= now, unleased)
+                .order_by(videos.c.next_poll_at)
+                .limit(limit - len(claimed))
+                .with_for_update(skip_locked=True)
+            )
+            async with self.engine.begin() as conn:
+                res = await conn.execute(
+                    update(videos)
+                    .where(videos.c.seq.in_(pick.scalar_subquery()), unleased)
+                    .values(lease_owner=token, lease_until=now + lease_seconds)
+                    .returning(*videos.c)
+                )
+                claimed.extend(dict(r) for r in res.mappings())
+        return claimed
+
+    async def lease_one(self, video_id: str, token: str, lease_seconds: float) -> bool:
+        """Take the lease on one row if nobody holds it (or a held lease has expired)."""
+        now = time.time()
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(videos)
+                .where(
+                    videos.c.id == video_id,
+                    or_(
+                        videos.c.lease_until.is_(None),
+                        videos.c.lease_until < now,
+                        videos.c.lease_owner == token,
+                    ),
+                )
+                .values(lease_owner=token, lease_until=now + lease_seconds)
+            )
+            return bool(res.rowcount == 1)
+
+    async def release(self, video_id: str, token: str, values: Row) -> bool:
+        """Apply `values` and drop the lease, if `token` still holds it and the row exists."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(videos)
+                .where(videos.c.id == video_id, videos.c.lease_owner == token)
+                .values(lease_owner=None, lease_until=None, **values)
+            )
+            return bool(res.rowcount == 1)
+
+    async def expired_assets(self, now: float, limit: int = 100) -> list[Row]:
+        async with self.engine.connect() as conn:
+            res = await conn.execute(
+                select(videos.c.id, videos.c.assets)
+                .where(videos.c.mirror_state == "done", videos.c.expires_at <= now)
+                .limit(limit)
+            )
+            return [dict(r) for r in res.mappings()]
+
+    async def delete_with_outbox(
+        self, row: Row, grace_seconds: float, on_delete: OnEnd | None = None
+    ) -> int:
         """Remove the row and record the owed upstream deletion atomically; returns its seq.
 
         The outbox row becomes due after `grace_seconds`, leaving the first attempt to the
@@ -95,7 +191,11 @@ class VideoStore:
                     attempts=0,
                     next_attempt_at=now + grace_seconds,
                     created_at=now,
+                    assets=[a["key"] for a in (row.get("assets") or {}).values()] or None,
                 )
                 .returning(deletions.c.seq)
             )
-            return int(res.scalar_one())
+            seq = int(res.scalar_one())
+            if on_delete is not None:
+                await on_delete(conn)
+            return seq
