@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the real services the test suite needs (PostgreSQL now; Redis joins with governance),
+# Start the real services the test suite needs (PostgreSQL, S3 via moto; Redis joins later),
 # installing them from Debian packages when missing. Prints `export NAME=value` lines for eval.
 # Usage: eval "$(scripts/services.sh start)"     scripts/services.sh stop
 set -euo pipefail
@@ -35,6 +35,29 @@ start_pg() {
   log "PostgreSQL ready on 127.0.0.1:$PG_PORT"
 }
 
+start_s3() {
+  # moto's S3-compatible server, from the project's venv (a PyPI package, not a download).
+  local bin=".venv/bin/moto_server"
+  [ -x "$bin" ] || { log "no $bin yet (run make install): S3 not started"; return 1; }
+  local port="${VIDEOGATE_S3_PORT:-54330}"
+  if ! curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    mkdir -p "$ROOT"
+    nohup "$bin" -H 127.0.0.1 -p "$port" >"$ROOT/moto.log" 2>&1 &
+    echo $! >"$ROOT/moto.pid"
+    for _ in $(seq 1 50); do
+      curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
+      sleep 0.2
+    done
+  fi
+  echo "export VIDEOGATE_TEST_S3_URL=http://127.0.0.1:$port"
+  log "S3 (moto) ready on 127.0.0.1:$port"
+}
+
+stop_s3() {
+  [ -f "$ROOT/moto.pid" ] && kill "$(cat "$ROOT/moto.pid")" 2>/dev/null || true
+  rm -f "$ROOT/moto.pid"
+}
+
 stop_pg() {
   local bin; bin="$(pg_bin)"; [ -n "$bin" ] || return 0
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$ROOT/pg" stop -m fast >/dev/null 2>&1 || true
@@ -42,7 +65,7 @@ stop_pg() {
 }
 
 case "${1:-start}" in
-  start) start_pg || log "PostgreSQL unavailable" ;;
-  stop) stop_pg ;;
+  start) start_pg || log "PostgreSQL unavailable"; start_s3 || log "S3 unavailable" ;;
+  stop) stop_pg; stop_s3 ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

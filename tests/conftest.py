@@ -65,11 +65,7 @@ def db_url(tmp_path: Path) -> Iterator[str]:
     if BACKEND != "postgres":
         yield f"sqlite+aiosqlite:///{tmp_path / 'videogate.db'}"
         return
-    base = os.environ.get("VIDEOGATE_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail("VIDEOGATE_TEST_DB=postgres under CI but VIDEOGATE_TEST_PG_URL is unset")
-        pytest.skip("PostgreSQL not configured (set VIDEOGATE_TEST_PG_URL)")
+    base = _require("VIDEOGATE_TEST_PG_URL", "PostgreSQL")
     name = "vg_" + secrets.token_hex(6)
     asyncio.run(_pg_admin(base, f"CREATE DATABASE {name}"))
     yield base.rsplit("/", 1)[0] + "/" + name
@@ -150,8 +146,44 @@ def cli_key(settings: Settings, name: str) -> str:
 FAST_SIMULATED = {"type": "simulated", "options": {"generation_seconds": 1.0, "fps": 8}}
 
 
+def _require(var: str, what: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} is required under CI but {var} is unset")
+        pytest.skip(f"{what} not configured (set {var})")
+    return value
+
+
 @pytest.fixture
-def make_gateway(tmp_path: Path, db_url: str) -> Iterator[Callable[..., GatewayHandle]]:
+def assets_config() -> dict[str, Any]:
+    """Local disk with SQLite; a fresh bucket on the S3-compatible server with PostgreSQL."""
+    if BACKEND != "postgres":
+        return {}
+    import boto3
+
+    endpoint = _require("VIDEOGATE_TEST_S3_URL", "S3-compatible storage")
+    bucket = "vg-" + secrets.token_hex(6)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return {
+        "backend": "s3",
+        "s3_bucket": bucket,
+        "s3_endpoint": endpoint,
+        "s3_access_key_id": "test",
+        "s3_secret_access_key": "test",
+    }
+
+
+@pytest.fixture
+def make_gateway(
+    tmp_path: Path, db_url: str, assets_config: dict[str, Any]
+) -> Iterator[Callable[..., GatewayHandle]]:
     started: list[GatewayHandle] = []
 
     def make(providers: dict[str, Any] | None = None, **settings: Any) -> GatewayHandle:
@@ -163,6 +195,7 @@ def make_gateway(tmp_path: Path, db_url: str) -> Iterator[Callable[..., GatewayH
             "worker": {"interval_seconds": 0.2},
             **settings,
         }
+        values["assets"] = {**assets_config, **settings.get("assets", {})}
         config_file = tmp_path / f"gw{len(started)}.yaml"
         config_file.write_text(yaml.safe_dump(_plain(values)))
         s = load_settings(config_file)
@@ -248,7 +281,9 @@ class GatewayProcess:
 
 
 @pytest.fixture
-def spawn_gateway(tmp_path: Path, db_url: str) -> Iterator[Callable[..., GatewayProcess]]:
+def spawn_gateway(
+    tmp_path: Path, db_url: str, assets_config: dict[str, Any]
+) -> Iterator[Callable[..., GatewayProcess]]:
     procs: list[GatewayProcess] = []
 
     def spawn(providers: dict[str, Any] | None = None, **settings: Any) -> GatewayProcess:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -131,6 +132,77 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The background worker without the HTTP server (for separate worker processes)."""
+    from .gateway import Gateway
+    from .jobs.worker import Worker
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    gw = await Gateway.start(settings)
+    worker = Worker(gw)
+    worker.start()
+    logging.getLogger("videogate").info("worker %s running", worker.id)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await worker.stop()
+        await gw.close()
+    return 0
+
+
+async def cmd_webhooks_add(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.db import make_engine, migrate
+    from .store.webhooks import EVENTS, WebhookStore
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        events = args.events or list(EVENTS)
+        row = await WebhookStore(engine).create_endpoint(args.owner, args.url, events)
+    finally:
+        await engine.dispose()
+    print(f"webhook {row['id']} for {row['owner']} -> {row['url']} ({', '.join(events)})")
+    print("signing secret (verify with the standardwebhooks library):")
+    print(row["secret"])
+    return 0
+
+
+def _client(args: argparse.Namespace, settings: Settings) -> Any:
+    from .watch import GatewayClient
+
+    key = args.key or os.environ.get("VIDEOGATE_KEY")
+    if not key:
+        default = settings.data_dir / "default-key"
+        key = default.read_text().strip() if default.exists() else ""
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    return GatewayClient(url, key)
+
+
+async def cmd_videos_watch(args: argparse.Namespace, settings: Settings) -> int:
+    return int(await _client(args, settings).watch(args.video_id, args.output))
+
+
+async def cmd_videos_create(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(args, settings)
+    fields = {
+        k: v
+        for k, v in (
+            ("prompt", args.prompt),
+            ("model", args.model),
+            ("seconds", args.seconds),
+            ("size", args.size),
+        )
+        if v
+    }
+    video_id = await client.create(fields)
+    print(video_id)
+    if args.wait:
+        return int(await client.watch(video_id, args.output))
+    return 0
+
+
 async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     async def run(_keys: Any) -> int:
         print(f"schema up to date at {settings.effective_database_url.split('@')[-1]}")
@@ -184,6 +256,41 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.add_argument("--subject", default="admin")
     token.set_defaults(handler=cmd_token)
+
+    worker = sub.add_parser("worker", parents=[common], help="run only the background worker")
+    worker.add_argument(
+        "--log-level", dest="log_level", choices=["debug", "info", "warning", "error"]
+    )
+    worker.set_defaults(handler=cmd_worker)
+
+    hooks = sub.add_parser("webhooks", help="webhook endpoints").add_subparsers(
+        dest="hooks_cmd", required=True
+    )
+    add = hooks.add_parser("add", parents=[common], help="send a key's video events to a URL")
+    add.add_argument("owner", help="virtual key id (vk_…)")
+    add.add_argument("url")
+    add.add_argument(
+        "--events", nargs="+", choices=["video.completed", "video.failed", "video.deleted"]
+    )
+    add.set_defaults(handler=cmd_webhooks_add)
+
+    client = argparse.ArgumentParser(add_help=False, parents=[common])
+    client.add_argument("--url", help="gateway URL (default http://127.0.0.1:8080)")
+    client.add_argument("--key", help="virtual key (default $VIDEOGATE_KEY or the data dir's)")
+    client.add_argument("--output", type=Path, help="where to save the video")
+    vids = sub.add_parser("videos", help="create and watch jobs").add_subparsers(
+        dest="videos_cmd", required=True
+    )
+    watch = vids.add_parser("watch", parents=[client], help="progress bar until the job ends")
+    watch.add_argument("video_id")
+    watch.set_defaults(handler=cmd_videos_watch)
+    vcreate = vids.add_parser("create", parents=[client], help="start a job")
+    vcreate.add_argument("--prompt", required=True)
+    vcreate.add_argument("--model")
+    vcreate.add_argument("--seconds")
+    vcreate.add_argument("--size")
+    vcreate.add_argument("--wait", action="store_true", help="watch it, then download it")
+    vcreate.set_defaults(handler=cmd_videos_create)
 
     db = sub.add_parser("db", help="store maintenance").add_subparsers(dest="db_cmd", required=True)
     upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")

@@ -105,6 +105,7 @@ class WorkerConfig(BaseModel):
     # Retrieve answers from the store while a job's row is fresher than this (the poller
     # keeps it fresh); older rows are refreshed inline from the provider.
     stale_after_seconds: float = 10.0
+    purge_interval_seconds: float = 60.0
 
 
 class AssetsConfig(BaseModel):

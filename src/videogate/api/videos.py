@@ -344,7 +344,9 @@ async def retrieve_video(request: Request) -> Response:
     row = await call.owned_video(principal)
     row = await refresh(gw, call, row)
     body = video_object(row)
-    body["extra_fields"] = call.extra_fields(row["model_deployment"])
+    body["extra_fields"] = call.extra_fields(
+        row["model_deployment"], mirrored=row["mirror_state"] == "done"
+    )
     poll_ms = gw.providers[row["provider"]].poll_after_ms if row["provider"] in gw.providers else 0
     return call.respond(body, {"openai-poll-after-ms": str(poll_ms)})
 

@@ -22,7 +22,6 @@ from .poller import poll_due
 from .webhooks import deliver_due
 
 log = logging.getLogger("videogate.worker")
-PURGE_EVERY_SECONDS = 60.0
 
 
 class Worker:
@@ -55,7 +54,7 @@ class Worker:
         return await deliver_due(self.gw)
 
     async def _purge(self) -> int:
-        if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:
+        if time.monotonic() - self._last_purge < self.gw.settings.worker.purge_interval_seconds:
             return 0
         self._last_purge = time.monotonic()
         return await purge_expired(self.gw)

@@ -1,0 +1,96 @@
+"""Admin routes under `/api/…` (admin JWT, or --no-auth local mode): webhooks for now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import GatewayError, bad_request
+from ..gateway import Gateway
+from ..store.webhooks import EVENTS
+from .parsing import read_json_object
+from .videos import Call
+
+
+async def _admin(request: Request, request_type: str) -> tuple[Gateway, Call]:
+    gw: Gateway = request.app.state.gateway
+    call = Call(gw, request, request_type)
+    principal = await call.principal()
+    if not principal.is_admin:
+        raise GatewayError(403, "admin_required", "This route needs an admin JWT.")
+    return gw, call
+
+
+def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, Any]:
+    out = {k: endpoint[k] for k in ("id", "owner", "url", "events", "enabled", "created_at")}
+    if with_secret:
+        out["secret"] = endpoint["secret"]
+    return out
+
+
+async def create_webhook(request: Request) -> Response:
+    gw, call = await _admin(request, "webhook_create")
+    body = await read_json_object(request, gw.settings.limits)
+    url, owner = body.get("url"), body.get("owner")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise bad_request("invalid_url", "url must be an http(s) URL.", "url")
+    if not isinstance(owner, str) or not owner:
+        raise bad_request("invalid_owner", "owner must be a virtual key id (vk_…).", "owner")
+    if owner.startswith("vk_") and await gw.keys.by_id(owner) is None:
+        raise bad_request("invalid_owner", f"No virtual key {owner!r}.", "owner")
+    events = body.get("events", list(EVENTS))
+    if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
+        raise bad_request("invalid_events", f"events must be a subset of {list(EVENTS)}.", "events")
+    endpoint = await gw.webhooks.create_endpoint(owner, url, list(events))
+    return call.respond(_public(endpoint, with_secret=True))
+
+
+async def list_webhooks(request: Request) -> Response:
+    gw, call = await _admin(request, "webhook_list")
+    rows = await gw.webhooks.endpoints(request.query_params.get("owner"))
+    return call.respond({"object": "list", "data": [_public(r) for r in rows]})
+
+
+async def delete_webhook(request: Request) -> Response:
+    gw, call = await _admin(request, "webhook_delete")
+    endpoint_id = request.path_params["endpoint_id"]
+    if not await gw.webhooks.delete_endpoint(endpoint_id):
+        raise GatewayError(404, "webhook_not_found", f"No webhook endpoint {endpoint_id!r}.")
+    return call.respond({"id": endpoint_id, "deleted": True})
+
+
+async def list_deliveries(request: Request) -> Response:
+    gw, call = await _admin(request, "webhook_deliveries")
+    q = request.query_params
+    rows = await gw.webhooks.deliveries(q.get("endpoint_id"), q.get("owner"))
+    data = [
+        {
+            k: r[k]
+            for k in (
+                "id",
+                "endpoint_id",
+                "event_type",
+                "video_id",
+                "state",
+                "attempts",
+                "last_status",
+                "last_error",
+                "created_at",
+                "delivered_at",
+                "next_attempt_at",
+            )
+        }
+        for r in rows
+    ]
+    return call.respond({"object": "list", "data": data})
+
+
+ROUTES = [
+    Route("/api/webhooks", create_webhook, methods=["POST"]),
+    Route("/api/webhooks", list_webhooks, methods=["GET"]),
+    Route("/api/webhooks/deliveries", list_deliveries, methods=["GET"]),
+    Route("/api/webhooks/{endpoint_id}", delete_webhook, methods=["DELETE"]),
+]
