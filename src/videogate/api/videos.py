@@ -36,6 +36,8 @@ from .parsing import parse_create, parse_remix_prompt
 Row = dict[str, Any]
 TRUE = ("1", "true", "yes")
 INLINE_ATTEMPT_SECONDS = 10.0
+# A create still marked started after this long was lost with its process.
+STARTED_GIVE_UP = 300.0
 
 
 class Call:
@@ -253,6 +255,8 @@ async def _idempotent_replay(
         raise creation.idempotency_conflict(
             "This Idempotency-Key was used with a different request body."
         )
+    if held["state"] == "started" and time.time() - held["started_at"] > STARTED_GIVE_UP:
+        held["state"] = "unknown"  # its process died mid-create: look the job up instead
     if held["state"] == "started":
         raise creation.idempotency_conflict(
             "A create with this Idempotency-Key is still in progress; retry shortly.",
