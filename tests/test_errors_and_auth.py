@@ -149,7 +149,8 @@ def test_auth_errors(gateway: GatewayHandle) -> None:
     assert_envelope(
         httpx.get(url, headers={"Authorization": f"Bearer {no_exp}"}), 401, "invalid_token"
     )
-    forged = jwt.encode({"role": "admin", "exp": now + 60}, "a-wrong-secret-that-is-long-enough-for-hs256!", algorithm="HS256")
+    wrong_secret = "a-wrong-secret-that-is-long-enough-for-hs256!"
+    forged = jwt.encode({"role": "admin", "exp": now + 60}, wrong_secret, algorithm="HS256")
     assert_envelope(
         httpx.get(url, headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_token"
     )
