@@ -74,7 +74,9 @@ async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:
         )
         return "pending"
     await gw.outbox.mark_done(row["seq"])
-    return "done"
+    # Neither deleted nor pending: the provider cannot remove a job that has ended (cancel-only
+    # providers such as fal and Replicate); only the gateway's copy is gone.
+    return "done" if result.deleted else "unsupported"
 
 
 async def drain_due(gw: Gateway) -> int:

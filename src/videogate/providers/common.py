@@ -6,13 +6,23 @@ adapter needs the same conversion, and one copy keeps their edge cases identical
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import math
+import mimetypes
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
+from PIL import Image
 
-from ..errors import bad_request
+from ..errors import UpstreamError, bad_request
+from .base import InputReference
 
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
@@ -118,3 +128,225 @@ _KIND_NAMES: dict[ExtraKind, str] = {
     dict: "an object",
     list: "an array",
 }
+
+
+def image_data_url(data: bytes, content_type: str | None) -> str:
+    """Uploaded image bytes as `data:<type>;base64,...`: the inline form that providers which
+    otherwise fetch images by URL accept, so an upload needs no hosting of our own."""
+    mime = (content_type or "image/png").split(";")[0].strip().lower()
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def display_url(url: str) -> str:
+    """A URL fit for `raw_request`: data: URLs are summarised, not echoed (they can be MBs)."""
+    if url.startswith("data:"):
+        return f"<data: URL, {len(url)} characters>"
+    return url
+
+
+def aspect_ratio(width: int, height: int) -> str:
+    """`1280, 720` -> `"16:9"`: the form most video APIs take instead of pixel sizes."""
+    divisor = math.gcd(width, height) or 1
+    return f"{width // divisor}:{height // divisor}"
+
+
+def model_options(options: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """A provider's `options` with `options["models"][model]` laid over them.
+
+    One provider instance serves many models whose input names and allowed values differ
+    (fal apps, Replicate models), so per-model settings override the provider-wide ones.
+    """
+    merged = {k: v for k, v in options.items() if k != "models"}
+    per_model = options.get("models")
+    if isinstance(per_model, Mapping) and isinstance(per_model.get(model), Mapping):
+        merged.update(per_model[model])
+    return merged
+
+
+GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/binary"})
+
+
+def media_type_for(url: str, declared: str | None, fallback: str) -> str:
+    """The Content-Type to serve a provider's asset with: the declared one unless it is a
+    generic byte type, else a guess from the URL's file extension, else `fallback`."""
+    declared = (declared or "").split(";")[0].strip().lower()
+    if declared and declared not in GENERIC_TYPES:
+        return declared
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed or fallback
+
+
+# -- reference images ----------------------------------------------------------------------
+# Providers that take the first frame inside a JSON body (as a URL, a data: URL or bare
+# base64) all need the same steps: turn the gateway's InputReference into bytes or a URL,
+# and refuse images the provider documents as unacceptable before any paid call.
+IMAGE_MAGIC: dict[bytes, str] = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image MIME type from magic bytes (PNG, JPEG, WebP); None for anything else."""
+    for magic, mime in IMAGE_MAGIC.items():
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def decode_data_url(url: str, param: str = "input_reference") -> tuple[bytes, str]:
+    """`data:image/png;base64,...` -> (bytes, declared MIME); a 400 naming `param` otherwise."""
+    header, sep, payload = url.partition(",")
+    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        raise bad_request(
+            "invalid_input_reference",
+            f"{param} must be a base64 data URL (data:image/png;base64,...).",
+            param,
+        )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(
+            "invalid_input_reference", f"{param} data URL is not valid base64.", param
+        ) from None
+    return data, header[len("data:") : -len(";base64")] or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class ImageRules:
+    """What a provider documents it accepts as a first frame; `label` names it in messages."""
+
+    label: str
+    types: frozenset[str]
+    max_bytes: int
+    min_side: int
+    max_ratio: float  # longest side / shortest side
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """A checked first frame: an http(s) URL the provider fetches, or bytes we send."""
+
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str | None = None
+
+    def data_url(self) -> str:
+        assert self.data is not None
+        return image_data_url(self.data, self.content_type)
+
+    def base64(self) -> str:
+        assert self.data is not None
+        return base64.b64encode(self.data).decode()
+
+    def describe(self) -> str:
+        """How the image appears in `raw_request` (never the bytes themselves)."""
+        return self.url or f"<{len(self.data or b'')} bytes {self.content_type}>"
+
+
+def reference_image(
+    ref: InputReference, rules: ImageRules, param: str = "input_reference"
+) -> ReferenceImage:
+    """Resolve an upload, data: URL or http(s) URL into a `ReferenceImage`, checking bytes we
+    hold against `rules` (an http URL is the provider's to fetch and judge)."""
+    if ref.file_id is not None and ref.data is None and ref.image_url is None:
+        raise bad_request(
+            "unsupported_input_reference",
+            f"{rules.label} cannot use an uploaded file_id; send the image itself or its URL.",
+            param,
+        )
+    if ref.data is not None:
+        data = ref.data
+    elif ref.image_url and ref.image_url.startswith("data:"):
+        data, _ = decode_data_url(ref.image_url, param)
+    elif ref.image_url:
+        return ReferenceImage(url=ref.image_url)
+    else:
+        raise bad_request("invalid_input_reference", f"{param} is empty.", param)
+    return ReferenceImage(data=data, content_type=check_image(data, rules, param))
+
+
+def check_image(data: bytes, rules: ImageRules, param: str = "input_reference") -> str:
+    """The image's real MIME type if `rules` accept it; a 400 saying what is allowed."""
+    allowed = ", ".join(sorted(t.removeprefix("image/").upper() for t in rules.types))
+    mime = sniff_image(data)
+    if mime not in rules.types:
+        raise bad_request(
+            "invalid_input_reference",
+            f"{rules.label} accepts {allowed} images only, not {mime or 'this file'}.",
+            param,
+        )
+    if len(data) > rules.max_bytes:
+        raise bad_request(
+            "invalid_input_reference",
+            f"{rules.label} accepts images up to {rules.max_bytes // (1024 * 1024)} MB.",
+            param,
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise bad_request(
+            "invalid_input_reference", f"{param} is not a readable {mime} image.", param
+        ) from None
+    short, long = min(width, height), max(width, height)
+    if short < rules.min_side or long > short * rules.max_ratio:
+        raise bad_request(
+            "invalid_input_reference",
+            f"{rules.label} needs images at least {rules.min_side}px on each side with an "
+            f"aspect ratio between 1:{rules.max_ratio:g} and {rules.max_ratio:g}:1, "
+            f"not {width}x{height}.",
+            param,
+        )
+    return mime
+
+
+# -- numeric error codes ---------------------------------------------------------------------
+# Some providers (MiniMax's `base_resp`, Kling's `code`) report errors as numbers, often
+# inside an HTTP 200. Each adapter keeps a table number -> CodedError; these helpers turn a
+# number into the relayed UpstreamError so the envelope says the right HTTP status.
+@dataclass(frozen=True)
+class CodedError:
+    """How one provider error number is relayed: HTTP status and `error.code`."""
+
+    status: int
+    code: str
+
+
+def describe_code(
+    vendor: str, number: int, message: str, table: Mapping[int, CodedError]
+) -> tuple[str, str]:
+    """(message naming the provider's number, our `error.code`) for a provider error."""
+    known = table.get(number)
+    code = known.code if known else f"{vendor.lower()}_error_{number}"
+    return f"{message or 'error'} ({vendor} code {number})", code
+
+
+def coded_error(
+    provider: str,
+    vendor: str,
+    number: int,
+    message: str,
+    table: Mapping[int, CodedError],
+    raw: Any = None,
+) -> UpstreamError:
+    """The UpstreamError for an error number found in a 2xx body: the table's HTTP status,
+    or 502 for a number the table does not know."""
+    text, code = describe_code(vendor, number, message, table)
+    known = table.get(number)
+    return UpstreamError(
+        known.status if known else 502, text, code=code, provider=provider, raw_response=raw
+    )
+
+
+def int_or_none(value: Any) -> int | None:
+    """An int from a JSON number or numeric string; None otherwise (never raises)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None

@@ -13,7 +13,20 @@ import inspect
 from ..config import ProviderConfig, Settings
 from .base import Provider
 
-KNOWN_TYPES: tuple[str, ...] = ("simulated", "openai")
+KNOWN_TYPES: tuple[str, ...] = (
+    "simulated",
+    "openai",
+    "azure",
+    "gemini",
+    "vertex",
+    "runway",
+    "luma",
+    "fal",
+    "replicate",
+    "minimax",
+    "kling",
+    "seedance",
+)
 
 
 def adapter_class(type_name: str) -> type[Provider]:

@@ -1,0 +1,429 @@
+"""`replicate`: Replicate predictions (`api.replicate.com/v1`) for any video model.
+
+A model `owner/name` runs its latest version (`POST /models/{owner}/{name}/predictions`);
+`owner/name:<version id>` pins one (`POST /predictions` with `version`). Replicate inputs
+are each model's own schema, so the OpenAI fields map onto the common names (`aspect_ratio`
+and/or `width`+`height`, `duration`, `image`) through tables that `options` can change,
+per model under `options.models.<owner/name>`; `extra` overrides or adds any input.
+Images go in as URLs (an upload becomes a data: URL, which Replicate accepts for files).
+
+Predictions have no delete: `POST /predictions/{id}/cancel` stops a running one, and the
+API removes a prediction's files an hour after it ends (so `expires_at` is set to that).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..config import UpstreamKey
+from ..errors import GatewayError, UpstreamError, bad_request
+from .base import (
+    FAILURE_CANCELLED,
+    FAILURE_EXPIRED,
+    FAILURE_MODERATION,
+    FAILURE_UNKNOWN,
+    TERMINAL,
+    CallContext,
+    Capability,
+    Content,
+    CreateParams,
+    DeleteResult,
+    Status,
+    UpstreamList,
+    UpstreamVideo,
+)
+from .common import (
+    aspect_ratio,
+    coerce_extras,
+    display_url,
+    image_data_url,
+    iso_to_unix,
+    media_type_for,
+    model_options,
+    parse_size,
+)
+from .http import HttpProvider
+
+DEFAULT_BASE_URL = "https://api.replicate.com/v1"
+# Prediction status -> OpenAI status (replicate.com/docs/topics/predictions/lifecycle).
+STATUS_MAP: dict[str, Status] = {
+    "starting": "queued",
+    "processing": "in_progress",
+    "succeeded": "completed",
+    "failed": "failed",
+    "canceled": "failed",
+    "aborted": "failed",  # deadline passed before it started
+}
+# Statuses that are themselves the failure reason.
+END_REASONS: dict[str, str] = {"canceled": FAILURE_CANCELLED, "aborted": FAILURE_EXPIRED}
+# A failed prediction's `error` is free text written by each model (no code field), so
+# refusals are recognised by wording: Stable Diffusion's safety checker ("NSFW content
+# detected"), Seedance/ByteDance models ("flagged as sensitive ... (E005)"), and the usual
+# content-policy phrasings. Anything else is `generation_failed`.
+FAILURE_MAP: dict[str, str] = {
+    r"\bnsfw\b": FAILURE_MODERATION,
+    r"flagged as sensitive|\(E005\)": FAILURE_MODERATION,
+    r"content (policy|filter|moderation)|safety (filter|checker|system)": FAILURE_MODERATION,
+    r"\bmoderat(ed|ion)\b|inappropriate content": FAILURE_MODERATION,
+}
+_FAILURE_PATTERNS = [(re.compile(p, re.IGNORECASE), code) for p, code in FAILURE_MAP.items()]
+# How the OpenAI `size` becomes inputs; `options.size_as` picks one or more (default aspect).
+SIZE_INPUTS: dict[str, Callable[[int, int], dict[str, Any]]] = {
+    "aspect_ratio": lambda w, h: {"aspect_ratio": aspect_ratio(w, h)},
+    "width_height": lambda w, h: {"width": w, "height": h},
+    "resolution": lambda w, h: {"resolution": f"{min(w, h)}p"},
+}
+DEFAULT_SIZE_AS = ("aspect_ratio",)
+DEFAULT_SECONDS_INPUT = "duration"
+DEFAULT_IMAGE_INPUT = "image"
+# JSON types of common video-model inputs, restored from multipart strings.
+EXTRA_KINDS: dict[str, Any] = {
+    "seed": int,
+    "fps": int,
+    "num_frames": int,
+    "guidance_scale": float,
+    "cfg_scale": float,
+    "negative_prompt": str,
+    "prompt_optimizer": bool,
+    "generate_audio": bool,
+    "camera_fixed": bool,
+}
+# tqdm-style progress line in prediction logs (as replicate-python's `Prediction.Progress`).
+PROGRESS_LINE = re.compile(r"^\s*(\d+)%\s*\|.+?\|\s*\d+/\d+")
+FILES_KEPT_SECONDS = 3600  # API predictions' files are deleted an hour after they end
+MAX_LIST_PAGES = 10  # bound on pages walked to find `after` in a listing
+
+
+def failure_code(status: str, error: Any) -> str:
+    if status in END_REASONS:
+        return END_REASONS[status]
+    text = str(error or "")
+    for pattern, code in _FAILURE_PATTERNS:
+        if pattern.search(text):
+            return code
+    return FAILURE_UNKNOWN
+
+
+def video_url(output: Any) -> str | None:
+    """The video in a prediction's `output`: a URL, or the first .mp4 (else first URL) of
+    a list, or of an object's values."""
+    if isinstance(output, str):
+        return output if output.startswith(("http://", "https://")) else None
+    if isinstance(output, Mapping):
+        output = list(output.values())
+    if isinstance(output, list):
+        urls = [u for u in output if isinstance(u, str) and u.startswith(("http://", "https://"))]
+        for url in urls:
+            if urlsplit(url).path.lower().endswith(".mp4"):
+                return url
+        return urls[0] if urls else None
+    return None
+
+
+class ReplicateProvider(HttpProvider):
+    type_name = "replicate"
+    capabilities = frozenset(
+        {
+            Capability.CREATE,
+            Capability.RETRIEVE,
+            Capability.LIST,
+            Capability.CONTENT,
+            Capability.CANCEL,
+            Capability.IMAGE_INPUT,
+        }
+    )
+    default_poll_after_ms = 3000
+
+    def _base(self, key: UpstreamKey) -> str:
+        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    @staticmethod
+    def _headers(key: UpstreamKey) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key.value}"}
+
+    # -- input ----------------------------------------------------------------------------
+
+    def validate(self, params: CreateParams) -> None:
+        name, _, version = params.model.partition(":")
+        owner, slash, model = name.partition("/")
+        if not (owner and slash and model) or "/" in model or (":" in params.model and not version):
+            raise bad_request(
+                "invalid_model",
+                f"Replicate models are 'owner/name' or 'owner/name:<version id>', "
+                f"not {params.model!r}.",
+                "model",
+            )
+        self._input(params, encode_upload=False)
+
+    def _input(self, params: CreateParams, *, encode_upload: bool = True) -> dict[str, Any]:
+        """The model's `input` object; 400 for what the configured model does not take.
+        `encode_upload=False` checks without base64-encoding an upload (validation only)."""
+        opts = model_options(self.config.options, params.model.partition(":")[0])
+        extra = coerce_extras(params.extra, EXTRA_KINDS)
+        inputs: dict[str, Any] = {"prompt": params.prompt}
+        if params.size is not None:
+            dims = parse_size(params.size)
+            for form in opts.get("size_as", DEFAULT_SIZE_AS):
+                if form not in SIZE_INPUTS:
+                    raise bad_request(
+                        "invalid_provider_option",
+                        f"size_as {form!r} is not one of {', '.join(SIZE_INPUTS)}.",
+                        "size",
+                    )
+                if dims is not None:
+                    inputs.update(SIZE_INPUTS[form](*dims))
+            allowed = opts.get("aspect_ratios")
+            ratio = inputs.get("aspect_ratio")
+            if (
+                allowed is not None
+                and ratio not in (None, *allowed)
+                and "aspect_ratio" not in extra
+            ):
+                raise bad_request(
+                    "unsupported_size",
+                    f"Replicate model {params.model!r} takes aspect ratios "
+                    f"{', '.join(allowed)}; size {params.size} is {ratio}.",
+                    "size",
+                )
+        if params.seconds is not None:
+            name = opts.get("seconds_input", DEFAULT_SECONDS_INPUT)
+            if not name:
+                raise bad_request(
+                    "unsupported_seconds",
+                    f"Replicate model {params.model!r} is configured without a duration input.",
+                    "seconds",
+                )
+            allowed = opts.get("durations")
+            if allowed is not None and name not in extra and params.seconds not in allowed:
+                raise bad_request(
+                    "unsupported_seconds",
+                    f"Replicate model {params.model!r} takes seconds {', '.join(allowed)}.",
+                    "seconds",
+                )
+            inputs[name] = int(params.seconds)
+        ref = params.input_reference
+        if ref is not None:
+            name = opts.get("image_input", DEFAULT_IMAGE_INPUT)
+            if not name:
+                raise bad_request(
+                    "unsupported_input_reference",
+                    f"Replicate model {params.model!r} is configured without an image input.",
+                    "input_reference",
+                )
+            if ref.data is not None:
+                inputs[name] = image_data_url(ref.data, ref.content_type) if encode_upload else ""
+            elif ref.image_url:
+                inputs[name] = ref.image_url
+            else:
+                raise bad_request(
+                    "unsupported_input_reference",
+                    "Replicate takes the reference image as an upload or an image_url "
+                    "(http(s) or data:), not a file_id.",
+                    "input_reference",
+                )
+        inputs.update(extra)
+        return inputs
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def create(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo:
+        inputs = self._input(params)
+        name, _, version = params.model.partition(":")
+        if version:
+            url, payload = f"{self._base(key)}/predictions", {"version": version, "input": inputs}
+        else:
+            url, payload = f"{self._base(key)}/models/{name}/predictions", {"input": inputs}
+        _, body, _ = await self.request("POST", url, headers=self._headers(key), json=payload)
+        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in inputs.items()}
+        ctx.record(request={**payload, "input": shown}, response=body)
+        return self.to_video(body)
+
+    async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        _, body, _ = await self.request(
+            "GET", f"{self._base(key)}/predictions/{video_id}", headers=self._headers(key)
+        )
+        ctx.record(response=body)
+        return self.to_video(body)
+
+    def to_video(self, body: Any) -> UpstreamVideo:
+        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
+            raise UpstreamError(
+                502,
+                f"Provider {self.id!r} answered without a prediction object.",
+                code="upstream_bad_response",
+                provider=self.id,
+                raw_response=body,
+            )
+        state = str(body.get("status"))
+        status = STATUS_MAP.get(state, "in_progress")
+        error: dict[str, str] | None = None
+        if status == "failed":
+            message = str(body.get("error") or f"The prediction was {state}.")
+            error = {"code": failure_code(state, body.get("error")), "message": message}
+        elif status == "completed" and video_url(body.get("output")) is None:
+            status = "failed"
+            error = {"code": FAILURE_UNKNOWN, "message": "The prediction produced no video."}
+        ended = status in TERMINAL
+        completed_at = iso_to_unix(body.get("completed_at")) if ended else None
+        if ended and completed_at is None:
+            completed_at = int(time.time())
+        expires_at = None
+        if status == "completed" and completed_at is not None:
+            expires_at = (
+                completed_at if body.get("data_removed") else completed_at + FILES_KEPT_SECONDS
+            )
+        inputs = body.get("input")
+        prompt = inputs.get("prompt") if isinstance(inputs, Mapping) else None
+        return UpstreamVideo(
+            id=body["id"],
+            status=status,
+            progress=100 if ended else _progress(body.get("logs")),
+            created_at=iso_to_unix(body.get("created_at")) or int(time.time()),
+            completed_at=completed_at,
+            expires_at=expires_at,
+            prompt=prompt if isinstance(prompt, str) else None,
+            error=error,
+            raw=body,
+        )
+
+    async def content(
+        self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
+    ) -> Content:
+        _, body, _ = await self.request(
+            "GET", f"{self._base(key)}/predictions/{video_id}", headers=self._headers(key)
+        )
+        ctx.record(response=body)
+        url = video_url(body.get("output")) if isinstance(body, Mapping) else None
+        if url is None or (isinstance(body, Mapping) and body.get("data_removed")):
+            raise GatewayError(
+                404,
+                "video_content_unavailable",
+                "Replicate has no video for this prediction (files are removed an hour "
+                "after it ends).",
+                provider=self.id,
+            )
+        # Output files (replicate.delivery) are public: the token is never sent to them.
+        return await self.stream(url, content_type=media_type_for(url, None, "video/mp4"))
+
+    async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
+        """Cancel the prediction if it is still running. Replicate deletes nothing on
+        request (files go an hour after the end), so a prediction that has already ended
+        is final, not pending: `deleted=False` and the outbox stops."""
+        try:
+            _, body, _ = await self.request(
+                "POST",
+                f"{self._base(key)}/predictions/{video_id}/cancel",
+                headers=self._headers(key),
+            )
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return DeleteResult(deleted=True, detail="already gone upstream")
+            if exc.status not in (400, 409, 422):
+                raise
+            if (await self.retrieve(video_id, key, ctx)).status not in TERMINAL:
+                return DeleteResult(deleted=False, pending=True, detail=exc.message)
+            return self._ended()
+        ctx.record(response=body)
+        state = body.get("status") if isinstance(body, Mapping) else None
+        if state in ("succeeded", "failed", "aborted"):
+            return self._ended()
+        return DeleteResult(deleted=True, cancelled=True, detail="cancelled upstream")
+
+    @staticmethod
+    def _ended() -> DeleteResult:
+        return DeleteResult(
+            deleted=False, detail="Replicate has no delete; the prediction had already ended"
+        )
+
+    async def list(
+        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
+    ) -> UpstreamList:
+        """Newest first (the only order Replicate lists in). `after` is a prediction id:
+        pages are walked (at most MAX_LIST_PAGES) until it has been passed."""
+        if order != "desc":
+            raise bad_request(
+                "unsupported_order", "Replicate lists predictions newest first only.", "order"
+            )
+        found: list[UpstreamVideo] = []
+        skipping = after is not None
+        cursor: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            query = {"cursor": cursor} if cursor else None
+            _, body, _ = await self.request(
+                "GET", f"{self._base(key)}/predictions", headers=self._headers(key), params=query
+            )
+            ctx.record(response=body)
+            results = body.get("results") if isinstance(body, Mapping) else None
+            for item in results if isinstance(results, list) else []:
+                if skipping:
+                    skipping = not (isinstance(item, Mapping) and item.get("id") == after)
+                    continue
+                found.append(self.to_video(item))
+                if len(found) > limit:
+                    return UpstreamList(found[:limit], has_more=True)
+            cursor = _cursor(body.get("next") if isinstance(body, Mapping) else None)
+            if cursor is None:
+                break
+        return UpstreamList(found, has_more=cursor is not None)
+
+    async def find_created(
+        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+    ) -> UpstreamVideo | None:
+        """The newest prediction of this model and prompt created since `since`."""
+        name, _, version = params.model.partition(":")
+        page = await self.list(key, ctx, after=None, limit=20, order="desc")
+        for video in page.data:
+            raw = video.raw if isinstance(video.raw, Mapping) else {}
+            if (
+                video.prompt == params.prompt
+                and raw.get("model") in (None, name)
+                and (not version or raw.get("version") == version)
+                and video.created_at >= int(since) - 5
+            ):
+                return video
+        return None
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def error_message(
+        self, status: int, body: Any
+    ) -> tuple[str, str | None, str | None, str | None]:
+        """Problem details (RFC 7807): `{"title", "detail", "status"}`, with
+        `invalid_fields: [{type, field, description}]` on input validation failures."""
+        if isinstance(body, Mapping) and ("detail" in body or "title" in body):
+            message = str(body.get("detail") or body.get("title")).strip()
+            fields = body.get("invalid_fields")
+            first = fields[0] if isinstance(fields, list) and fields else None
+            if isinstance(first, Mapping):
+                field = first.get("field")
+                param = str(field) if field is not None else None
+                kind = first.get("type")
+                return message, None if kind is None else str(kind), None, param
+            return message, None, None, None
+        return super().error_message(status, body)
+
+
+def _progress(logs: Any) -> int:
+    """The last tqdm percentage in the logs (0 if the model prints none)."""
+    if not isinstance(logs, str):
+        return 0
+    for line in reversed(logs.splitlines()):
+        match = PROGRESS_LINE.match(line)
+        if match:
+            return min(99, int(match.group(1)))
+    return 0
+
+
+def _cursor(next_url: Any) -> str | None:
+    """The `cursor` of Replicate's absolute `next` URL, so the next page is asked of our
+    configured base URL (a proxy or mock) rather than the host Replicate named."""
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    values = parse_qs(urlsplit(next_url).query).get("cursor")
+    return values[0] if values else None

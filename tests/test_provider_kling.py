@@ -1,0 +1,269 @@
+"""The `kling` adapter through the gateway, against the loopback Kling mock (JWT verified)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import openai
+import pytest
+from PIL import Image
+
+from videogate.config import ConfigError, ProviderConfig, UpstreamKey
+from videogate.providers import kling as kling_module
+from videogate.providers.kling import KlingProvider
+
+from .conftest import GatewayHandle, assert_envelope
+from .mocks.kling import KlingMock
+
+ACCESS = "ak-upstream-123"
+WRONG = "sk-not-the-secret-0123456789abcdef"
+SECRET = "sk-upstream-secret-0123456789abcdef"  # 32 bytes, like a real one
+
+
+@pytest.fixture
+def mock() -> Iterator[KlingMock]:
+    with KlingMock(ACCESS, SECRET, queued_seconds=0.2, run_seconds=0.5) as m:
+        yield m
+
+
+def kling(mock: KlingMock, key: dict[str, Any] | None = None, **over: Any) -> dict[str, Any]:
+    return {
+        "type": "kling",
+        "base_url": mock.url,
+        "keys": [{"name": "main", **(key or {"value": SECRET, "extra": {"access_key": ACCESS}})}],
+        "poll_after_ms": 100,
+        **over,
+    }
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., GatewayHandle], mock: KlingMock) -> GatewayHandle:
+    return make_gateway(providers={"kling": kling(mock)})
+
+
+def image(width: int = 320, height: int = 320, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 120, 200)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def sent(mock: KlingMock, endpoint: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in mock.find_requests("POST", f"/v1/videos/{endpoint}")]
+
+
+def task_of(video_id: str) -> tuple[str, str]:
+    """(endpoint, Kling task id) from a public id such as `text2video-abc:kling`."""
+    endpoint, _, task = video_id.rsplit(":", 1)[0].partition("-")
+    return endpoint, task
+
+
+def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: KlingMock) -> None:
+    client = gw.client()
+    text = client.videos.create_and_poll(
+        model="kling/kling-v2-6", prompt="a fox", seconds="10", size="1080x1920"
+    )
+    assert text.status == "completed" and text.id.endswith(":kling")
+    assert (text.size, text.seconds) == ("1080x1920", "10")
+    assert sent(mock, "text2video") == [
+        {
+            "model_name": "kling-v2-6",
+            "prompt": "a fox",
+            "duration": "10",
+            "mode": "pro",
+            "aspect_ratio": "9:16",
+        }
+    ]
+    endpoint, task = task_of(text.id)
+    assert (endpoint, mock.tasks[task].endpoint) == ("text2video", "text2video")
+    assert mock.find_requests("GET", f"/v1/videos/text2video/{task}")
+
+    by_url = client.videos.create_and_poll(
+        model="kling/kling-v1-6",
+        prompt="pan left",
+        extra_body={
+            "input_reference": {"image_url": "https://example.com/first.jpg"},
+            "negative_prompt": "blur",
+            "cfg_scale": 0.3,
+        },
+    )
+    assert by_url.status == "completed"
+    i2v = sent(mock, "image2video")[0]
+    assert i2v["image"] == "https://example.com/first.jpg"
+    assert (i2v["cfg_scale"], i2v["negative_prompt"]) == (0.3, "blur")  # number again
+    assert "aspect_ratio" not in i2v  # image2video takes the image's shape
+    endpoint, task = task_of(by_url.id)
+    assert endpoint == "image2video"
+    assert mock.find_requests("GET", f"/v1/videos/image2video/{task}")
+
+    jpeg = image(fmt="JPEG")
+    uploaded = client.videos.create_and_poll(
+        model="kling/kling-v2-1", prompt="blink", input_reference=("f.jpg", jpeg, "image/jpeg")
+    )
+    assert uploaded.status == "completed"
+    assert sent(mock, "image2video")[1]["image"] == base64.b64encode(jpeg).decode()
+
+    for video in (text, by_url, uploaded):
+        body = client.videos.download_content(video.id)
+        assert body.response.headers["content-type"] == "video/mp4"
+        assert body.read() == mock.video_bytes()
+
+    # One token, signed as Kling documents it, served every call.
+    tokens = {r.headers["authorization"] for r in mock.requests if r.path.startswith("/v1/")}
+    assert len(tokens) == 1
+    token = tokens.pop().removeprefix("Bearer ")
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["iss"] == ACCESS and claims["exp"] - claims["nbf"] == 1805
+
+    gone = client.videos.delete(text.id).model_dump()
+    assert gone["extra_fields"]["upstream_deleted"] is False
+    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(text.id)
+    with gw.http() as http:
+        assert_envelope(
+            http.get(f"/v1/videos/{by_url.id}/content", params={"variant": "thumbnail"}),
+            404,
+            "variant_not_available",
+        )
+        assert_envelope(
+            http.post(f"/v1/videos/{by_url.id}/remix", json={"prompt": "extend"}),
+            400,
+            "unsupported_operation",
+        )
+
+
+def test_moderated_task_fails_as_moderation(gw: GatewayHandle, mock: KlingMock) -> None:
+    video = gw.client().videos.create_and_poll(model="kling/kling-v2-6", prompt="moderation me")
+    assert video.status == "failed"
+    assert video.error is not None
+    assert video.error.code == "moderation_blocked"
+    assert "risk control" in video.error.message
+
+
+def test_task_lost_upstream_ends_as_expired(gw: GatewayHandle, mock: KlingMock) -> None:
+    client = gw.client()
+    video = client.videos.create(model="kling/kling-v2-6", prompt="vanishing")
+    mock.forget(task_of(video.id)[1])  # Kling now answers 400 / 1201 "Task not found"
+    deadline = time.time() + 15
+    while (current := client.videos.retrieve(video.id)).status not in ("completed", "failed"):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert current.status == "failed"
+    assert current.error is not None and current.error.code == "expired"
+
+
+def test_error_codes_are_relayed_from_4xx_and_200_bodies(
+    make_gateway: Callable[..., GatewayHandle], mock: KlingMock
+) -> None:
+    # Many retryable answers in a row: keep the circuit breaker out of this test.
+    gw = make_gateway(providers={"kling": kling(mock, breaker_threshold=100)})
+    body = {"model": "kling/kling-v2-6", "prompt": "x"}
+    cases = [
+        (1303, 429, "concurrency_limit_exceeded"),
+        (1102, 429, "resource_pack_exhausted"),
+        (1201, 400, "invalid_parameter"),
+        (5001, 503, "upstream_unavailable"),
+        (7777, 502, "kling_error_7777"),
+    ]
+    with gw.http() as http:
+        for number, status, code in cases:
+            mock.fail_next(
+                200,
+                {"code": number, "message": "nope", "request_id": "r-1"},
+                path_contains="/v1/videos/",
+            )
+            env = assert_envelope(http.post("/v1/videos", json=body), status, code, bifrost=False)
+            assert f"Kling code {number}" in env["error"]["message"]
+
+        env = assert_envelope(
+            http.post("/v1/videos", json={**body, "prompt": "forbidden words"}),
+            400,
+            "moderation_blocked",
+            bifrost=False,
+        )
+        assert "1301" in env["error"]["message"]
+        mock.fail_next(429, path_contains="/v1/videos/", headers={"Retry-After": "3"})
+        resp = http.post("/v1/videos", json=body)
+        assert_envelope(resp, 429, "rate_limit_exceeded", bifrost=False)
+        assert resp.headers["retry-after"] == "3"
+        mock.garbage_next(path_contains="/v1/videos/")
+        assert_envelope(http.post("/v1/videos", json=body), 502, "upstream_bad_response")
+    assert mock.tasks == {}
+
+
+def test_wrong_secret_is_rejected_by_the_jwt_check(
+    make_gateway: Callable[..., GatewayHandle], mock: KlingMock
+) -> None:
+    gw = make_gateway(
+        providers={
+            "kling": kling(mock, {"value": f"{ACCESS}:{SECRET}"}),  # the "AK:SK" form
+            "badkling": kling(mock, {"value": f"{ACCESS}:{WRONG}"}),
+        }
+    )
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json={"model": "badkling/kling-v2-6", "prompt": "x"})
+        env = assert_envelope(resp, 401, "authorization_invalid", bifrost=False)
+        assert "1002" in env["error"]["message"]
+        assert WRONG not in resp.text
+        good = http.post("/v1/videos", json={"model": "kling/kling-v2-6", "prompt": "x"})
+        assert good.status_code == 200, good.text
+    assert len(mock.tasks) == 1
+
+
+def test_unsupported_combinations_are_refused_before_any_upstream_call(
+    gw: GatewayHandle, mock: KlingMock
+) -> None:
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"model": "kling-v2-6", "seconds": "7"}, "invalid_seconds", "5, 10"),
+        ({"model": "kling-v3", "seconds": "16"}, "invalid_seconds", "3, 4, 5"),
+        ({"model": "kling-v2-6", "size": "1366x768"}, "invalid_size", "1280x720"),
+        ({"model": "kling-v2-1"}, "missing_input_reference", "image-to-video only"),
+        ({"model": "kling-v2-6", "cfg_scale": 2}, "invalid_parameter", "from 0 to 1"),
+        ({"model": "kling-v2-6", "mode": "ultra"}, "invalid_parameter", "std, pro"),
+        (
+            {"model": "kling-v2-6", "size": "1280x720", "mode": "pro"},
+            "invalid_parameter",
+            "contradicts",
+        ),
+        ({"model": "kling-v2-6", "prompt": "p" * 2501}, "prompt_too_long", "2500"),
+        ({"model": "kling-v2-6", "image": "abc"}, "invalid_parameter", "input_reference"),
+    ]
+    with gw.http() as http:
+        for fields, code, hint in cases:
+            body = {"prompt": "x", **fields, "model": "kling/" + fields["model"]}
+            env = assert_envelope(http.post("/v1/videos", json=body), 400, code)
+            assert hint in env["error"]["message"], env
+        webp = http.post(
+            "/v1/videos",
+            data={"model": "kling/kling-v2-6", "prompt": "x"},
+            files={"input_reference": ("a.webp", image(fmt="WEBP"), "image/webp")},
+        )
+        env = assert_envelope(webp, 400, "invalid_input_reference")
+        assert "JPEG, PNG" in env["error"]["message"]
+    assert mock.requests == []
+
+
+def test_token_is_cached_until_close_to_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = UpstreamKey(name="k", value=f"{ACCESS}:{SECRET}")
+    provider = KlingProvider("kling", ProviderConfig(type="kling", keys=[key]))
+    now = time.time()
+    monkeypatch.setattr(kling_module.time, "time", lambda: now)
+    first = provider.token(key)
+    assert provider.token(key) == first
+    monkeypatch.setattr(kling_module.time, "time", lambda: now + 1800 - 299)
+    renewed = provider.token(key)
+    assert renewed != first
+    claims = jwt.decode(
+        renewed, SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_nbf": False}
+    )
+    assert claims["exp"] == int(now + 1800 - 299) + 1800
+
+    with pytest.raises(ConfigError, match="access key"):
+        KlingProvider("k", ProviderConfig(type="kling", keys=[UpstreamKey(value="no-colon")]))

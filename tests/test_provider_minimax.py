@@ -1,0 +1,273 @@
+"""The `minimax` adapter through the gateway, against the loopback MiniMax v1 mock."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from PIL import Image
+
+from .conftest import GatewayHandle, assert_envelope
+from .mocks.minimax import MiniMaxMock
+
+KEY = "mm-upstream-secret-123"
+
+
+@pytest.fixture
+def mock() -> Iterator[MiniMaxMock]:
+    with MiniMaxMock(api_key=KEY, queued_seconds=0.2, run_seconds=0.5) as m:
+        yield m
+
+
+def minimax(mock: MiniMaxMock, key: str = KEY, **over: Any) -> dict[str, Any]:
+    return {
+        "type": "minimax",
+        "base_url": mock.url,
+        "keys": [{"name": "main", "value": key}],
+        "poll_after_ms": 100,
+        **over,
+    }
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., GatewayHandle], mock: MiniMaxMock) -> GatewayHandle:
+    return make_gateway(providers={"minimax": minimax(mock)})
+
+
+def image(width: int = 320, height: int = 320, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def sent(mock: MiniMaxMock) -> list[dict[str, Any]]:
+    """The create bodies the mock received, in order."""
+    return [json.loads(r.body) for r in mock.find_requests("POST", "/v1/video_generation")]
+
+
+def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: MiniMaxMock) -> None:
+    client = gw.client()
+    text = client.videos.create_and_poll(
+        model="minimax/MiniMax-Hailuo-02", prompt="a cat", seconds="6", size="1366x768"
+    )
+    assert text.status == "completed" and text.id.endswith(":minimax")
+    assert (text.size, text.seconds, text.progress) == ("1366x768", "6", 100)
+    assert text.id.rsplit(":", 1)[0] in mock.tasks
+    assert sent(mock)[0] == {
+        "model": "MiniMax-Hailuo-02",
+        "prompt": "a cat",
+        "duration": 6,
+        "resolution": "768P",
+    }
+    assert all(
+        r.headers["authorization"] == f"Bearer {KEY}"
+        for r in mock.requests
+        if not r.path.startswith("/cdn/")
+    )
+
+    by_url = client.videos.create_and_poll(
+        model="minimax/MiniMax-Hailuo-2.3",
+        prompt="zoom in",
+        extra_body={
+            "input_reference": {"image_url": "https://example.com/first.png"},
+            "prompt_optimizer": False,
+        },
+    )
+    assert by_url.status == "completed"
+    assert sent(mock)[1]["first_frame_image"] == "https://example.com/first.png"
+    assert sent(mock)[1]["prompt_optimizer"] is False  # multipart "false" back to JSON
+    assert (sent(mock)[1]["duration"], sent(mock)[1]["resolution"]) == (6, "768P")
+
+    png = image()
+    uploaded = client.videos.create_and_poll(
+        model="minimax/I2V-01", prompt="wave", input_reference=("a.png", png, "image/png")
+    )
+    assert uploaded.status == "completed"
+    assert sent(mock)[2]["first_frame_image"] == (
+        "data:image/png;base64," + base64.b64encode(png).decode()
+    )
+    assert (sent(mock)[2]["duration"], sent(mock)[2]["resolution"]) == (6, "720P")
+
+    for video in (text, by_url, uploaded):
+        body = client.videos.download_content(video.id)
+        assert body.response.headers["content-type"] == "video/mp4"
+        assert body.read() == mock.video_bytes()
+    assert mock.find_requests("GET", "/v1/files/retrieve")  # download_url fetched fresh
+
+    with gw.http() as http:
+        assert_envelope(
+            http.get(f"/v1/videos/{text.id}/content", params={"variant": "thumbnail"}),
+            404,
+            "variant_not_available",
+        )
+        assert_envelope(
+            http.post(f"/v1/videos/{text.id}/remix", json={"prompt": "again"}),
+            400,
+            "unsupported_operation",
+        )
+    gone = client.videos.delete(text.id).model_dump()
+    assert gone["deleted"] is True
+    assert gone["extra_fields"]["upstream_deleted"] is False
+    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(text.id)
+
+
+def test_raw_request_summarises_the_image_and_hides_the_key(
+    gw: GatewayHandle, mock: MiniMaxMock
+) -> None:
+    data_url = "data:image/png;base64," + base64.b64encode(image()).decode()
+    with gw.http() as http:
+        resp = http.post(
+            "/v1/videos",
+            json={
+                "model": "minimax/MiniMax-Hailuo-2.3",
+                "prompt": "raw",
+                "input_reference": {"image_url": data_url},
+            },
+            headers={"x-bf-send-back-raw-response": "true"},
+        )
+    assert resp.status_code == 200, resp.text
+    fields = resp.json()["extra_fields"]
+    assert fields["raw_request"]["first_frame_image"].startswith("<")
+    assert fields["raw_response"]["base_resp"]["status_code"] == 0
+    assert sent(mock)[0]["first_frame_image"] == data_url
+    assert KEY not in resp.text
+
+
+def test_moderated_output_fails_the_job(gw: GatewayHandle, mock: MiniMaxMock) -> None:
+    video = gw.client().videos.create_and_poll(
+        model="minimax/MiniMax-Hailuo-2.3", prompt="a moderation test"
+    )
+    assert video.status == "failed"
+    assert video.error is not None
+    assert video.error.code == "moderation_blocked"
+    assert "1027" in video.error.message
+
+
+def test_errors_inside_200_bodies_are_relayed_with_mapped_status(
+    make_gateway: Callable[..., GatewayHandle], mock: MiniMaxMock
+) -> None:
+    # Many retryable answers in a row: keep the circuit breaker out of this test.
+    gw = make_gateway(providers={"minimax": minimax(mock, breaker_threshold=100)})
+    body = {"model": "minimax/MiniMax-Hailuo-2.3", "prompt": "x"}
+    cases = [
+        (1008, 402, "insufficient_balance"),
+        (1002, 429, "rate_limit_exceeded"),
+        (2013, 400, "invalid_parameter"),
+        (1000, 500, "upstream_unknown_error"),
+        (4242, 502, "minimax_error_4242"),
+    ]
+    with gw.http() as http:
+        for number, status, code in cases:
+            mock.fail_next(
+                200,
+                {"task_id": "", "base_resp": {"status_code": number, "status_msg": "nope"}},
+                path_contains="/v1/video_generation",
+            )
+            env = assert_envelope(http.post("/v1/videos", json=body), status, code, bifrost=False)
+            assert f"MiniMax code {number}" in env["error"]["message"]
+            assert env["extra_fields"]["provider"] == "minimax"
+
+        # The mock's own 1026 for a sensitive prompt, also inside a 200.
+        env = assert_envelope(
+            http.post("/v1/videos", json={**body, "prompt": "something forbidden"}),
+            422,
+            "moderation_blocked",
+            bifrost=False,
+        )
+        assert "1026" in env["error"]["message"]
+
+        # The newer envelope on a real 4xx: the number rides at the end of the message.
+        mock.fail_next(
+            401,
+            {
+                "type": "error",
+                "error": {"type": "authorized_error", "message": "invalid api key (2049)"},
+            },
+            path_contains="/v1/video_generation",
+        )
+        assert_envelope(http.post("/v1/videos", json=body), 401, "invalid_api_key", bifrost=False)
+
+        mock.garbage_next(path_contains="/v1/video_generation")
+        assert_envelope(http.post("/v1/videos", json=body), 502, "upstream_bad_response")
+    assert len(mock.tasks) == 0
+
+
+def test_query_errors_are_retried_until_the_job_ends(gw: GatewayHandle, mock: MiniMaxMock) -> None:
+    client = gw.client()
+    video = client.videos.create(model="minimax/MiniMax-Hailuo-2.3", prompt="patience")
+    mock.fail_next(
+        200,
+        {"base_resp": {"status_code": 1002, "status_msg": "rate limit"}},
+        count=2,
+        path_contains="/v1/query/video_generation",
+    )
+    deadline = time.time() + 15
+    while (current := client.videos.retrieve(video.id)).status not in ("completed", "failed"):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert current.status == "completed"
+
+
+def test_wrong_key_is_relayed(
+    make_gateway: Callable[..., GatewayHandle], mock: MiniMaxMock
+) -> None:
+    gw = make_gateway(providers={"minimax": minimax(mock, key="mm-wrong-key")})
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json={"model": "minimax/MiniMax-Hailuo-2.3", "prompt": "x"})
+    env = assert_envelope(resp, 401, "invalid_api_key", bifrost=False)
+    assert "1004" in env["error"]["message"]
+    assert "mm-wrong-key" not in resp.text
+
+
+def test_unsupported_combinations_are_refused_before_any_upstream_call(
+    gw: GatewayHandle, mock: MiniMaxMock
+) -> None:
+    url = {"image_url": "https://example.com/a.png"}
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (
+            {"model": "MiniMax-Hailuo-02", "seconds": "10", "size": "1920x1080"},
+            "invalid_seconds",
+            "1080P: 6 s",
+        ),
+        ({"model": "MiniMax-Hailuo-2.3", "size": "999x999"}, "invalid_size", "768 (768P)"),
+        ({"model": "MiniMax-Hailuo-02", "size": "912x512"}, "invalid_size", "image-to-video only"),
+        ({"model": "T2V-01", "seconds": "10"}, "invalid_seconds", "720P: 6 s"),
+        ({"model": "I2V-01"}, "missing_input_reference", "image-to-video only"),
+        (
+            {"model": "T2V-01", "input_reference": url},
+            "unsupported_input_reference",
+            "text-to-video",
+        ),
+        (
+            {"model": "MiniMax-Hailuo-2.3", "size": "1366x768", "resolution": "1080P"},
+            "invalid_parameter",
+            "contradicts",
+        ),
+        ({"model": "MiniMax-Hailuo-2.3", "prompt": "p" * 2001}, "prompt_too_long", "2000"),
+        (
+            {"model": "MiniMax-Hailuo-2.3", "prompt_optimizer": "maybe"},
+            "invalid_parameter",
+            "true or false",
+        ),
+    ]
+    with gw.http() as http:
+        for fields, code, hint in cases:
+            body = {"prompt": "x", **fields, "model": "minimax/" + fields["model"]}
+            env = assert_envelope(http.post("/v1/videos", json=body), 400, code)
+            assert hint in env["error"]["message"], env
+        tiny = http.post(
+            "/v1/videos",
+            data={"model": "minimax/I2V-01", "prompt": "x"},
+            files={"input_reference": ("a.png", image(100, 100), "image/png")},
+        )
+        env = assert_envelope(tiny, 400, "invalid_input_reference")
+        assert "300px" in env["error"]["message"]
+    assert mock.requests == []

@@ -1,0 +1,330 @@
+"""The `seedance` adapter (BytePlus ModelArk tasks) through the gateway, against its mock."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from PIL import Image
+
+from videogate.config import ProviderConfig, UpstreamKey
+from videogate.providers.base import CallContext, CreateParams
+from videogate.providers.seedance import SeedanceProvider
+
+from .conftest import GatewayHandle, assert_envelope
+from .mocks.seedance import SeedanceMock
+
+KEY = "ark-upstream-secret-123"
+PRO = "seedance/seedance-1-0-pro-250528"
+TASKS = "/contents/generations/tasks"
+
+
+@pytest.fixture
+def mock() -> Iterator[SeedanceMock]:
+    with SeedanceMock(api_key=KEY, queued_seconds=0.2, run_seconds=0.6) as m:
+        yield m
+
+
+def seedance_provider(mock: SeedanceMock) -> dict[str, Any]:
+    return {
+        "type": "seedance",
+        "base_url": mock.url,
+        "keys": [{"name": "main", "value": "env.VG_TEST_ARK_KEY"}],
+        "poll_after_ms": 100,
+    }
+
+
+@pytest.fixture
+def gw(
+    make_gateway: Callable[..., GatewayHandle],
+    mock: SeedanceMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> GatewayHandle:
+    monkeypatch.setenv("VG_TEST_ARK_KEY", KEY)
+    return make_gateway(providers={"seedance": seedance_provider(mock)})
+
+
+def _wait(pred: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _creates(mock: SeedanceMock) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in mock.find_requests("POST", TASKS)]
+
+
+def _png(side: int = 320) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (0, 128, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_text_to_video_poll_download_and_thumbnail(gw: GatewayHandle, mock: SeedanceMock) -> None:
+    client = gw.client()
+    video = client.videos.create_and_poll(
+        model=PRO, prompt="a red fox in snow", seconds="5", size="1248x704"
+    )
+    assert video.status == "completed" and video.id.endswith(":seedance")
+    assert video.progress == 100 and video.error is None
+    task_id = video.id.rsplit(":", 1)[0]
+    assert task_id.startswith("cgt-") and mock.status(task_id) == "succeeded"
+    assert video.size == "1248x704" and video.seconds == "5"
+
+    (sent,) = _creates(mock)
+    assert sent == {
+        "model": "seedance-1-0-pro-250528",
+        "resolution": "720p",
+        "ratio": "16:9",
+        "duration": 5,
+        "return_last_frame": True,
+        "content": [{"type": "text", "text": "a red fox in snow"}],
+    }
+    assert mock.find_requests("POST", TASKS)[0].headers["authorization"] == f"Bearer {KEY}"
+
+    mp4, png = mock.media()
+    assert client.videos.download_content(video.id).read() == mp4
+    thumb = client.videos.download_content(video.id, variant="thumbnail")
+    assert thumb.response.headers["content-type"] == "image/png"
+    assert thumb.read() == png
+    # Result links are pre-signed: the Ark key never travels to the object store.
+    fetched = mock.find_requests("GET", "/tos/")
+    assert fetched and all("authorization" not in r.headers for r in fetched)
+
+    with gw.http() as http:
+        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "spritesheet"})
+        assert_envelope(resp, 404, "variant_not_available")
+
+
+def test_image_url_and_upload_become_first_frames(gw: GatewayHandle, mock: SeedanceMock) -> None:
+    client = gw.client()
+    url = "https://example.com/first-frame.png"
+    by_url = client.videos.create(
+        model=PRO, prompt="pan right", extra_body={"input_reference": {"image_url": url}}
+    )
+    png = _png()
+    uploaded = client.videos.create(
+        model=PRO,
+        prompt="zoom in",
+        seconds="3",  # type: ignore[arg-type]  # Seedance takes 2-12, not only 4/8/12
+        input_reference=("a.png", png, "image/png"),
+        extra_body={"generate_audio": False},
+        extra_headers={"x-bf-send-back-raw-response": "true"},
+    ).model_dump()
+    shown = uploaded["extra_fields"]["raw_request"]["content"][1]["image_url"]["url"]
+    assert shown.startswith("<") and "bytes image/png" in shown  # never the base64 itself
+    assert KEY not in json.dumps(uploaded)
+
+    first, second = _creates(mock)
+    assert first["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": url},
+        "role": "first_frame",
+    }
+    assert "ratio" not in first and "duration" not in first  # Ark's defaults apply
+    image = second["content"][1]
+    assert image["role"] == "first_frame"
+    assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(png).decode()
+    assert second["duration"] == 3 and second["generate_audio"] is False  # typed, not "false"
+    assert client.videos.poll(uploaded["id"]).status == "completed"
+    assert client.videos.poll(by_url.id).status == "completed"
+
+
+def test_delete_completed_removes_the_task_record(gw: GatewayHandle, mock: SeedanceMock) -> None:
+    client = gw.client()
+    video = client.videos.create_and_poll(model=PRO, prompt="short clip", seconds="2")
+    task_id = video.id.rsplit(":", 1)[0]
+    with gw.http() as http:
+        resp = http.delete(f"/v1/videos/{video.id}")
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+    assert body["id"] == video.id and body["object"] == "video.deleted" and body["deleted"] is True
+    assert body["extra_fields"]["upstream_deleted"] is True
+    assert body["extra_fields"]["upstream_deletion"] == "done"
+    assert body["extra_fields"]["provider"] == "seedance"
+    assert mock.status(task_id) is None  # the record is gone upstream
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(video.id)
+
+
+def test_delete_queued_cancels_it(gw: GatewayHandle, mock: SeedanceMock) -> None:
+    mock.queued_seconds = 30.0
+    client = gw.client()
+    video = client.videos.create(model=PRO, prompt="never starts")
+    task_id = video.id.rsplit(":", 1)[0]
+    assert mock.status(task_id) == "queued"
+    gone = client.videos.delete(video.id).model_dump()
+    assert gone["deleted"] is True and gone["extra_fields"]["upstream_deleted"] is True
+    assert mock.status(task_id) == "cancelled"
+
+
+def test_delete_running_waits_for_the_end(gw: GatewayHandle, mock: SeedanceMock) -> None:
+    mock.queued_seconds, mock.run_seconds = 0.0, 2.0
+    client = gw.client()
+    video = client.videos.create(model=PRO, prompt="long render")
+    task_id = video.id.rsplit(":", 1)[0]
+    _wait(lambda: mock.status(task_id) == "running", timeout=5)
+    gone = client.videos.delete(video.id).model_dump()
+    assert gone["deleted"] is True
+    assert gone["extra_fields"]["upstream_deleted"] is False
+    assert gone["extra_fields"]["upstream_deletion"] == "pending"
+    assert mock.find_requests("DELETE", task_id)  # asked, and Ark refused while running
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(video.id)
+    _wait(lambda: mock.status(task_id) is None)  # the worker deletes it once it has ended
+
+
+def test_moderation_and_expiry_fail_with_canonical_codes(
+    gw: GatewayHandle, mock: SeedanceMock
+) -> None:
+    client = gw.client()
+    blocked = client.videos.create_and_poll(model=PRO, prompt="moderation will reject this")
+    assert blocked.status == "failed"
+    assert blocked.error is not None and blocked.error.code == "moderation_blocked"
+    assert "OutputVideoSensitiveContentDetected" in blocked.error.message
+
+    mock.queued_seconds = 30.0
+    stuck = client.videos.create(model=PRO, prompt="waits forever")
+    mock.expire_now(stuck.id.rsplit(":", 1)[0])
+    ended = client.videos.poll(stuck.id)
+    assert ended.status == "failed" and ended.error is not None
+    assert ended.error.code == "expired"
+
+    with gw.http() as http:  # input review answers at create time: relayed as Ark's own error
+        resp = http.post("/v1/videos", json={"model": PRO, "prompt": "a forbidden scene"})
+        env = assert_envelope(resp, 400, "InputTextSensitiveContentDetected", bifrost=False)
+        assert env["extra_fields"]["provider"] == "seedance"
+
+
+def test_upstream_500_and_wrong_key_are_relayed(
+    make_gateway: Callable[..., GatewayHandle],
+    mock: SeedanceMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VG_TEST_ARK_KEY", KEY)
+    wrong = {"type": "seedance", "base_url": mock.url, "keys": [{"value": "ark-wrong"}]}
+    gw = make_gateway(providers={"seedance": seedance_provider(mock), "wrongkey": wrong})
+    body = {"model": PRO, "prompt": "x"}
+    with gw.http() as http:
+        mock.fail_next(500, path_contains=TASKS, method="POST")
+        resp = http.post("/v1/videos", json=body)
+        env = assert_envelope(resp, 500, "InternalServiceError", bifrost=False)
+        assert env["error"]["type"] == "InternalServerError"
+
+        resp = http.post("/v1/videos", json={**body, "model": "wrongkey/seedance-1-0-pro-250528"})
+        env = assert_envelope(resp, 401, "AuthenticationError", bifrost=False)
+        assert env["error"]["param"] is None
+        assert "ark-wrong" not in resp.text and KEY not in resp.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "param"),
+    [
+        ({"size": "999x999"}, "invalid_size", "size"),
+        ({"size": "1280x720", "model": "seedance/seedance-1-0-lite-t2v-250428"}, None, None),
+        (
+            {"size": "1920x1080", "model": "seedance/dreamina-seedance-2-0-fast-260128"},
+            "invalid_size",
+            "size",
+        ),
+        ({"seconds": "20"}, "invalid_seconds", "seconds"),
+        (
+            {"seconds": "2", "model": "seedance/seedance-1-5-pro-251215"},
+            "invalid_seconds",
+            "seconds",
+        ),
+        ({"ratio": "2:1"}, "invalid_ratio", "ratio"),
+        ({"seconds": "5", "duration": "6"}, "invalid_parameter", "duration"),
+        ({"watermark": "maybe"}, "invalid_parameter", "watermark"),
+        (
+            {"model": "seedance/seedance-1-0-lite-i2v-250428"},
+            "input_reference_required",
+            "input_reference",
+        ),
+    ],
+)
+def test_invalid_parameters_are_refused_before_any_upstream_call(
+    gw: GatewayHandle,
+    mock: SeedanceMock,
+    fields: dict[str, str],
+    code: str | None,
+    param: str | None,
+) -> None:
+    body = {"model": PRO, "prompt": "x", **fields}
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json=body)
+    if code is None:  # the control: a valid size for that model does reach Ark
+        assert resp.status_code == 200, resp.text
+        assert _creates(mock)[0]["resolution"] == "720p"
+        return
+    env = assert_envelope(resp, 400, code)
+    assert env["error"]["param"] == param
+    assert not mock.find_requests("POST", TASKS)
+    if code == "invalid_size":
+        assert "864x480" in env["error"]["message"] or "864x496" in env["error"]["message"]
+
+
+def test_image_for_text_only_model_and_small_upload_are_refused(
+    gw: GatewayHandle, mock: SeedanceMock
+) -> None:
+    with gw.http() as http:
+        resp = http.post(
+            "/v1/videos",
+            json={
+                "model": "seedance/seedance-1-0-lite-t2v-250428",
+                "prompt": "x",
+                "input_reference": {"image_url": "https://example.com/a.png"},
+            },
+        )
+        assert_envelope(resp, 400, "unsupported_input_reference")
+        resp = http.post(
+            "/v1/videos",
+            data={"model": PRO, "prompt": "x"},
+            files={"input_reference": ("tiny.png", _png(16), "image/png")},
+        )
+        env = assert_envelope(resp, 400, "invalid_input_reference")
+        assert "300px" in env["error"]["message"]
+    assert not mock.find_requests("POST", TASKS)
+
+
+def test_native_list_pages_and_cursor(mock: SeedanceMock) -> None:
+    """`list` walks Ark's numbered pages and applies OpenAI's after/limit/order on top."""
+
+    async def run() -> None:
+        config = ProviderConfig(type="seedance", base_url=mock.url)
+        provider = SeedanceProvider("seedance", config)
+        key = UpstreamKey(name="main", value=KEY)
+        try:
+            ids = []
+            for i in range(3):
+                made = await provider.create(
+                    CreateParams(model="seedance-1-0-pro-250528", prompt=f"clip {i}"),
+                    key,
+                    CallContext(),
+                )
+                ids.append(made.id)
+                await asyncio.sleep(0.01)
+            newest_first = await provider.list(
+                key, CallContext(), after=None, limit=2, order="desc"
+            )
+            assert [v.id for v in newest_first.data] == ids[::-1][:2]
+            assert newest_first.has_more is True
+            rest = await provider.list(key, CallContext(), after=ids[1], limit=2, order="desc")
+            assert [v.id for v in rest.data] == [ids[0]] and rest.has_more is False
+            oldest = await provider.list(key, CallContext(), after=None, limit=5, order="asc")
+            assert [v.id for v in oldest.data] == ids
+            assert {v.status for v in oldest.data} <= {"queued", "in_progress"}
+        finally:
+            await provider.aclose()
+
+    asyncio.run(run())
+    listed = mock.find_requests("GET", TASKS + "?")
+    assert listed and all("page_num=1" in r.path and "page_size=100" in r.path for r in listed)
