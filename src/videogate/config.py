@@ -131,6 +131,13 @@ class WebhooksConfig(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class GovernanceConfig(BaseModel):
+    rotation_grace_seconds: float = 3600.0  # a rotated key's old secret works this long
+    # "provider/model" pattern -> dollars per output second, or
+    # {"per_second": x, "tiers": {"720p": y, "1080p": z}, "bill_failures": false}
+    prices: dict[str, Any] = Field(default_factory=dict)
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"simulated": ProviderConfig(type="simulated")}
 
@@ -146,6 +153,7 @@ class Settings(BaseSettings):
     port: int = 8080
     data_dir: Path = Path(".videogate")
     database_url: str | None = None
+    redis_url: str | None = None  # counters and reservations shared by many instances
     log_level: str = "info"
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -154,6 +162,7 @@ class Settings(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
 
     @field_validator("providers")

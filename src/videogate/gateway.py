@@ -15,8 +15,13 @@ import aiohttp
 
 from .api.auth import Authenticator, Principal
 from .assets.store import AssetStore
-from .config import Settings
+from .config import Settings, UpstreamKey
 from .errors import bad_request, not_found
+from .governance.crypto import decrypt
+from .governance.limits import LimitBackend, RedisLimits, SqlLimits
+from .governance.policy import Governance
+from .governance.prices import Price, PriceTable
+from .governance.registry import Registry
 from .ids import parse_video_id
 from .providers.base import Provider
 from .providers.registry import build_providers
@@ -41,6 +46,8 @@ class Gateway:
     assets: AssetStore
     webhooks: WebhookStore
     idempotency: IdempotencyStore
+    gov: Governance
+    registry: Registry
     _closers: list[Any] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
 
@@ -50,6 +57,9 @@ class Gateway:
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
         keys = KeyStore(engine)
+        limits: LimitBackend = (
+            RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine)
+        )
         gw = cls(
             settings=settings,
             providers=build_providers(settings),
@@ -65,9 +75,35 @@ class Gateway:
             assets=AssetStore.from_config(settings.assets, settings.data_dir),
             webhooks=WebhookStore(engine),
             idempotency=IdempotencyStore(engine),
+            gov=Governance(engine, limits, PriceTable(settings.governance.prices)),
+            registry=Registry(engine),
         )
-        gw._closers.append(engine.dispose)
+        gw._closers += [limits.aclose, engine.dispose]
+        await gw.reload_governance()
         return gw
+
+    async def reload_governance(self) -> None:
+        """Pick up prices and upstream keys set through the admin API (any instance)."""
+        self.gov.prices.stored = {
+            r["pattern"]: Price(r["per_second"], r["tiers"] or {}, r["bill_failures"])
+            for r in await self.registry.stored_prices()
+        }
+        stored: dict[str, list[UpstreamKey]] = {}
+        rows = await self.registry.upstream_keys()
+        for r in rows:
+            stored.setdefault(r["provider"], []).append(
+                UpstreamKey(
+                    name=r["name"],
+                    value=decrypt(r["secret_encrypted"]),
+                    weight=r["weight"],
+                    models=r["models"] or [],
+                    base_url=r["base_url"],
+                )
+            )
+        for pid, provider in self.providers.items():
+            names = {k.name for k in stored.get(pid, [])}
+            configured = [k for k in provider.config.keys if k.name not in names]
+            provider.keys.keys = configured + stored.get(pid, [])
 
     def http_session(self) -> aiohttp.ClientSession:
         """A pooled session for the gateway's own outgoing calls (webhooks)."""

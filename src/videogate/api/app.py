@@ -19,7 +19,7 @@ from ..config import Settings
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
-from . import admin, videos
+from . import admin, governance, videos
 from .envelope import JSON, error_response
 from .openapi import openapi_document
 
@@ -158,6 +158,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
     for prefix in PREFIXES:
         routes.extend(video_routes(prefix))
     routes.extend(admin.ROUTES)
+    routes.extend(governance.ROUTES)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

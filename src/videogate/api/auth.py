@@ -7,7 +7,7 @@ revoked key stops working everywhere within that time without a database read pe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -26,6 +26,7 @@ class Principal:
     owner: str  # what video rows record as their owner
     key_id: str | None = None
     name: str | None = None
+    key: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def is_admin(self) -> bool:
@@ -71,7 +72,12 @@ class Authenticator:
             raise _denied(403, "virtual_key_revoked", "This virtual key has been revoked.")
         if row["blocked"]:
             raise _denied(403, "virtual_key_blocked", "This virtual key is blocked.")
-        return Principal(kind="virtual_key", owner=row["id"], key_id=row["id"], name=row["name"])
+        expires = row.get("expires_at")
+        if expires is not None and expires <= time.time():
+            raise _denied(403, "virtual_key_expired", "This virtual key has expired.")
+        return Principal(
+            kind="virtual_key", owner=row["id"], key_id=row["id"], name=row["name"], key=row
+        )
 
     async def from_token(self, token: str | None) -> Principal:
         if not token:

@@ -15,7 +15,7 @@ from ..gateway import Gateway
 from ..ids import parse_video_id, public_id
 from ..jobs import creation
 from ..jobs.deletion import INLINE_GRACE_SECONDS, carry_out
-from ..jobs.poller import apply, values_for
+from ..jobs.poller import apply, settle_ended, values_for
 from ..providers.base import (
     TERMINAL,
     VARIANT_CAPABILITY,
@@ -174,14 +174,27 @@ async def create_video(request: Request) -> Response:
     body = await parse_create(request, gw.settings.limits)
     call.model_requested = body.model or gw.settings.models.default_model
     planned = creation.plan(gw, body)
+    subject = await gw.gov.subject(principal.key)
+    for provider, params in planned:
+        gw.gov.check_access(subject, provider.id, params.model)
     idem = request.headers.get("idempotency-key")
     if idem is not None:
         replay = await _idempotent_replay(gw, call, principal, body, idem, planned)
         if replay is not None:
             return replay
+    estimate, seconds = gw.gov.estimate(
+        [(p.id, params.model, params.seconds, params.size) for p, params in planned]
+    )
     try:
-        started = await creation.start(gw, planned, call.ctx)
+        reservation = await gw.gov.reserve(subject, estimate, seconds)
+    except GatewayError:
+        if idem is not None:
+            await gw.idempotency.release(principal.owner, idem)
+        raise
+    try:
+        started = await creation.start(gw, planned, call.ctx, gw.gov.upstream_keys(subject))
     except GatewayError as exc:
+        await gw.gov.release(reservation)
         if idem is not None:
             if exc.code == "upstream_timeout":  # it may exist upstream: reconcile on retry
                 await gw.idempotency.set_state(principal.owner, idem, "unknown")
@@ -191,6 +204,17 @@ async def create_video(request: Request) -> Response:
     row = await _record(
         gw, principal, call, started.provider, started.params, started.key, started.video, idem
     )
+    await gw.gov.open_usage(
+        row["id"],
+        subject,
+        reservation,
+        started.provider.id,
+        started.params.model,
+        float(row["seconds"] or seconds),
+        row["size"],
+    )
+    if row["status"] in TERMINAL:  # some providers answer a finished job at once
+        await settle_ended(gw, row)
     more: dict[str, Any] = {}
     if started.fallback_index:
         more["fallback_index"] = started.fallback_index
@@ -386,7 +410,8 @@ async def video_content(request: Request) -> Response:
     headers = {
         "x-request-id": call.event_id,
         "x-bf-provider": provider.id,
-        "Content-Disposition": f'inline; filename="{row["upstream_id"]}.{_suffix(variant)}"',
+        "Content-Disposition": f'inline; filename="{row["id"].rsplit(":", 1)[0]}.'
+        f'{_suffix(variant)}"',
         "Accept-Ranges": "bytes",
     }
     stored = (row["assets"] or {}).get(variant)
@@ -489,8 +514,17 @@ async def remix_video(request: Request) -> Response:
             provider=provider.id,
         )
     prompt = await parse_remix_prompt(request, gw.settings.limits)
+    model = source["model_deployment"] or ""
+    subject = await gw.gov.subject(principal.key)
+    gw.gov.check_access(subject, provider.id, model)
+    estimate, seconds = gw.gov.estimate([(provider.id, model, source["seconds"], source["size"])])
+    reservation = await gw.gov.reserve(subject, estimate, seconds)
     key = provider.key_named(source["provider_key"])
-    up = await provider.remix(source["upstream_id"], prompt, key, call.ctx)
+    try:
+        up = await provider.remix(source["upstream_id"], prompt, key, call.ctx)
+    except GatewayError:
+        await gw.gov.release(reservation)
+        raise
     row = new_row(
         up,
         provider,
@@ -503,7 +537,17 @@ async def remix_video(request: Request) -> Response:
         seconds=source["seconds"],
         remixed_from=source["id"],
     )
+    row.update(values_for(gw, provider, up))  # schedule its polls like any new job
     await gw.videos.insert(row)
+    await gw.gov.open_usage(
+        row["id"],
+        subject,
+        reservation,
+        provider.id,
+        model,
+        float(row["seconds"] or seconds),
+        row["size"],
+    )
     body = video_object(row)
     body["extra_fields"] = call.extra_fields(row["model_deployment"])
     return call.respond(body)
@@ -526,6 +570,13 @@ async def delete_video(request: Request) -> Response:
         outcome = await asyncio.wait_for(carry_out(gw, outbox_row), INLINE_ATTEMPT_SECONDS)
     except TimeoutError:
         outcome = "pending"  # the worker retries once the outbox row's grace has passed
+    if row["status"] not in TERMINAL:
+        provider = gw.providers.get(row["provider"])
+        cancelled = (
+            outcome == "done" and provider is not None and provider.supports(Capability.CANCEL)
+        )
+        # A job stopped upstream costs nothing; one left running may still be billed.
+        await gw.gov.settle(row["id"], "cancelled" if cancelled else "deleted")
     return call.respond(
         {
             "id": row["id"],

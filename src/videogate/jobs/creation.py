@@ -59,7 +59,10 @@ def plan(gw: Gateway, body: CreateBody) -> list[tuple[Provider, CreateParams]]:
 
 
 async def start(
-    gw: Gateway, planned: list[tuple[Provider, CreateParams]], ctx: CallContext
+    gw: Gateway,
+    planned: list[tuple[Provider, CreateParams]],
+    ctx: CallContext,
+    allowed_keys: list[str] | None = None,
 ) -> Started:
     notes: list[str] = []
     last: GatewayError | None = None
@@ -73,7 +76,7 @@ async def start(
             )
             notes.append(f"{provider.id}: circuit open")
             continue
-        for key in provider.candidate_keys(params.model):
+        for key in provider.candidate_keys(params.model, allowed_keys):
             try:
                 video = await provider.create(params, key, ctx)
             except GatewayError as exc:

@@ -66,8 +66,23 @@ async def apply(gw: Gateway, row: Row, up: UpstreamVideo, lease_token: str | Non
         event = "video.completed" if up.status == "completed" else "video.failed"
         await WebhookStore.enqueue(conn, row["owner"], event, row["id"])
 
-    await gw.videos.record_poll(row["id"], values, lease_token=lease_token, on_end=on_end)
-    return {**row, **values}
+    ended = await gw.videos.record_poll(row["id"], values, lease_token=lease_token, on_end=on_end)
+    updated = {**row, **values}
+    if ended:
+        await settle_ended(gw, updated)
+    return updated
+
+
+async def settle_ended(gw: Gateway, row: Row) -> None:
+    """Charge what a finished job really cost and free its reservations."""
+    provider = gw.providers.get(row["provider"])
+    await gw.gov.settle(
+        row["id"],
+        row["status"],
+        seconds=float(row["seconds"]) if row.get("seconds") else None,
+        size=row.get("size"),
+        provider_type=provider.type_name if provider else None,
+    )
 
 
 async def poll_one(gw: Gateway, row: Row, token: str) -> None:

@@ -172,11 +172,12 @@ class Provider(ABC):
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
-    def candidate_keys(self, model: str) -> list[UpstreamKey]:
-        """Keys to try for a new job on `model`, in order (weighted, healthy first)."""
-        if not self.config.keys and self.needs_key is False:
+    def candidate_keys(self, model: str, allowed: list[str] | None = None) -> list[UpstreamKey]:
+        """Keys to try for a new job on `model`, in order (weighted, healthy first);
+        `allowed` narrows them to the names a virtual key may use."""
+        if not self.keys.keys and self.needs_key is False:
             return [UpstreamKey(name="none")]
-        found = self.keys.candidates(model)
+        found = [k for k in self.keys.candidates(model) if allowed is None or k.name in allowed]
         if found:
             return found
         raise GatewayError(
@@ -189,10 +190,10 @@ class Provider(ABC):
 
     def key_named(self, name: str | None) -> UpstreamKey:
         """The key a stored video was created with; it must still be configured."""
-        for key in self.config.keys:
+        for key in self.keys.keys:
             if key.name == name:
                 return key
-        if not self.config.keys and self.needs_key is False:
+        if not self.keys.keys and self.needs_key is False:
             return UpstreamKey(name="none")
         raise GatewayError(
             503,

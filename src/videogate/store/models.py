@@ -23,17 +23,132 @@ metadata = MetaData()
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def limit_columns() -> list[Column]:  # type: ignore[type-arg]
+    """Budget and rate limits; every level (customer, team, key) may carry them."""
+    return [
+        Column("budget_usd", Float, nullable=True),
+        Column("budget_period", String(16), nullable=True),  # daily|weekly|monthly|never
+        Column("rpm", Integer, nullable=True),
+        Column("max_active_jobs", Integer, nullable=True),
+        Column("video_seconds_per_day", Float, nullable=True),
+    ]
+
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    *limit_columns(),
+    Column("created_at", Float, nullable=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("customer_id", String(40), nullable=True, index=True),
+    Column("allowed_models", JSON, nullable=True),
+    *limit_columns(),
+    Column("created_at", Float, nullable=False),
+)
+
 virtual_keys = Table(
     "virtual_keys",
     metadata,
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # the current secret
     Column("key_prefix", String(24), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
     Column("blocked", Boolean, nullable=False, default=False),
     Column("description", Text, nullable=True),
+    Column("team_id", String(40), nullable=True),
+    *limit_columns(),
+    Column("allowed_models", JSON, nullable=True),  # patterns like "openai/*"
+    Column("allowed_providers", JSON, nullable=True),
+    Column("provider_keys", JSON, nullable=True),  # upstream key names it may use
+    Column("expires_at", Float, nullable=True),
+)
+
+# Every secret that resolves to a key: the current one, and rotated ones until their grace
+# period ends.
+key_hashes = Table(
+    "key_hashes",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("key_id", String(40), nullable=False, index=True),
+    Column("valid_until", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# Budget, rate and concurrency counters (used when no Redis is configured).
+limit_counters = Table(
+    "limit_counters",
+    metadata,
+    Column("scope", String(120), primary_key=True),
+    Column("window", String(40), primary_key=True),
+    Column("used", Float, nullable=False, default=0.0),
+    Column("reserved", Float, nullable=False, default=0.0),
+    Column("expires_at", Float, nullable=True),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("video_id", String(600), nullable=False, unique=True),
+    Column("key_id", String(40), nullable=True, index=True),
+    Column("team_id", String(40), nullable=True, index=True),
+    Column("customer_id", String(40), nullable=True, index=True),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("resolution", String(16), nullable=True),
+    Column("estimate_usd", Float, nullable=False),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("status", String(16), nullable=False),  # reserved|completed|failed|deleted
+    Column("claims", JSON, nullable=True),  # the counter reservations to settle
+    Column("created_at", Float, nullable=False),
+    Column("settled_at", Float, nullable=True),
+    Index("ix_usage_created", "created_at"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("pattern", String(300), primary_key=True),  # provider/model, wildcards allowed
+    Column("per_second", Float, nullable=False),
+    Column("tiers", JSON, nullable=True),  # {"720p": 0.3, "1080p": 0.5}
+    Column("bill_failures", Boolean, nullable=False, default=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(40), nullable=False),
+    Column("target_id", String(120), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)
+
+provider_keys = Table(
+    "provider_keys",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("secret_encrypted", Text, nullable=False),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("models", JSON, nullable=True),
+    Column("base_url", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
 )
 
 videos = Table(

@@ -1,0 +1,274 @@
+"""Admin API for governance (`/api/governance/…`) and upstream keys (`/api/providers`).
+
+Admin JWT (or --no-auth local mode) only. Every change is written to the audit log by the
+registry; secrets are write-only: virtual-key secrets are shown once, provider secrets never.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import GatewayError, bad_request
+from ..gateway import Gateway
+from ..governance.crypto import encrypt
+from ..store.keys import public_key
+from .admin import admin_call
+from .parsing import read_json_object
+from .videos import Call
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _not_found(kind: str, ref: str) -> GatewayError:
+    return GatewayError(404, f"{kind}_not_found", f"No {kind.replace('_', ' ')} {ref!r}.")
+
+
+def _invalid(exc: ValueError) -> GatewayError:
+    return bad_request("invalid_settings", str(exc))
+
+
+def _actor(principal_name: str | None) -> str:
+    return f"admin:{principal_name or 'admin'}"
+
+
+async def _body(gw: Gateway, request: Request) -> dict[str, Any]:
+    return await read_json_object(request, gw.settings.limits)
+
+
+async def _who(request: Request, request_type: str) -> tuple[Gateway, Call, str]:
+    gw, call = await admin_call(request, request_type)
+    principal = await call.principal()
+    return gw, call, _actor(principal.name)
+
+
+def entity_routes(kind: str, plural: str) -> list[Route]:
+    async def create(request: Request) -> Response:
+        gw, call, actor = await _who(request, f"{kind}_create")
+        body = await _body(gw, request)
+        if not isinstance(body.get("name"), str) or not body["name"]:
+            raise bad_request("missing_name", "name is required.", "name")
+        try:
+            row = await gw.registry.create_entity(kind, body, actor)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        return call.respond(row)
+
+    async def listing(request: Request) -> Response:
+        gw, call, _ = await _who(request, f"{kind}_list")
+        return call.respond({"object": "list", "data": await gw.registry.entities(kind)})
+
+    async def one(request: Request) -> Response:
+        gw, call, actor = await _who(request, f"{kind}_{request.method.lower()}")
+        ref = request.path_params["ref"]
+        if request.method == "GET":
+            row = await gw.registry.get(kind, ref)
+        elif request.method == "PATCH":
+            found = await gw.registry.get(kind, ref)
+            body = await _body(gw, request)
+            try:
+                row = (
+                    await gw.registry.update_entity(kind, found["id"], body, actor)
+                    if found
+                    else None
+                )
+            except ValueError as exc:
+                raise _invalid(exc) from None
+        else:
+            found = await gw.registry.get(kind, ref)
+            if found is None or not await gw.registry.delete_entity(kind, found["id"], actor):
+                raise _not_found(kind, ref)
+            return call.respond({"id": found["id"], "deleted": True})
+        if row is None:
+            raise _not_found(kind, ref)
+        return call.respond(row)
+
+    base = f"/api/governance/{plural}"
+    return [
+        Route(base, create, methods=["POST"]),
+        Route(base, listing, methods=["GET"]),
+        Route(base + "/{ref}", one, methods=["GET", "PATCH", "DELETE"]),
+    ]
+
+
+async def create_key(request: Request) -> Response:
+    gw, call, actor = await _who(request, "virtual_key_create")
+    body = await _body(gw, request)
+    name = body.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise bad_request("missing_name", "name is required.", "name")
+    try:
+        row, secret = await gw.registry.create_key(name, body, actor)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    return call.respond({**public_key(row), "key": secret})
+
+
+async def list_keys(request: Request) -> Response:
+    gw, call, _ = await _who(request, "virtual_key_list")
+    return call.respond({"object": "list", "data": [public_key(r) for r in await gw.keys.all()]})
+
+
+async def one_key(request: Request) -> Response:
+    gw, call, actor = await _who(request, f"virtual_key_{request.method.lower()}")
+    ref = request.path_params["ref"]
+    found = await gw.keys.find(ref)
+    if found is None:
+        raise _not_found("virtual_key", ref)
+    if request.method == "GET":
+        return call.respond(public_key(found))
+    if request.method == "DELETE":
+        await gw.registry.revoke_key(found["id"], actor)
+        gw.auth.forget()
+        return call.respond({"id": found["id"], "revoked": True})
+    body = await _body(gw, request)
+    try:
+        row = await gw.registry.update_key(found["id"], body, actor)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    gw.auth.forget()
+    return call.respond(public_key(row or found))
+
+
+async def rotate_key(request: Request) -> Response:
+    gw, call, actor = await _who(request, "virtual_key_rotate")
+    body = await _body(gw, request) if request.headers.get("content-length", "0") != "0" else {}
+    grace = body.get("grace_seconds", gw.settings.governance.rotation_grace_seconds)
+    if not isinstance(grace, int | float) or grace < 0:
+        raise bad_request("invalid_grace", "grace_seconds must be a non-negative number.")
+    rotated = await gw.registry.rotate_key(request.path_params["ref"], float(grace), actor)
+    if rotated is None:
+        raise _not_found("virtual_key", request.path_params["ref"])
+    row, secret = rotated
+    gw.auth.forget()
+    return call.respond(
+        {**public_key(row), "key": secret, "old_key_valid_until": time.time() + float(grace)}
+    )
+
+
+async def usage(request: Request) -> Response:
+    gw, call, _ = await _who(request, "usage")
+    q = request.query_params
+    filters = {
+        k: q.get(k)
+        for k in (
+            "key_id",
+            "team_id",
+            "customer_id",
+            "provider",
+            "model",
+            "status",
+            "since",
+            "until",
+        )
+    }
+    for name in ("since", "until"):
+        if filters[name] is not None:
+            try:
+                float(filters[name])  # type: ignore[arg-type]
+            except ValueError:
+                raise bad_request(f"invalid_{name}", f"{name} is a unix time.", name) from None
+    rows, totals = await gw.registry.usage(filters)
+    return call.respond({"object": "list", "data": rows, "totals": totals})
+
+
+async def prices(request: Request) -> Response:
+    gw, call, actor = await _who(request, f"price_{request.method.lower()}")
+    if request.method == "PUT":
+        body = await _body(gw, request)
+        pattern, per_second = body.get("pattern"), body.get("per_second")
+        if not isinstance(pattern, str) or "/" not in pattern:
+            raise bad_request("invalid_pattern", "pattern is 'provider/model' (wildcards ok).")
+        if not isinstance(per_second, int | float) or per_second < 0:
+            raise bad_request("invalid_price", "per_second must be a non-negative number.")
+        await gw.registry.set_price(pattern, body, actor)
+        await gw.reload_governance()
+    return call.respond({"object": "price_table", "data": gw.gov.prices.effective()})
+
+
+async def audit(request: Request) -> Response:
+    gw, call, _ = await _who(request, "audit")
+    return call.respond({"object": "list", "data": await gw.registry.audit_entries()})
+
+
+async def providers(request: Request) -> Response:
+    gw, call, _ = await _who(request, "provider_keys")
+    stored = {(r["provider"], r["name"]) for r in await gw.registry.upstream_keys()}
+    data = [
+        {
+            "id": p.id,
+            "type": p.type_name,
+            "capabilities": sorted(c.value for c in p.capabilities),
+            "keys": [
+                {
+                    "name": k.name,
+                    "weight": k.weight,
+                    "models": k.models,
+                    "healthy": p.keys.is_healthy(k),
+                    "source": "admin" if (p.id, k.name) in stored else "config",
+                }
+                for k in p.keys.keys
+            ],
+        }
+        for p in gw.providers.values()
+    ]
+    return call.respond({"object": "list", "data": data})
+
+
+async def put_provider_key(request: Request) -> Response:
+    gw, call, actor = await _who(request, "provider_key_put")
+    provider = gw.provider(request.path_params["provider"])
+    body = await _body(gw, request)
+    name, value = body.get("name"), body.get("value")
+    if not isinstance(name, str) or not name or not isinstance(value, str) or not value:
+        raise bad_request("invalid_key", "name and value (the secret) are required.")
+    weight = body.get("weight", 1.0)
+    models = body.get("models") or []
+    if not isinstance(weight, int | float) or weight <= 0:
+        raise bad_request("invalid_weight", "weight must be a positive number.", "weight")
+    if not isinstance(models, list):
+        raise bad_request("invalid_models", "models must be a list of patterns.", "models")
+    await gw.registry.put_upstream_key(
+        {
+            "provider": provider.id,
+            "name": name,
+            "secret_encrypted": encrypt(value),
+            "weight": float(weight),
+            "models": models,
+            "base_url": body.get("base_url"),
+            "created_at": time.time(),
+        },
+        actor,
+    )
+    await gw.reload_governance()
+    return call.respond({"provider": provider.id, "name": name, "weight": weight, "models": models})
+
+
+async def delete_provider_key(request: Request) -> Response:
+    gw, call, actor = await _who(request, "provider_key_delete")
+    pid, name = request.path_params["provider"], request.path_params["name"]
+    if not await gw.registry.delete_upstream_key(pid, name, actor):
+        raise _not_found("provider_key", f"{pid}/{name}")
+    await gw.reload_governance()
+    return call.respond({"provider": pid, "name": name, "deleted": True})
+
+
+ROUTES = [
+    *entity_routes("customer", "customers"),
+    *entity_routes("team", "teams"),
+    Route("/api/governance/virtual-keys", create_key, methods=["POST"]),
+    Route("/api/governance/virtual-keys", list_keys, methods=["GET"]),
+    Route("/api/governance/virtual-keys/{ref}", one_key, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/governance/virtual-keys/{ref}/rotate", rotate_key, methods=["POST"]),
+    Route("/api/governance/usage", usage, methods=["GET"]),
+    Route("/api/governance/prices", prices, methods=["GET", "PUT"]),
+    Route("/api/governance/audit", audit, methods=["GET"]),
+    Route("/api/providers", providers, methods=["GET"]),
+    Route("/api/providers/{provider}/keys", put_provider_key, methods=["POST"]),
+    Route("/api/providers/{provider}/keys/{name}", delete_provider_key, methods=["DELETE"]),
+]

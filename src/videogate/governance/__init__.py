@@ -1,0 +1,1 @@
+"""Who may spend what: keys, teams, customers, budgets, rate limits, prices and usage."""

@@ -1,0 +1,210 @@
+"""Counters for budgets, rate limits, active jobs and video-seconds, reserved atomically.
+
+A `Claim` asks for `amount` more of something capped at `limit` in one window. `acquire`
+takes a whole list of claims (every level of the hierarchy, every kind of limit) all or
+nothing, so concurrent creates can never overrun a cap between a check and an increment:
+
+- SQL (default): one transaction of conditional UPDATEs (`used + reserved + amount <=
+  limit`), claims in a fixed order; SQLite serialises writers, PostgreSQL re-checks the
+  condition under the row lock.
+- Redis (`redis_url` set, for many instances): one Lua script checks every claim and then
+  applies them, atomically on the server.
+
+`settle` later turns a reservation into use (or releases it).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..store.models import limit_counters as lc
+
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: str  # budget | rpm | active | vsec
+    level: str  # key | team | customer
+    entity: str  # the id at that level
+    name: str  # its human name, for messages
+    window: str
+    amount: float
+    limit: float
+    reset_at: float | None  # when the window ends; None: never
+
+    @property
+    def scope(self) -> str:
+        return f"{self.kind}:{self.level}:{self.entity}"
+
+    def ttl(self) -> int:
+        return 0 if self.reset_at is None else max(1, int(self.reset_at - time.time()) + 60)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Claim:
+        return cls(**data)
+
+
+class Denied(Exception):
+    def __init__(self, claim: Claim, used: float, reserved: float) -> None:
+        super().__init__(claim.scope)
+        self.claim = claim
+        self.used = used
+        self.reserved = reserved
+
+
+class _RolledBack(Exception):
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(claim.scope)
+        self.claim = claim
+
+
+class LimitBackend(ABC):
+    @abstractmethod
+    async def acquire(self, claims: list[Claim]) -> None:
+        """Reserve every claim or none; raises `Denied` naming the first that does not fit."""
+
+    @abstractmethod
+    async def settle(self, claim: Claim, actual: float) -> None:
+        """Drop the claim's reservation and count `actual` as used (0: a plain release)."""
+
+    @abstractmethod
+    async def current(self, claim: Claim) -> tuple[float, float]:
+        """(used, reserved) in the claim's window."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+def _ordered(claims: list[Claim]) -> list[Claim]:
+    # One global order for locking, so two transactions never wait on each other in a cycle.
+    return sorted(claims, key=lambda c: (c.scope, c.window))
+
+
+class SqlLimits(LimitBackend):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._insert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def acquire(self, claims: list[Claim]) -> None:
+        try:
+            await self._acquire_all(claims)
+        except _RolledBack as exc:
+            used, reserved = await self.current(exc.claim)
+            raise Denied(exc.claim, used, reserved) from None
+
+    async def _acquire_all(self, claims: list[Claim]) -> None:
+        async with self.engine.begin() as conn:  # an exception inside rolls everything back
+            for claim in _ordered(claims):
+                await conn.execute(
+                    self._insert(lc)
+                    .values(
+                        scope=claim.scope,
+                        window=claim.window,
+                        used=0.0,
+                        reserved=0.0,
+                        expires_at=claim.reset_at,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                res = await conn.execute(
+                    update(lc)
+                    .where(
+                        lc.c.scope == claim.scope,
+                        lc.c.window == claim.window,
+                        lc.c.used + lc.c.reserved + claim.amount <= claim.limit + EPSILON,
+                    )
+                    .values(reserved=lc.c.reserved + claim.amount)
+                )
+                if res.rowcount != 1:
+                    raise _RolledBack(claim)
+
+    async def settle(self, claim: Claim, actual: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(lc)
+                .where(lc.c.scope == claim.scope, lc.c.window == claim.window)
+                .values(reserved=lc.c.reserved - claim.amount, used=lc.c.used + actual)
+            )
+
+    async def current(self, claim: Claim) -> tuple[float, float]:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(lc.c.used, lc.c.reserved).where(
+                        lc.c.scope == claim.scope, lc.c.window == claim.window
+                    )
+                )
+            ).first()
+        return (float(row[0]), float(row[1])) if row else (0.0, 0.0)
+
+
+ACQUIRE_LUA = """
+local n = #KEYS
+for i = 1, n do
+  local amount = tonumber(ARGV[(i - 1) * 3 + 1])
+  local limit = tonumber(ARGV[(i - 1) * 3 + 2])
+  local used = tonumber(redis.call('HGET', KEYS[i], 'used') or '0')
+  local reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+  if used + reserved + amount > limit + 1e-9 then return i end
+end
+for i = 1, n do
+  redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', ARGV[(i - 1) * 3 + 1])
+  local ttl = tonumber(ARGV[(i - 1) * 3 + 3])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+end
+return 0
+"""
+
+SETTLE_LUA = """
+redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(ARGV[1]))
+if tonumber(ARGV[2]) ~= 0 then redis.call('HINCRBYFLOAT', KEYS[1], 'used', ARGV[2]) end
+return 0
+"""
+
+
+class RedisLimits(LimitBackend):
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self.redis = aioredis.from_url(url, decode_responses=True)
+        self._acquire = self.redis.register_script(ACQUIRE_LUA)
+        self._settle = self.redis.register_script(SETTLE_LUA)
+
+    @staticmethod
+    def _key(claim: Claim) -> str:
+        return f"vg:{claim.scope}:{claim.window}"
+
+    async def acquire(self, claims: list[Claim]) -> None:
+        ordered = _ordered(claims)
+        if not ordered:
+            return
+        args: list[Any] = []
+        for c in ordered:
+            args += [c.amount, c.limit, c.ttl()]
+        failed = int(await self._acquire(keys=[self._key(c) for c in ordered], args=args))
+        if failed:
+            claim = ordered[failed - 1]
+            used, reserved = await self.current(claim)
+            raise Denied(claim, used, reserved)
+
+    async def settle(self, claim: Claim, actual: float) -> None:
+        await self._settle(keys=[self._key(claim)], args=[claim.amount, actual])
+
+    async def current(self, claim: Claim) -> tuple[float, float]:
+        values = await self.redis.hmget(self._key(claim), ["used", "reserved"])
+        return float(values[0] or 0), float(values[1] or 0)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()

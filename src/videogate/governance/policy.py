@@ -1,0 +1,327 @@
+"""Enforcing governance on a create, and settling what a job really cost when it ends.
+
+A request passes every level above it: the key, its team, the team's customer. Each level
+may cap dollars per period, requests per minute, concurrently active jobs and video-seconds
+per day; all of them are claimed in one atomic `acquire`. The estimate is reserved at create
+and settled to the real cost when the job ends (failed jobs are free unless the price says
+the provider bills failures). Every job gets a usage row.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..errors import GatewayError
+from ..store.models import customers, teams
+from ..store.models import usage as usage_table
+from .limits import Claim, Denied, LimitBackend
+from .prices import PriceTable, tier_of
+
+Row = dict[str, Any]
+LEVELS = ("key", "team", "customer")
+ESTIMATE_SECONDS = 8.0  # when the request names no duration
+CACHE_SECONDS = 1.0
+
+
+def budget_window(period: str | None, now: float) -> tuple[str, float | None]:
+    """(window name, when it resets) for a budget period, in UTC."""
+    dt = datetime.fromtimestamp(now, tz=UTC)
+    day = dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        return day.strftime("%Y-%m-%d"), (day + timedelta(days=1)).timestamp()
+    if period == "weekly":
+        monday = day - timedelta(days=day.weekday())
+        return "w" + monday.strftime("%Y-%m-%d"), (monday + timedelta(days=7)).timestamp()
+    if period == "monthly":
+        days = calendar.monthrange(dt.year, dt.month)[1]
+        start = day.replace(day=1)
+        return start.strftime("%Y-%m"), (start + timedelta(days=days)).timestamp()
+    return "all", None
+
+
+@dataclass
+class Subject:
+    """The key making a request, and the team and customer above it (any may be None)."""
+
+    key: Row | None
+    team: Row | None
+    customer: Row | None
+
+    def levels(self) -> list[tuple[str, Row]]:
+        return [
+            (name, row)
+            for name, row in zip(LEVELS, (self.key, self.team, self.customer), strict=True)
+            if row is not None
+        ]
+
+
+@dataclass
+class Reservation:
+    claims: list[Claim]
+    estimate_usd: float
+    seconds: float
+
+
+def _fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return "never (no reset period)"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Governance:
+    def __init__(self, engine: AsyncEngine, limits: LimitBackend, prices: PriceTable) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.prices = prices
+        self._cache: dict[str, tuple[float, Row | None]] = {}
+
+    # -- who ------------------------------------------------------------------------------
+    async def _row(self, table: Any, row_id: str | None) -> Row | None:
+        if not row_id:
+            return None
+        cache_key = f"{table.name}:{row_id}"
+        hit = self._cache.get(cache_key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(table).where(table.c.id == row_id))).mappings()
+            row = next(iter(found), None)
+        value = dict(row) if row is not None else None
+        self._cache[cache_key] = (time.monotonic() + CACHE_SECONDS, value)
+        return value
+
+    async def subject(self, key_row: Row | None) -> Subject:
+        if key_row is None:
+            return Subject(None, None, None)
+        team = await self._row(teams, key_row.get("team_id"))
+        customer = await self._row(customers, team.get("customer_id") if team else None)
+        return Subject(key_row, team, customer)
+
+    # -- may it ---------------------------------------------------------------------------
+    @staticmethod
+    def check_access(subject: Subject, provider_id: str, model: str) -> None:
+        key = subject.key
+        if key is None:
+            return
+        full = f"{provider_id}/{model}"
+        providers = key.get("allowed_providers")
+        if providers and not any(fnmatchcase(provider_id, p) for p in providers):
+            raise GatewayError(
+                403,
+                "provider_blocked",
+                f"Virtual key {key['name']!r} may not use provider {provider_id!r}; "
+                f"allowed: {', '.join(providers)}.",
+                param="model",
+            )
+        for level, row in (("key", key), ("team", subject.team)):
+            patterns = row.get("allowed_models") if row else None
+            if patterns and not any(fnmatchcase(full, p) for p in patterns):
+                raise GatewayError(
+                    403,
+                    "model_blocked",
+                    f"The {level} {row['name']!r} may not use model {full!r}; allowed: "  # type: ignore[index]
+                    f"{', '.join(patterns)}.",
+                    param="model",
+                )
+
+    @staticmethod
+    def upstream_keys(subject: Subject) -> list[str] | None:
+        return subject.key.get("provider_keys") if subject.key else None
+
+    # -- reserve --------------------------------------------------------------------------
+    def estimate(
+        self, targets: list[tuple[str, str, str | None, str | None]]
+    ) -> tuple[float, float]:
+        """(dollars, seconds) for the dearest target: fallbacks may cost more."""
+        best = (0.0, ESTIMATE_SECONDS)
+        for provider_id, model, seconds, size in targets:
+            secs = float(seconds) if seconds else ESTIMATE_SECONDS
+            cost = self.prices.cost(f"{provider_id}/{model}", secs, size)
+            if cost >= best[0]:
+                best = (cost, secs)
+        return best
+
+    def claims(self, subject: Subject, estimate_usd: float, seconds: float) -> list[Claim]:
+        now = time.time()
+        minute = int(now // 60)
+        day, day_reset = budget_window("daily", now)
+        out: list[Claim] = []
+        for level, row in subject.levels():
+            entity, name = row["id"], row["name"]
+            if row.get("budget_usd") is not None:
+                window, reset = budget_window(row.get("budget_period"), now)
+                out.append(
+                    Claim(
+                        "budget",
+                        level,
+                        entity,
+                        name,
+                        window,
+                        estimate_usd,
+                        float(row["budget_usd"]),
+                        reset,
+                    )
+                )
+            if row.get("rpm") is not None:
+                out.append(
+                    Claim(
+                        "rpm",
+                        level,
+                        entity,
+                        name,
+                        str(minute),
+                        1.0,
+                        float(row["rpm"]),
+                        (minute + 1) * 60.0,
+                    )
+                )
+            if row.get("max_active_jobs") is not None:
+                out.append(
+                    Claim(
+                        "active",
+                        level,
+                        entity,
+                        name,
+                        "all",
+                        1.0,
+                        float(row["max_active_jobs"]),
+                        None,
+                    )
+                )
+            if row.get("video_seconds_per_day") is not None:
+                out.append(
+                    Claim(
+                        "vsec",
+                        level,
+                        entity,
+                        name,
+                        day,
+                        seconds,
+                        float(row["video_seconds_per_day"]),
+                        day_reset,
+                    )
+                )
+        return out
+
+    async def reserve(self, subject: Subject, estimate_usd: float, seconds: float) -> Reservation:
+        claims = self.claims(subject, estimate_usd, seconds)
+        try:
+            await self.limits.acquire(claims)
+        except Denied as denied:
+            raise self._refusal(denied, estimate_usd) from None
+        return Reservation(claims, estimate_usd, seconds)
+
+    @staticmethod
+    def _refusal(denied: Denied, estimate: float) -> GatewayError:
+        c = denied.claim
+        who = f"{c.level} {c.name!r}"
+        if c.kind == "budget":
+            return GatewayError(
+                402,
+                "budget_exceeded",
+                f"Budget of ${c.limit:.2f} for {who} exceeded: spent ${denied.used:.2f} "
+                f"(+${denied.reserved:.2f} reserved by running jobs), this request needs "
+                f"${estimate:.2f}; resets at {_fmt_time(c.reset_at)}.",
+            )
+        retry = 60 if c.reset_at is None else max(1, int(c.reset_at - time.time()) + 1)
+        what = {
+            "rpm": f"{int(c.limit)} requests per minute",
+            "active": f"{int(c.limit)} active jobs at once",
+            "vsec": f"{c.limit:g} video-seconds per day (used {denied.used + denied.reserved:g})",
+        }[c.kind]
+        if c.kind == "active":
+            retry = 5
+        return GatewayError(
+            429,
+            "rate_limited",
+            f"Rate limit for {who} reached: {what}.",
+            headers={"Retry-After": str(retry)},
+        )
+
+    async def release(self, reservation: Reservation) -> None:
+        for claim in reservation.claims:
+            if claim.kind != "rpm":  # a request that was made still counts against the rate
+                await self.limits.settle(claim, 0.0)
+
+    # -- usage ----------------------------------------------------------------------------
+    async def open_usage(
+        self,
+        video_id: str,
+        subject: Subject,
+        reservation: Reservation,
+        provider_id: str,
+        model: str,
+        seconds: float,
+        size: str | None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(usage_table).values(
+                    video_id=video_id,
+                    key_id=subject.key["id"] if subject.key else None,
+                    team_id=subject.team["id"] if subject.team else None,
+                    customer_id=subject.customer["id"] if subject.customer else None,
+                    provider=provider_id,
+                    model=model,
+                    seconds=seconds,
+                    resolution=tier_of(size),
+                    estimate_usd=reservation.estimate_usd,
+                    cost_usd=0.0,
+                    status="reserved",
+                    claims=[c.to_json() for c in reservation.claims if c.kind != "rpm"],
+                    created_at=time.time(),
+                )
+            )
+
+    async def settle(
+        self,
+        video_id: str,
+        status: str,
+        *,
+        seconds: float | None = None,
+        size: str | None = None,
+        provider_type: str | None = None,
+    ) -> float | None:
+        """Turn a job's reservation into its real cost, once (None: nothing to settle)."""
+        async with self.engine.begin() as conn:
+            row = (
+                (await conn.execute(select(usage_table).where(usage_table.c.video_id == video_id)))
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] != "reserved":
+                return None
+            secs = float(seconds) if seconds else float(row["seconds"])
+            pattern = f"{row['provider']}/{row['model']}"
+            if provider_type and self.prices.lookup(pattern)[0] == "*":
+                pattern = f"{provider_type}/{row['model']}"
+            _, price = self.prices.lookup(pattern)
+            billable = status == "completed" or (status == "failed" and price.bill_failures)
+            if status == "deleted":  # ended by a delete while running: it may still bill
+                cost = float(row["estimate_usd"])
+            else:
+                cost = (
+                    round(price.for_tier(tier_of(size) or row["resolution"]) * secs, 6)
+                    if billable
+                    else 0.0
+                )
+            res = await conn.execute(
+                update(usage_table)
+                .where(usage_table.c.video_id == video_id, usage_table.c.status == "reserved")
+                .values(status=status, cost_usd=cost, seconds=secs, settled_at=time.time())
+            )
+            if res.rowcount != 1:
+                return None
+        for data in row["claims"] or []:
+            claim = Claim.from_json(data)
+            actual = {"budget": cost, "vsec": secs if billable else 0.0}.get(claim.kind, 0.0)
+            await self.limits.settle(claim, actual)
+        return cost
