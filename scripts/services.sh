@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the real services the test suite needs (PostgreSQL, S3 via moto; Redis joins later),
+# Start the real services the test suite needs (PostgreSQL, Redis, S3 via moto),
 # installing them from Debian packages when missing. Prints `export NAME=value` lines for eval.
 # Usage: eval "$(scripts/services.sh start)"     scripts/services.sh stop
 set -euo pipefail
@@ -53,6 +53,23 @@ start_s3() {
   log "S3 (moto) ready on 127.0.0.1:$port"
 }
 
+start_redis() {
+  local port="${VIDEOGATE_REDIS_PORT:-54331}"
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server || return 1
+  if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+    mkdir -p "$ROOT"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --daemonize yes --pidfile "$ROOT/redis.pid" --logfile "$ROOT/redis.log" >&2
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  echo "export VIDEOGATE_TEST_REDIS_URL=redis://127.0.0.1:$port/0"
+  log "Redis ready on 127.0.0.1:$port"
+}
+
+stop_redis() {
+  redis-cli -p "${VIDEOGATE_REDIS_PORT:-54331}" shutdown nosave >/dev/null 2>&1 || true
+}
+
 stop_s3() {
   [ -f "$ROOT/moto.pid" ] && kill "$(cat "$ROOT/moto.pid")" 2>/dev/null || true
   rm -f "$ROOT/moto.pid"
@@ -65,7 +82,11 @@ stop_pg() {
 }
 
 case "${1:-start}" in
-  start) start_pg || log "PostgreSQL unavailable"; start_s3 || log "S3 unavailable" ;;
-  stop) stop_pg; stop_s3 ;;
+  start)
+    start_pg || log "PostgreSQL unavailable"
+    start_redis || log "Redis unavailable"
+    start_s3 || log "S3 unavailable"
+    ;;
+  stop) stop_pg; stop_redis; stop_s3 ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

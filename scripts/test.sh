@@ -9,7 +9,7 @@ eval "$(scripts/services.sh start)"
 echo "== pytest on SQLite + local disk"
 VIDEOGATE_TEST_DB=sqlite "$BIN/pytest" -q
 if [ -n "${VIDEOGATE_TEST_PG_URL:-}" ] || [ "${CI:-}" = "true" ]; then
-  echo "== pytest on PostgreSQL + S3 (tests marked db)"
+  echo "== pytest on PostgreSQL + Redis + S3 (tests marked db)"
   VIDEOGATE_TEST_DB=postgres "$BIN/pytest" -q -m db
 else
   echo "!! PostgreSQL is not available here: the PostgreSQL run was NOT done (CI runs it)."

@@ -29,7 +29,7 @@ from videogate.api.app import create_app
 from videogate.config import Settings, load_settings
 
 BACKEND = os.environ.get("VIDEOGATE_TEST_DB", "sqlite")
-DB_FIXTURES = {"make_gateway", "gateway", "db_url", "spawn_gateway"}
+DB_FIXTURES = {"make_gateway", "gateway", "db_url", "spawn_gateway", "redis_url"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -181,8 +181,16 @@ def assets_config() -> dict[str, Any]:
 
 
 @pytest.fixture
+def redis_url() -> str | None:
+    """Counters in Redis on the PostgreSQL run (many instances), in the database on SQLite."""
+    if BACKEND != "postgres":
+        return None
+    return _require("VIDEOGATE_TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture
 def make_gateway(
-    tmp_path: Path, db_url: str, assets_config: dict[str, Any]
+    tmp_path: Path, db_url: str, assets_config: dict[str, Any], redis_url: str | None
 ) -> Iterator[Callable[..., GatewayHandle]]:
     started: list[GatewayHandle] = []
 
@@ -196,6 +204,7 @@ def make_gateway(
             **settings,
         }
         values["assets"] = {**assets_config, **settings.get("assets", {})}
+        values.setdefault("redis_url", redis_url)
         config_file = tmp_path / f"gw{len(started)}.yaml"
         config_file.write_text(yaml.safe_dump(_plain(values)))
         s = load_settings(config_file)
@@ -282,7 +291,7 @@ class GatewayProcess:
 
 @pytest.fixture
 def spawn_gateway(
-    tmp_path: Path, db_url: str, assets_config: dict[str, Any]
+    tmp_path: Path, db_url: str, assets_config: dict[str, Any], redis_url: str | None
 ) -> Iterator[Callable[..., GatewayProcess]]:
     procs: list[GatewayProcess] = []
 

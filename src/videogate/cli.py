@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import cli_admin
 from .config import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
@@ -54,52 +55,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         lifespan="on",
     )
     return 0
-
-
-async def _with_store(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
-    from .store.db import make_engine, migrate
-    from .store.keys import KeyStore
-
-    engine = make_engine(settings.effective_database_url)
-    try:
-        await migrate(engine)
-        return await fn(KeyStore(engine))
-    finally:
-        await engine.dispose()
-
-
-async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    async def run(keys: Any) -> int:
-        row, secret = await keys.create(args.name, args.description)
-        print(f"created virtual key {row['name']!r} (id {row['id']}); it is shown only once:")
-        print(secret)
-        return 0
-
-    return await _with_store(settings, run)
-
-
-async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def run(keys: Any) -> int:
-        rows = await keys.all()
-        print(f"{'ID':<28} {'NAME':<24} {'PREFIX':<14} STATE")
-        for r in rows:
-            state = "revoked" if r["revoked_at"] else ("blocked" if r["blocked"] else "active")
-            print(f"{r['id']:<28} {r['name']:<24} {r['key_prefix'] + '…':<14} {state}")
-        return 0
-
-    return await _with_store(settings, run)
-
-
-async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    async def run(keys: Any) -> int:
-        row = await keys.revoke(args.key)
-        if row is None:
-            print(f"no single key has id or name {args.key!r}", file=sys.stderr)
-            return 1
-        print(f"revoked {row['id']} ({row['name']})")
-        return 0
-
-    return await _with_store(settings, run)
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
@@ -204,11 +159,11 @@ async def cmd_videos_create(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    async def run(_keys: Any) -> int:
+    async def run(_registry: Any) -> int:
         print(f"schema up to date at {settings.effective_database_url.split('@')[-1]}")
         return 0
 
-    return await _with_store(settings, run)
+    return await cli_admin.with_registry(settings, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,18 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=cmd_serve)
 
-    keys = sub.add_parser("keys", help="virtual keys").add_subparsers(
-        dest="keys_cmd", required=True
-    )
-    create = keys.add_parser("create", parents=[common], help="create a key; prints it last")
-    create.add_argument("name")
-    create.add_argument("--description")
-    create.set_defaults(handler=cmd_keys_create)
-    lst = keys.add_parser("list", parents=[common], help="list keys (never their secrets)")
-    lst.set_defaults(handler=cmd_keys_list)
-    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by id or name")
-    revoke.add_argument("key")
-    revoke.set_defaults(handler=cmd_keys_revoke)
+    cli_admin.register(sub, common)
 
     token = sub.add_parser("token", parents=[common], help="mint a JWT")
     token.add_argument("kind", choices=["admin", "key"])

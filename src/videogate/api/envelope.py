@@ -19,7 +19,12 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            # Store rows passed through whole have str-subclass keys (SQLAlchemy's
+            # quoted_name), which orjson only takes with this slower option.
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def error_body(exc: GatewayError, event_id: str, request_type: str | None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ task_retrieve_response.py, resources/tasks.py, _client.py) and docs.dev.runwayml
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +37,15 @@ from .base import (
     InputReference,
     UpstreamVideo,
 )
-from .common import ExtraKind, coerce_extras, iso_to_unix, parse_size
+from .common import (
+    ExtraKind,
+    coerce_extras,
+    display_url,
+    image_data_url,
+    iso_to_unix,
+    media_type_for,
+    parse_size,
+)
 from .http import HttpProvider
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
@@ -224,8 +231,7 @@ class RunwayProvider(HttpProvider):
     def _prompt_image(ref: InputReference) -> str:
         """An https URL or a data: URL; uploads are encoded into the latter."""
         if ref.data is not None:
-            mime = ref.content_type or "image/png"
-            uri = f"data:{mime};base64,{base64.b64encode(ref.data).decode()}"
+            uri = image_data_url(ref.data, ref.content_type)
         elif ref.image_url and ref.image_url.startswith(("https://", "data:")):
             uri = ref.image_url
         elif ref.image_url:
@@ -294,9 +300,8 @@ class RunwayProvider(HttpProvider):
             "POST", self._base(key) + path, headers=self._headers(key), json=payload
         )
         shown = dict(payload)
-        image = shown.get("promptImage")
-        if isinstance(image, str) and image.startswith("data:"):
-            shown["promptImage"] = f"<data: URL, {len(image)} characters>"
+        if "promptImage" in shown:
+            shown["promptImage"] = display_url(shown["promptImage"])
         ctx.record(request=shown, response=body)
         if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
             raise UpstreamError(
@@ -350,8 +355,7 @@ class RunwayProvider(HttpProvider):
             )
         # A pre-signed CDN URL: no Runway credentials go with it.
         result = await self.stream(output[0])
-        if not result.content_type.startswith("video/"):
-            result.content_type = "video/mp4"
+        result.content_type = media_type_for(output[0], result.content_type, "video/mp4")
         return result
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:

@@ -1,0 +1,311 @@
+"""Loopback mock of Runway's developer API (api.dev.runwayml.com, version 2024-11-06).
+
+Speaks the wire format of runwayml/sdk-python @c604e0e: `Authorization: Bearer` plus the
+required `X-Runway-Version` header (400 without it), `POST /v1/image_to_video` and
+`/v1/text_to_video` answering `{"id"}`, `GET /v1/tasks/{id}` whose `status` moves
+PENDING -> THROTTLED -> RUNNING (float `progress`) -> SUCCEEDED | FAILED with wall-clock
+time, and `DELETE /v1/tasks/{id}` (204: cancels a running task, deletes an ended one;
+either way the task 404s afterwards). Errors are `{"error": "<text>"}`.
+
+Outputs are real MP4 bytes served by the mock itself under `/_cdn/`, at pre-signed URLs
+that need no credentials and expire after `url_ttl` seconds (403 afterwards, as a CDN
+does); every GET of a finished task signs a fresh one, as Runway's does. Prompts
+containing a word of `failure_words` fail with that `failureCode` (the moderation path).
+Inferred (undocumented): the exact 400/401 messages and the rejection of unknown body keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from videogate.providers.simulated_render import render_mp4_bytes
+
+from .base import ApiError, MockServer
+from .openai_videos import sniff_image
+
+VERSION = "2024-11-06"
+GEN4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
+VEO = ("1280:720", "720:1280", "1080:1920", "1920:1080")
+
+
+@dataclass(frozen=True)
+class Model:
+    image_ratios: tuple[str, ...]
+    text_ratios: tuple[str, ...]
+    durations: tuple[int, ...]
+    duration_required: bool
+
+
+# Per-model create params as the SDK's TypedDicts define them.
+MODELS: dict[str, Model] = {
+    "gen4_turbo": Model(GEN4, (), tuple(range(2, 11)), False),
+    "gen4.5": Model(GEN4, ("1280:720", "720:1280"), tuple(range(2, 11)), True),
+    "veo3": Model(VEO, VEO, (8,), True),
+    "veo3.1": Model(VEO, VEO, (4, 6, 8), False),
+    "veo3.1_fast": Model(VEO, VEO, (4, 6, 8), False),
+}
+OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "seed": int,
+    "contentModeration": dict,
+    "audio": bool,
+    "negativePrompt": str,
+}
+DATA_URI = re.compile(r"^data:(image/(?:png|jpeg|jpg|webp));base64,(.*)$", re.DOTALL)
+MAX_DATA_URI = 5 * 1024 * 1024
+DEFAULT_FAILURES = {
+    "moderation": ("SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation."),
+    "glitch": ("INTERNAL.BAD_OUTPUT.CODE01", "The generated output did not pass checks."),
+}
+
+
+@dataclass
+class Task:
+    """One task; its status is derived from the clock so it advances by itself."""
+
+    id: str
+    endpoint: str
+    body: dict[str, Any]
+    created: float
+    queued_seconds: float
+    throttled_seconds: float
+    run_seconds: float
+    failure: tuple[str, str] | None = None
+    cancelled: bool = False
+
+    def status_at(self, now: float) -> tuple[str, float]:
+        if self.cancelled:
+            return "CANCELLED", 0.0
+        elapsed = now - self.created
+        if elapsed < self.queued_seconds:
+            return "PENDING", 0.0
+        elapsed -= self.queued_seconds
+        if elapsed < self.throttled_seconds:
+            return "THROTTLED", 0.0
+        elapsed -= self.throttled_seconds
+        if elapsed < self.run_seconds:
+            return "RUNNING", round(elapsed / self.run_seconds, 3)
+        return ("FAILED" if self.failure else "SUCCEEDED"), 1.0
+
+
+class RunwayMock(MockServer):
+    def __init__(
+        self,
+        api_key: str = "key_mock",
+        *,
+        queued_seconds: float = 0.2,
+        throttled_seconds: float = 0.0,
+        run_seconds: float = 0.6,
+        url_ttl: float = 3600.0,
+        failure_words: dict[str, tuple[str, str]] | None = None,
+        media_size: tuple[int, int] = (64, 36),
+        host: str = "127.0.0.1",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(api_key=api_key, host=host, clock=clock)
+        self.queued_seconds = queued_seconds
+        self.throttled_seconds = throttled_seconds
+        self.run_seconds = run_seconds
+        self.url_ttl = url_ttl
+        self.failure_words = dict(DEFAULT_FAILURES if failure_words is None else failure_words)
+        self.media_size = media_size
+        self.tasks: dict[str, Task] = {}
+        self.deleted: set[str] = set()
+        self.cancelled_by_delete: set[str] = set()
+        self.signed: dict[str, tuple[str, float]] = {}  # token -> (task id, expiry)
+        self._video: bytes | None = None
+
+    # -- test-side controls ---------------------------------------------------------------
+
+    def video(self) -> bytes:
+        """The MP4 every succeeded task outputs (rendered once)."""
+        with self.lock:
+            if self._video is None:
+                w, h = self.media_size
+                self._video = render_mp4_bytes(w, h, 1.0, 8, "videogate runway mock")
+            return self._video
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel a task as someone else would (e.g. in Runway's dashboard)."""
+        with self.lock:
+            self.tasks[task_id].cancelled = True
+
+    def output_url(self, task_id: str) -> str:
+        """A freshly signed output URL, as a GET of the finished task would return."""
+        token = secrets.token_urlsafe(16)
+        with self.lock:
+            self.signed[token] = (task_id, self.clock() + self.url_ttl)
+        return f"{self.origin}/_cdn/{token}/output.mp4?_jwt={token}"
+
+    # -- protocol -------------------------------------------------------------------------
+
+    def error_body(
+        self, status: int, message: str, *, type: str, param: str | None, code: str | None
+    ) -> Any:
+        return {"error": message}
+
+    def is_authorized(self, request: web.Request) -> bool:
+        return request.path.startswith("/_cdn/") or super().is_authorized(request)
+
+    def unauthorized(self, request: web.Request) -> web.Response:
+        return self.error_response(401, "The API key you provided is incorrect or disabled.")
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/image_to_video", self.create)
+        app.router.add_post("/v1/text_to_video", self.create)
+        app.router.add_get("/v1/tasks/{task_id}", self.retrieve)
+        app.router.add_delete("/v1/tasks/{task_id}", self.delete)
+        app.router.add_get("/_cdn/{token}/output.mp4", self.download)
+
+    @staticmethod
+    def _check_version(request: web.Request) -> None:
+        version = request.headers.get("X-Runway-Version")
+        if version != VERSION:
+            raise ApiError(
+                400,
+                f"The X-Runway-Version header is missing or not a supported version "
+                f"(got {version!r}); use {VERSION!r}.",
+            )
+
+    async def create(self, request: web.Request) -> web.Response:
+        self._check_version(request)
+        body = await self.read_json(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        endpoint = request.path.rsplit("/", 1)[-1]
+        self._validate(endpoint, body)
+        prompt = body.get("promptText") or ""
+        failure = next(
+            (f for word, f in self.failure_words.items() if word in prompt.lower()), None
+        )
+        task = Task(
+            id=str(uuid.uuid4()),
+            endpoint=endpoint,
+            body=body,
+            created=self.clock(),
+            queued_seconds=self.queued_seconds,
+            throttled_seconds=self.throttled_seconds,
+            run_seconds=self.run_seconds,
+            failure=failure,
+        )
+        with self.lock:
+            self.tasks[task.id] = task
+        return self.json_response({"id": task.id})
+
+    def _validate(self, endpoint: str, body: dict[str, Any]) -> None:
+        model_name = body.get("model")
+        model = MODELS.get(model_name) if isinstance(model_name, str) else None
+        ratios = (
+            (model.image_ratios if endpoint == "image_to_video" else model.text_ratios)
+            if model
+            else ()
+        )
+        if model is None or not ratios:
+            usable = [
+                m for m, spec in MODELS.items() if spec.text_ratios or endpoint == "image_to_video"
+            ]
+            raise ApiError(400, f"model: expected one of {usable}, got {model_name!r}.")
+        prompt = body.get("promptText")
+        needs_prompt = endpoint == "text_to_video" or model_name != "gen4_turbo"
+        bad_prompt = (
+            not isinstance(prompt, str) or not prompt or len(prompt.encode("utf-16-le")) > 2000
+        )
+        if (prompt is not None or needs_prompt) and bad_prompt:
+            raise ApiError(
+                400, "promptText: expected a non-empty string of at most 1000 characters."
+            )
+        if body.get("ratio") not in ratios:
+            raise ApiError(
+                400, f"ratio: expected one of {list(ratios)}, got {body.get('ratio')!r}."
+            )
+        duration = body.get("duration")
+        if duration is None and model.duration_required:
+            raise ApiError(400, "duration: required for this model.")
+        if duration is not None and (type(duration) is not int or duration not in model.durations):
+            raise ApiError(
+                400, f"duration: expected one of {list(model.durations)}, got {duration!r}."
+            )
+        if endpoint == "image_to_video":
+            self._validate_image(body.get("promptImage"))
+        known = {"model", "promptText", "ratio", "duration", "promptImage", *OPTIONAL_FIELDS}
+        for key, value in body.items():
+            if key not in known or (endpoint == "text_to_video" and key == "promptImage"):
+                raise ApiError(400, f"Unrecognized key in body: {key!r}.")
+            kind = OPTIONAL_FIELDS.get(key)
+            if kind is not None and (
+                not isinstance(value, kind) or (type(value) is bool and kind is int)
+            ):
+                raise ApiError(400, f"{key}: invalid type {type(value).__name__}.")
+
+    @staticmethod
+    def _validate_image(image: Any) -> None:
+        if not isinstance(image, str):
+            raise ApiError(400, "promptImage: expected an HTTPS URL or a data URI.")
+        if image.startswith("https://"):
+            return  # never fetched: tests stay offline
+        match = DATA_URI.match(image)
+        if match is None:
+            raise ApiError(400, "promptImage: Invalid URL. Only HTTPS URLs are allowed.")
+        if len(image) >= MAX_DATA_URI:
+            raise ApiError(400, "promptImage: The data URI must be under 5MB.")
+        try:
+            data = base64.b64decode(match.group(2), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "promptImage: Invalid data URI.") from None
+        if sniff_image(data) is None:
+            raise ApiError(400, "promptImage: Unsupported asset type.")
+
+    def _lookup(self, task_id: str) -> Task:
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None or task_id in self.deleted:
+                raise ApiError(404, "Task not found.")
+            return task
+
+    async def retrieve(self, request: web.Request) -> web.Response:
+        self._check_version(request)
+        task = self._lookup(request.match_info["task_id"])
+        status, progress = task.status_at(self.clock())
+        created = datetime.fromtimestamp(task.created, UTC).isoformat(timespec="milliseconds")
+        body: dict[str, Any] = {
+            "id": task.id,
+            "createdAt": created.replace("+00:00", "Z"),
+            "status": status,
+        }
+        if status == "RUNNING":
+            body["progress"] = progress
+        elif status == "SUCCEEDED":
+            body["output"] = [self.output_url(task.id)]
+        elif status == "FAILED" and task.failure is not None:
+            body["failureCode"], body["failure"] = task.failure
+        return self.json_response(body)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        self._check_version(request)
+        task = self._lookup(request.match_info["task_id"])
+        status, _ = task.status_at(self.clock())
+        with self.lock:
+            self.deleted.add(task.id)
+            if status in ("PENDING", "THROTTLED", "RUNNING"):
+                self.cancelled_by_delete.add(task.id)
+        return web.Response(status=204)
+
+    async def download(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        with self.lock:
+            signed = self.signed.get(token)
+        if signed is None or request.query.get("_jwt") != token or self.clock() >= signed[1]:
+            return web.Response(status=403, text="Access denied: the signature has expired.")
+        if signed[0] in self.deleted:
+            return web.Response(status=404, text="Not found.")
+        return web.Response(body=self.video(), content_type="video/mp4")
