@@ -410,12 +410,11 @@ async def video_content(request: Request) -> Response:
     headers = {
         "x-request-id": call.event_id,
         "x-bf-provider": provider.id,
-        "Content-Disposition": f'inline; filename="{row["id"].rsplit(":", 1)[0]}.'
-        f'{_suffix(variant)}"',
         "Accept-Ranges": "bytes",
     }
     stored = (row["assets"] or {}).get(variant)
     if stored is not None:
+        headers["Content-Disposition"] = _disposition(row, stored["content_type"])
         return _from_store(gw, request, stored, headers)
     if row["mirror_state"] == "expired":
         raise GatewayError(
@@ -429,6 +428,7 @@ async def video_content(request: Request) -> Response:
         row["upstream_id"], variant, provider.key_named(row["provider_key"]), call.ctx
     )
     headers.pop("Accept-Ranges")
+    headers["Content-Disposition"] = _disposition(row, content.content_type)
     if content.content_length is not None:
         headers["Content-Length"] = str(content.content_length)
     return StreamingResponse(_drain(content), media_type=content.content_type, headers=headers)
@@ -487,8 +487,13 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _suffix(variant: str) -> str:
-    return {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}[variant]
+SUFFIXES = {"video/mp4": "mp4", "image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
+
+
+def _disposition(row: Row, content_type: str) -> str:
+    """`inline; filename=…` named by the public token, suffixed by the real media type."""
+    suffix = SUFFIXES.get(content_type, content_type.rsplit("/", 1)[-1])
+    return f'inline; filename="{row["id"].rsplit(":", 1)[0]}.{suffix}"'
 
 
 async def _drain(content: Content) -> AsyncIterator[bytes]:

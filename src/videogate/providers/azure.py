@@ -40,8 +40,9 @@ from .base import (
     UpstreamVideo,
     unsupported,
 )
+from .common import decode_data_url
 from .http import HttpProvider
-from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value, parse_data_url
+from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
 
 V1_PATH = "/openai/v1"
 RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
@@ -465,7 +466,7 @@ def _image(ref: InputReference | None) -> tuple[bytes, str] | None:
     if ref.data is not None:
         return ref.data, ref.content_type or "application/octet-stream"
     if ref.image_url and ref.image_url.startswith(DATA_URL_PREFIX):
-        return parse_data_url(ref.image_url)
+        return decode_data_url(ref.image_url)
     raise bad_request(
         "invalid_input_reference",
         "The Azure jobs API takes the image itself: upload input_reference as a file or send "

@@ -7,8 +7,6 @@ is mostly a matter of ids and credentials. Options: `auth: bearer` (default) or 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +14,7 @@ import aiohttp
 import orjson
 
 from ..config import UpstreamKey
-from ..errors import UpstreamError, bad_request
+from ..errors import UpstreamError
 from .base import (
     TERMINAL,
     VARIANT_TYPES,
@@ -29,6 +27,7 @@ from .base import (
     UpstreamList,
     UpstreamVideo,
 )
+from .common import decode_data_url
 from .http import HttpProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -47,24 +46,6 @@ STATUS_MAP: dict[str, str] = {
     "canceled": "failed",
 }
 DATA_URL_PREFIX = "data:"
-
-
-def parse_data_url(url: str) -> tuple[bytes, str]:
-    """`data:image/png;base64,...` -> (bytes, mime); a 400 if it is not a base64 image."""
-    header, _, payload = url.partition(",")
-    mime = header[len(DATA_URL_PREFIX) :].split(";")[0] or "application/octet-stream"
-    if ";base64" not in header:
-        raise bad_request(
-            "invalid_input_reference", "data: URLs must be base64 encoded.", "input_reference"
-        )
-    try:
-        return base64.b64decode(payload, validate=True), mime
-    except (binascii.Error, ValueError):
-        raise bad_request(
-            "invalid_input_reference",
-            "input_reference data URL is not valid base64.",
-            "input_reference",
-        ) from None
 
 
 def form_value(value: Any) -> str:
@@ -158,7 +139,7 @@ class OpenAIProvider(HttpProvider):
     def _add_reference(form: aiohttp.FormData, ref: InputReference, shown: dict[str, Any]) -> None:
         data, mime, filename = ref.data, ref.content_type, ref.filename
         if data is None and ref.image_url and ref.image_url.startswith(DATA_URL_PREFIX):
-            data, mime = parse_data_url(ref.image_url)
+            data, mime = decode_data_url(ref.image_url)
             filename = "input_reference." + mime.rsplit("/", 1)[-1]
         if data is not None:
             form.add_field(
