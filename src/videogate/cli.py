@@ -57,6 +57,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_providers(args: argparse.Namespace, settings: Settings) -> int:
+    from .providers.registry import capability_table
+
+    print(capability_table())
+    return 0
+
+
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     from .api.auth import ADMIN_ROLE, VK_ROLE, mint_jwt
 
@@ -193,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     cli_admin.register(sub, common)
+
+    providers = sub.add_parser("providers", help="capability matrix of every adapter")
+    providers.set_defaults(handler=cmd_providers, config=None)
 
     token = sub.add_parser("token", parents=[common], help="mint a JWT")
     token.add_argument("kind", choices=["admin", "key"])

@@ -21,6 +21,8 @@ from ..gateway import Gateway
 from ..providers.base import CallContext, Capability, CreateParams, Provider, UpstreamVideo
 
 AUTH_FAILURES = (401, 403)
+# Providers that answer a bad key with another status (Gemini: 400 API_KEY_INVALID).
+AUTH_FAILURE_CODES = frozenset({"API_KEY_INVALID", "invalid_api_key"})
 
 
 @dataclass
@@ -82,7 +84,9 @@ async def start(
             except GatewayError as exc:
                 exc.provider = exc.provider or provider.id
                 last = exc
-                if isinstance(exc, UpstreamError) and exc.status in AUTH_FAILURES:
+                if isinstance(exc, UpstreamError) and (
+                    exc.status in AUTH_FAILURES or exc.code in AUTH_FAILURE_CODES
+                ):
                     provider.keys.mark_unhealthy(key)
                     notes.append(f"{provider.id}/{key.name}: {exc.status}, key marked unhealthy")
                     continue

@@ -56,3 +56,21 @@ def build_provider(provider_id: str, config: ProviderConfig, settings: Settings)
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
     return {pid: build_provider(pid, cfg, settings) for pid, cfg in settings.providers.items()}
+
+
+CAPABILITY_COLUMNS = (
+    ("create", "create"), ("retrieve", "retrieve"), ("list", "list"), ("content", "video"),
+    ("thumbnail", "thumbnail"), ("spritesheet", "spritesheet"), ("remix", "remix"),
+    ("delete", "delete"), ("cancel", "cancel"), ("image_input", "image input"),
+)
+
+
+def capability_table() -> str:
+    """The Markdown capability matrix of every shipped adapter (README and CLI)."""
+    header = "| provider | " + " | ".join(label for _, label in CAPABILITY_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(CAPABILITY_COLUMNS) + 1)]
+    for type_name in KNOWN_TYPES:
+        caps = {c.value for c in adapter_class(type_name).capabilities}
+        marks = " | ".join("✓" if cap in caps else "–" for cap, _ in CAPABILITY_COLUMNS)
+        lines.append(f"| `{type_name}` | {marks} |")
+    return "\n".join(lines)

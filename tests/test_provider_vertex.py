@@ -1,0 +1,261 @@
+"""The `vertex` adapter (Veo on Vertex AI) through the gateway, against the loopback Vertex
+mock: a service account whose RSA key the test generates, OAuth tokens minted by google-auth
+at the mock's token endpoint, inline and gs:// outputs, safety filtering and errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from PIL import Image
+
+from videogate.config import ConfigError, ProviderConfig, UpstreamKey
+from videogate.providers.vertex import VertexProvider
+
+from .conftest import GatewayHandle, assert_envelope
+from .mocks.veo import VertexVeoMock
+
+PROJECT = "vg-test-project"
+EMAIL = f"veo-runner@{PROJECT}.iam.gserviceaccount.com"
+MODEL = "vertex/veo-3.0-generate-001"
+RESOURCE = f"projects/{PROJECT}/locations/us-central1/publishers/google/models/veo-3.0-generate-001"
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa_key()
+
+
+def service_account_json(mock: VertexVeoMock, key: rsa.RSAPrivateKey) -> str:
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": PROJECT,
+            "private_key_id": "kid-1",
+            "private_key": pem(key),
+            "client_email": EMAIL,
+            "client_id": "1234567890",
+            "token_uri": mock.token_uri,
+        }
+    )
+
+
+@pytest.fixture
+def mock(signing_key: rsa.RSAPrivateKey) -> Iterator[VertexVeoMock]:
+    with VertexVeoMock(run_seconds=0.4) as m:
+        m.trust(EMAIL, public_pem(signing_key), PROJECT)
+        yield m
+
+
+def provider(mock: VertexVeoMock) -> dict[str, Any]:
+    return {
+        "type": "vertex",
+        "base_url": mock.origin,
+        "options": {"storage_base_url": mock.origin},
+        "keys": [
+            {"name": "sa", "value": "env.VG_TEST_VERTEX_SA", "extra": {"location": "us-central1"}}
+        ],
+        "poll_after_ms": 100,
+    }
+
+
+@pytest.fixture
+def gw(
+    mock: VertexVeoMock,  # first, so the mock outlives the gateway at teardown
+    make_gateway: Callable[..., GatewayHandle],
+    signing_key: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> GatewayHandle:
+    monkeypatch.setenv("VG_TEST_VERTEX_SA", service_account_json(mock, signing_key))
+    return make_gateway(providers={"vertex": provider(mock)})
+
+
+def create_bodies(mock: VertexVeoMock) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in mock.find_requests("POST", ":predictLongRunning")]
+
+
+def test_inline_video_with_cached_token(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    client = gw.client()
+    video = client.videos.create_and_poll(
+        model=MODEL, prompt="a red kite", seconds="4", size="720x1280", poll_interval_ms=100
+    )
+    assert video.status == "completed", video
+    assert (video.size, video.seconds, video.progress) == ("720x1280", "4", 100)
+    assert video.expires_at is None  # inline bytes: Google keeps nothing for us
+    token = video.id.rsplit(":", 1)[0]
+    (name,) = mock.operations
+    assert name.startswith(RESOURCE + "/operations/")
+    assert token == f"{PROJECT}~us-central1~google~veo-3.0-generate-001~{name.rsplit('/', 1)[1]}"
+
+    create = mock.find_requests("POST", ":predictLongRunning")[0]
+    assert create.path == f"/v1/{RESOURCE}:predictLongRunning"
+    assert create.headers["authorization"].startswith("Bearer ya29.mock-")
+    assert create_bodies(mock) == [
+        {
+            "instances": [{"prompt": "a red kite"}],
+            "parameters": {"aspectRatio": "9:16", "durationSeconds": 4, "resolution": "720p"},
+        }
+    ]
+    polls = mock.find_requests("POST", ":fetchPredictOperation")
+    assert polls and all(json.loads(p.body) == {"operationName": name} for p in polls)
+
+    data = client.videos.download_content(video.id)
+    assert data.response.headers["content-type"] == "video/mp4"
+    assert data.read() == mock.media()
+    # One token served every call: google-auth's token is cached until it goes stale.
+    assert len(mock.find_requests("POST", "/token")) == 1
+
+
+def test_gcs_output_and_vertex_only_parameters(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    client = gw.client()
+    video = client.videos.create_and_poll(
+        model=MODEL,
+        prompt="a harbour",
+        extra_body={
+            "storageUri": "gs://vg-bucket/renders/",
+            "seed": 7,
+            "generate_audio": True,
+            "labels": {"team": "video"},
+        },
+        poll_interval_ms=100,
+    )
+    assert video.status == "completed", video
+    (body,) = create_bodies(mock)
+    assert body["parameters"] == {
+        "aspectRatio": "16:9",
+        "durationSeconds": 8,
+        "resolution": "720p",
+        "storageUri": "gs://vg-bucket/renders/",
+        "seed": 7,
+        "generateAudio": True,
+    }
+    assert body["labels"] == {"team": "video"}
+    assert client.videos.download_content(video.id).read() == mock.media()
+    # The object name travels fully encoded, as the Cloud Storage JSON API requires.
+    op_id = next(iter(mock.operations)).rsplit("/", 1)[1]
+    raw_path = f"/storage/v1/b/vg-bucket/o/renders%2F{op_id}%2Fsample_0.mp4?alt=media"
+    assert raw_path in mock.storage_raw_paths
+    storage = mock.find_requests("GET", "/storage/v1/b/")[0]
+    assert storage.headers["authorization"].startswith("Bearer ya29.mock-")
+
+
+def test_image_upload_is_sent_inline(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 18), (10, 120, 200)).save(buf, format="JPEG")
+    gw.client().videos.create(
+        model=MODEL, prompt="pan left", input_reference=("f.jpg", buf.getvalue(), "image/jpeg")
+    )
+    (body,) = create_bodies(mock)
+    assert body["instances"][0]["image"] == {
+        "bytesBase64Encoded": base64.b64encode(buf.getvalue()).decode(),
+        "mimeType": "image/jpeg",
+    }
+
+
+def test_delete_is_gateway_only_and_no_thumbnail(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    client = gw.client()
+    video = client.videos.create_and_poll(model=MODEL, prompt="rain", poll_interval_ms=100)
+    with gw.http() as http:
+        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
+        assert_envelope(resp, 404, "variant_not_available")
+    gone = client.videos.delete(video.id).model_dump()
+    assert gone["extra_fields"]["upstream_deleted"] is False
+    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(video.id)
+
+
+def test_safety_filtered_job_fails_as_moderation(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    video = gw.client().videos.create_and_poll(
+        model=MODEL, prompt="moderation please", poll_interval_ms=100
+    )
+    assert video.status == "failed"
+    assert video.error is not None and video.error.code == "moderation_blocked"
+
+
+def test_revoked_token_is_replaced(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    client = gw.client()
+    video = client.videos.create(model=MODEL, prompt="a slow pan")
+    mock.revoke_tokens()  # polls now get 401 until the adapter mints a new token
+    assert client.videos.poll(video.id, poll_interval_ms=100).status == "completed"
+    assert len(mock.find_requests("POST", "/token")) == 2
+
+
+def test_upstream_errors_are_relayed(gw: GatewayHandle, mock: VertexVeoMock) -> None:
+    body = {"model": MODEL, "prompt": "x"}
+    with gw.http() as http:
+        mock.fail_next(500, path_contains=":predictLongRunning")
+        env = assert_envelope(http.post("/v1/videos", json=body), 500, "INTERNAL", bifrost=False)
+        assert env["extra_fields"]["provider"] == "vertex"
+        resp = http.post("/v1/videos", json={**body, "model": "vertex/veo-0-missing"})
+        env = assert_envelope(resp, 404, "NOT_FOUND", bifrost=False)
+        assert "Publisher Model" in env["error"]["message"]
+
+
+def test_rejected_service_account_gives_a_clean_envelope(
+    make_gateway: Callable[..., GatewayHandle],
+    mock: VertexVeoMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    impostor = rsa_key()  # not the key the token endpoint trusts for this account
+    monkeypatch.setenv("VG_TEST_VERTEX_SA", service_account_json(mock, impostor))
+    gw = make_gateway(providers={"vertex": provider(mock)})
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x"})
+        env = assert_envelope(resp, 401, "invalid_grant", bifrost=False)
+        assert "Invalid JWT Signature" in env["error"]["message"]
+        assert "PRIVATE KEY" not in resp.text
+    assert mock.find_requests("POST", "/token")
+    assert not mock.find_requests("POST", ":predictLongRunning")
+
+
+def test_unsupported_options_are_refused_before_any_upstream_call(
+    gw: GatewayHandle, mock: VertexVeoMock
+) -> None:
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x", "size": "640x480"})
+        env = assert_envelope(resp, 400, "invalid_size")
+        assert "1920x1080" in env["error"]["message"]
+        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x", "seconds": "10"})
+        env = assert_envelope(resp, 400, "invalid_seconds")
+        assert "allowed: 4, 6, 8" in env["error"]["message"]
+        resp = http.post(
+            "/v1/videos",
+            json={"model": MODEL, "prompt": "x", "webhookConfig": {"uris": ["https://a"]}},
+        )
+        assert_envelope(resp, 400, "unsupported_parameter")
+        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x", "seed": "abc"})
+        assert_envelope(resp, 400, "invalid_parameter")
+    assert mock.requests == []  # not even a token request
+
+
+def test_unusable_service_account_fails_at_start_up() -> None:
+    for value in ("{not json", "/nonexistent/sa.json", json.dumps({"type": "service_account"})):
+        config = ProviderConfig(type="vertex", keys=[UpstreamKey(name="bad", value=value)])
+        with pytest.raises(ConfigError, match="'bad'"):
+            VertexProvider("vertex", config)
