@@ -59,9 +59,16 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
 
 
 CAPABILITY_COLUMNS = (
-    ("create", "create"), ("retrieve", "retrieve"), ("list", "list"), ("content", "video"),
-    ("thumbnail", "thumbnail"), ("spritesheet", "spritesheet"), ("remix", "remix"),
-    ("delete", "delete"), ("cancel", "cancel"), ("image_input", "image input"),
+    ("create", "create"),
+    ("retrieve", "retrieve"),
+    ("list", "list"),
+    ("content", "video"),
+    ("thumbnail", "thumbnail"),
+    ("spritesheet", "spritesheet"),
+    ("remix", "remix"),
+    ("delete", "delete"),
+    ("cancel", "cancel"),
+    ("image_input", "image input"),
 )
 
 
@@ -70,7 +77,28 @@ def capability_table() -> str:
     header = "| provider | " + " | ".join(label for _, label in CAPABILITY_COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(CAPABILITY_COLUMNS) + 1)]
     for type_name in KNOWN_TYPES:
-        caps = {c.value for c in adapter_class(type_name).capabilities}
-        marks = " | ".join("✓" if cap in caps else "–" for cap, _ in CAPABILITY_COLUMNS)
-        lines.append(f"| `{type_name}` | {marks} |")
+        for label, cls in _variants(type_name):
+            caps = {c.value for c in cls.capabilities}
+            marks = " | ".join("✓" if cap in caps else "-" for cap, _ in CAPABILITY_COLUMNS)
+            lines.append(f"| {label} | {marks} |")
     return "\n".join(lines)
+
+
+def _variants(type_name: str) -> list[tuple[str, type[Provider]]]:
+    """One row per concrete adapter class of a type (Azure has one per API)."""
+    module = importlib.import_module(f"{__package__}.{type_name}")
+    found = [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, Provider)
+        and cls.__module__ == module.__name__
+        and getattr(cls, "type_name", None) == type_name
+        and not cls.__name__.startswith("_")
+        and not inspect.isabstract(cls)
+    ]
+    if len(found) <= 1:
+        return [(f"`{type_name}`", adapter_class(type_name))]
+    return [
+        (f"`{type_name}` ({(cls.__doc__ or cls.__name__).split(':')[0].strip()})", cls)
+        for cls in found
+    ]
