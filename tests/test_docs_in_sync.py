@@ -31,15 +31,28 @@ def test_example_config_builds_every_provider(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    monkeypatch.setenv("VERTEX_SERVICE_ACCOUNT_JSON", json.dumps({
-        "type": "service_account", "project_id": "p", "private_key_id": "k",
-        "private_key": pem, "client_email": "sa@p.iam.gserviceaccount.com",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }))
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    monkeypatch.setenv(
+        "VERTEX_SERVICE_ACCOUNT_JSON",
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "private_key_id": "k",
+                "private_key": pem,
+                "client_email": "sa@p.iam.gserviceaccount.com",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        ),
+    )
     settings = load_settings(ROOT / "examples" / "videogate.yaml", data_dir=tmp_path)
     providers = build_providers(settings)
     assert {p.type_name for p in providers.values()} == set(KNOWN_TYPES)
