@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.mocks.openai_videos import OpenAIVideosMock
+from tests.provider_helpers import image_bytes
 
 # Every Videos method carries @deprecated (Sora API shutdown notice); that is not our concern.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -36,9 +37,7 @@ def client(mock: OpenAIVideosMock) -> openai.OpenAI:
 
 
 def png_bytes(size: tuple[int, int] = (72, 128)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, (200, 40, 40)).save(buf, format="PNG")
-    return buf.getvalue()
+    return image_bytes(size)
 
 
 def completed(client: openai.OpenAI, prompt: str = "a lighthouse at dusk") -> openai.types.Video:
@@ -110,10 +109,9 @@ def test_create_with_input_reference_image_url(
 
 
 def test_input_reference_variants(mock: OpenAIVideosMock, client: openai.OpenAI) -> None:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, format="WEBP")
+    webp = image_bytes((8, 8), "WEBP", (0, 0, 0))
     # Unlabelled bytes are judged by their magic number, like the real API.
-    video = client.videos.create(prompt="webp", input_reference=buf.getvalue())
+    video = client.videos.create(prompt="webp", input_reference=webp)
     ref = mock.videos[video.id].input_reference
     assert ref is not None and ref["content_type"] == "image/webp"
     video = client.videos.create(prompt="id", extra_body={"input_reference": {"file_id": "file-1"}})

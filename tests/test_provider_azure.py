@@ -7,7 +7,6 @@ jobs) is Sora 1 on the preview jobs API. Both run against one loopback Azure res
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from PIL import Image
 
 from videogate.config import ProviderConfig
 from videogate.providers.azure import AzureJobsProvider, AzureProvider
@@ -23,6 +21,13 @@ from videogate.providers.registry import adapter_class
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.azure import AzureOpenAIMock, JobState
+from .provider_helpers import (
+    assert_create_refused,
+    assert_remix_unsupported,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+)
 
 KEY = "azure-upstream-key-123"
 ENTRA_TOKEN = "entra-token-abc"
@@ -39,14 +44,7 @@ def mock() -> Iterator[AzureOpenAIMock]:
 
 def azure_provider(base_url: str, api: str = "v1", **over: Any) -> dict[str, Any]:
     options = {"api": api, **over.pop("options", {})}
-    return {
-        "type": "azure",
-        "base_url": base_url,
-        "keys": [{"name": "main", "value": "env.VG_TEST_AZURE_KEY"}],
-        "poll_after_ms": 100,
-        "options": options,
-        **over,
-    }
+    return provider_config("azure", base_url, "env.VG_TEST_AZURE_KEY", options=options, **over)
 
 
 def make(
@@ -75,9 +73,7 @@ def gw(
 
 
 def png(size: tuple[int, int] = (32, 18)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, (10, 120, 200)).save(buf, format="PNG")
-    return buf.getvalue()
+    return image_bytes(size, color=(10, 120, 200))
 
 
 def upstream(video_id: str) -> str:
@@ -178,10 +174,8 @@ def test_jobs_text_end_to_end(gw: GatewayHandle, mock: AzureOpenAIMock) -> None:
     assert thumb.read() == mock.thumbnail_jpeg()
 
     with gw.http() as http:
-        sprite = http.get(f"/v1/videos/{video.id}/content", params={"variant": "spritesheet"})
-        assert_envelope(sprite, 404, "variant_not_available")
-        remix = http.post(f"/v1/videos/{video.id}/remix", json={"prompt": "again"})
-        assert_envelope(remix, 400, "unsupported_operation")
+        assert_variants_missing(http, video.id, "spritesheet")
+        assert_remix_unsupported(http, video.id)
 
     gone = client.videos.delete(video.id).model_dump()
     assert gone["id"] == video.id and gone["object"] == "video.deleted" and gone["deleted"]
@@ -361,11 +355,8 @@ def test_wrong_key_is_relayed_as_401(
 ) -> None:
     monkeypatch.setenv("VG_TEST_AZURE_KEY", "not-the-key")
     gw = make(make_gateway, mock)
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": model, "prompt": "x"})
-    env = assert_envelope(resp, 401, "401", bifrost=False)
+    env = assert_create_refused(gw, model, 401, "401", "not-the-key")
     assert env["error"]["message"].startswith("Access denied due to invalid subscription key")
-    assert "not-the-key" not in resp.text
     assert mock.jobs == {} and mock.videos == {}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,10 +11,17 @@ import httpx
 import openai
 import orjson
 import pytest
-from PIL import Image
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.fal import FalQueueMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    upstream_token,
+    wait_for,
+)
 
 KEY = "fal-key-id:fal-key-secret"
 T2V = "fal/fal-ai/kling-video/v2/master/text-to-video"
@@ -29,13 +35,7 @@ def mock() -> Iterator[FalQueueMock]:
 
 
 def fal_provider(mock: FalQueueMock, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "fal",
-        "base_url": mock.url,
-        "keys": [{"name": "main", "value": "env.VG_TEST_FAL_KEY"}],
-        "poll_after_ms": 100,
-        **over,
-    }
+    return provider_config("fal", mock.url, "env.VG_TEST_FAL_KEY", **over)
 
 
 @pytest.fixture
@@ -46,20 +46,8 @@ def gw(
     return make_gateway(providers={"fal": fal_provider(mock)})
 
 
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 40, 40)).save(out, format="PNG")
-    return out.getvalue()
-
-
 def request_id(public_id: str) -> str:
-    token, _, provider = public_id.rpartition(":")
-    assert provider == "fal"
-    return token
-
-
-def submitted(mock: FalQueueMock, endpoint: str) -> list[dict[str, Any]]:
-    return [orjson.loads(r.body) for r in mock.find_requests("POST", f"/{endpoint}")]
+    return upstream_token(public_id, "fal")
 
 
 def test_text_to_video_end_to_end(gw: GatewayHandle, mock: FalQueueMock) -> None:
@@ -92,8 +80,7 @@ def test_text_to_video_end_to_end(gw: GatewayHandle, mock: FalQueueMock) -> None
     assert download.response.headers["content-type"] == "video/mp4"
     assert download.read() == mock.video_bytes()
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
-        assert_envelope(resp, 404, "variant_not_available")
+        assert_variants_missing(http, video.id, "thumbnail")
 
 
 def test_image_inputs_as_url_and_upload(gw: GatewayHandle, mock: FalQueueMock) -> None:
@@ -109,7 +96,7 @@ def test_image_inputs_as_url_and_upload(gw: GatewayHandle, mock: FalQueueMock) -
     assert mock.job(request_id(by_url.id)).input["image_url"] == url
     assert mock.job(request_id(by_url.id)).input["aspect_ratio"] == "9:16"
 
-    png = png_bytes()
+    png = image_bytes()
     uploaded = client.videos.create_and_poll(
         model=I2V,
         prompt="the cat lands",
@@ -178,10 +165,7 @@ def test_delete_while_running_cancels_upstream(gw: GatewayHandle, mock: FalQueue
     client = gw.client()
     video = client.videos.create(model=T2V, prompt="running long")
     rid = request_id(video.id)
-    deadline = time.time() + 5
-    while mock.job(rid).status_at(time.time()) != "IN_PROGRESS":
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: mock.job(rid).status_at(time.time()) == "IN_PROGRESS", timeout=5)
     gone = client.videos.delete(video.id).model_dump()
     assert gone["extra_fields"]["upstream_deleted"] is True
     assert mock.job(rid).cancel_requests == 1 and mock.job(rid).cancelled_at is not None
@@ -200,10 +184,9 @@ def test_refused_cancel_of_a_running_request_is_retried(
     gone = client.videos.delete(video.id).model_dump()
     assert gone["extra_fields"]["upstream_deletion"] == "pending"
     assert gone["extra_fields"]["upstream_deleted"] is False
-    deadline = time.time() + 15
-    while mock.job(rid).cancelled_at is None:
-        assert time.time() < deadline, "the outbox never retried the cancel"
-        time.sleep(0.1)
+    wait_for(
+        lambda: mock.job(rid).cancelled_at is not None, what="the outbox never retried the cancel"
+    )
     assert len(mock.find_requests("PUT", f"/fal-ai/kling-video/requests/{rid}/cancel")) == 2
 
 
@@ -289,10 +272,7 @@ def test_wrong_key_is_relayed(
 ) -> None:
     monkeypatch.setenv("VG_TEST_FAL_KEY", "wrong-secret")
     gw = make_gateway(providers={"fal": fal_provider(mock)})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": T2V, "prompt": "x"})
-        assert_envelope(resp, 401, "upstream_401", bifrost=False)
-        assert "wrong-secret" not in resp.text
+    assert_create_refused(gw, T2V, 401, "upstream_401", "wrong-secret")
     assert mock.find_requests("POST")[0].headers["authorization"] == "Key wrong-secret"
 
 

@@ -4,18 +4,22 @@ loopback Gemini mock: operations, the redirected download, safety filtering and 
 from __future__ import annotations
 
 import base64
-import io
-import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import openai
 import pytest
-from PIL import Image
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.veo import FILTER_REASON, GeminiVeoMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_deleted_in_gateway_only,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    wait_for,
+)
 
 KEY = "AIza-gemini-upstream-secret"
 MODEL = "gemini/veo-3.1-generate-preview"
@@ -28,12 +32,7 @@ def mock() -> Iterator[GeminiVeoMock]:
 
 
 def provider(mock: GeminiVeoMock) -> dict[str, Any]:
-    return {
-        "type": "gemini",
-        "base_url": mock.origin,
-        "keys": [{"name": "main", "value": "env.VG_TEST_GEMINI_KEY"}],
-        "poll_after_ms": 100,
-    }
+    return provider_config("gemini", mock.origin, "env.VG_TEST_GEMINI_KEY")
 
 
 @pytest.fixture
@@ -46,21 +45,12 @@ def gw(
     return make_gateway(providers={"gemini": provider(mock)})
 
 
-def image_bytes(fmt: str) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 18), (200, 40, 40)).save(buf, format=fmt)
-    return buf.getvalue()
+def image(fmt: str) -> bytes:
+    return image_bytes((32, 18), fmt)
 
 
 def create_bodies(mock: GeminiVeoMock) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in mock.find_requests("POST", ":predictLongRunning")]
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    return sent_json(mock, "POST", ":predictLongRunning")
 
 
 def test_text_to_video_poll_and_redirected_download(gw: GatewayHandle, mock: GeminiVeoMock) -> None:
@@ -107,11 +97,11 @@ def test_text_to_video_poll_and_redirected_download(gw: GatewayHandle, mock: Gem
 
 def test_image_input_upload_and_data_url(gw: GatewayHandle, mock: GeminiVeoMock) -> None:
     client = gw.client()
-    png = image_bytes("PNG")
+    png = image("PNG")
     client.videos.create(
         model=MODEL, prompt="animate", input_reference=("first.png", png, "image/png")
     )
-    jpeg = image_bytes("JPEG")
+    jpeg = image("JPEG")
     data_url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
     client.videos.create(
         model=MODEL, prompt="animate", extra_body={"input_reference": {"image_url": data_url}}
@@ -146,7 +136,7 @@ def test_image_input_upload_and_data_url(gw: GatewayHandle, mock: GeminiVeoMock)
         assert "data:image" in env["error"]["message"]
         resp = http.post(
             "/v1/videos",
-            files={"input_reference": ("a.webp", image_bytes("WEBP"), "image/webp")},
+            files={"input_reference": ("a.webp", image("WEBP"), "image/webp")},
             data={"model": MODEL, "prompt": "x"},
         )
         env = assert_envelope(resp, 400, "invalid_input_reference")
@@ -159,17 +149,9 @@ def test_delete_is_gateway_only_and_no_thumbnail(gw: GatewayHandle, mock: Gemini
     video = client.videos.create_and_poll(model=MODEL, prompt="waves", poll_interval_ms=100)
     assert video.status == "completed"
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
-        assert_envelope(resp, 404, "variant_not_available")
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "spritesheet"})
-        assert_envelope(resp, 404, "variant_not_available")
-    gone = client.videos.delete(video.id).model_dump()
-    assert gone["deleted"] is True
-    assert gone["extra_fields"]["upstream_deleted"] is False
-    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
+        assert_variants_missing(http, video.id, "thumbnail", "spritesheet")
+    assert_deleted_in_gateway_only(client, video.id)
     assert not mock.find_requests("DELETE")
-    with pytest.raises(openai.NotFoundError):
-        client.videos.retrieve(video.id)
 
 
 def test_safety_filtered_and_failed_operations(gw: GatewayHandle, mock: GeminiVeoMock) -> None:
@@ -203,7 +185,7 @@ def test_progress_is_read_from_metadata_when_present(
         current = client.videos.retrieve(video.id)
         return current.status == "in_progress" and 0 < current.progress < 100
 
-    wait_for(partly_done)
+    wait_for(partly_done, timeout=10)
 
 
 def test_upstream_errors_are_relayed(gw: GatewayHandle, mock: GeminiVeoMock) -> None:
@@ -234,11 +216,8 @@ def test_wrong_api_key_is_relayed_without_leaking_it(
 ) -> None:
     monkeypatch.setenv("VG_TEST_GEMINI_KEY", "AIza-wrong-key")
     gw = make_gateway(providers={"gemini": provider(mock)})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x"})
-        env = assert_envelope(resp, 400, "API_KEY_INVALID", bifrost=False)
-        assert env["error"]["message"] == "API key not valid. Please pass a valid API key."
-        assert "AIza-wrong-key" not in resp.text
+    env = assert_create_refused(gw, MODEL, 400, "API_KEY_INVALID", "AIza-wrong-key")
+    assert env["error"]["message"] == "API key not valid. Please pass a valid API key."
 
 
 def test_unsupported_options_are_refused_before_any_upstream_call(

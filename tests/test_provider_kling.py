@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
-import openai
 import pytest
-from PIL import Image
 
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
 from videogate.providers import kling as kling_module
@@ -20,6 +16,16 @@ from videogate.providers.kling import KlingProvider
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.kling import KlingMock
+from .provider_helpers import (
+    assert_coded_errors,
+    assert_deleted_in_gateway_only,
+    assert_remix_unsupported,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    until_ended,
+)
 
 ACCESS = "ak-upstream-123"
 WRONG = "sk-not-the-secret-0123456789abcdef"
@@ -33,13 +39,8 @@ def mock() -> Iterator[KlingMock]:
 
 
 def kling(mock: KlingMock, key: dict[str, Any] | None = None, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "kling",
-        "base_url": mock.url,
-        "keys": [{"name": "main", **(key or {"value": SECRET, "extra": {"access_key": ACCESS}})}],
-        "poll_after_ms": 100,
-        **over,
-    }
+    key = key or {"value": SECRET, "extra": {"access_key": ACCESS}}
+    return provider_config("kling", mock.url, key, **over)
 
 
 @pytest.fixture
@@ -47,14 +48,12 @@ def gw(make_gateway: Callable[..., GatewayHandle], mock: KlingMock) -> GatewayHa
     return make_gateway(providers={"kling": kling(mock)})
 
 
-def image(width: int = 320, height: int = 320, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (40, 120, 200)).save(buf, format=fmt)
-    return buf.getvalue()
+def image(fmt: str = "PNG") -> bytes:
+    return image_bytes((320, 320), fmt, (40, 120, 200))
 
 
 def sent(mock: KlingMock, endpoint: str) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in mock.find_requests("POST", f"/v1/videos/{endpoint}")]
+    return sent_json(mock, "POST", f"/v1/videos/{endpoint}")
 
 
 def task_of(video_id: str) -> tuple[str, str]:
@@ -121,22 +120,10 @@ def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: Klin
     claims = jwt.decode(token, SECRET, algorithms=["HS256"])
     assert claims["iss"] == ACCESS and claims["exp"] - claims["nbf"] == 1805
 
-    gone = client.videos.delete(text.id).model_dump()
-    assert gone["extra_fields"]["upstream_deleted"] is False
-    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
-    with pytest.raises(openai.NotFoundError):
-        client.videos.retrieve(text.id)
+    assert_deleted_in_gateway_only(client, text.id)
     with gw.http() as http:
-        assert_envelope(
-            http.get(f"/v1/videos/{by_url.id}/content", params={"variant": "thumbnail"}),
-            404,
-            "variant_not_available",
-        )
-        assert_envelope(
-            http.post(f"/v1/videos/{by_url.id}/remix", json={"prompt": "extend"}),
-            400,
-            "unsupported_operation",
-        )
+        assert_variants_missing(http, by_url.id, "thumbnail")
+        assert_remix_unsupported(http, by_url.id, "extend")
 
 
 def test_moderated_task_fails_as_moderation(gw: GatewayHandle, mock: KlingMock) -> None:
@@ -151,10 +138,7 @@ def test_task_lost_upstream_ends_as_expired(gw: GatewayHandle, mock: KlingMock) 
     client = gw.client()
     video = client.videos.create(model="kling/kling-v2-6", prompt="vanishing")
     mock.forget(task_of(video.id)[1])  # Kling now answers 400 / 1201 "Task not found"
-    deadline = time.time() + 15
-    while (current := client.videos.retrieve(video.id)).status not in ("completed", "failed"):
-        assert time.time() < deadline
-        time.sleep(0.1)
+    current = until_ended(client, video.id)
     assert current.status == "failed"
     assert current.error is not None and current.error.code == "expired"
 
@@ -173,15 +157,15 @@ def test_error_codes_are_relayed_from_4xx_and_200_bodies(
         (7777, 502, "kling_error_7777"),
     ]
     with gw.http() as http:
-        for number, status, code in cases:
-            mock.fail_next(
-                200,
-                {"code": number, "message": "nope", "request_id": "r-1"},
-                path_contains="/v1/videos/",
-            )
-            env = assert_envelope(http.post("/v1/videos", json=body), status, code, bifrost=False)
-            assert f"Kling code {number}" in env["error"]["message"]
-
+        assert_coded_errors(
+            http,
+            mock,
+            body,
+            cases,
+            lambda number: {"code": number, "message": "nope", "request_id": "r-1"},
+            path_contains="/v1/videos/",
+            vendor="Kling",
+        )
         env = assert_envelope(
             http.post("/v1/videos", json={**body, "prompt": "forbidden words"}),
             400,

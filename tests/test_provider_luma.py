@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from videogate.config import ProviderConfig, UpstreamKey
 from videogate.errors import GatewayError
@@ -19,6 +17,15 @@ from videogate.providers.luma import LumaProvider, failure_code
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.luma import LumaMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_fetched_without_credentials,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    wait_for,
+)
 
 KEY = "luma-secret-123"
 
@@ -30,13 +37,7 @@ def mock() -> Iterator[LumaMock]:
 
 
 def luma(mock: LumaMock, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "luma",
-        "base_url": mock.url,
-        "keys": [{"name": "main", "value": "env.VG_TEST_LUMA_KEY"}],
-        "poll_after_ms": 100,
-        **over,
-    }
+    return provider_config("luma", mock.url, "env.VG_TEST_LUMA_KEY", **over)
 
 
 @pytest.fixture
@@ -47,17 +48,8 @@ def gw(
     return make_gateway(providers={"luma": luma(mock)})
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.time() + timeout
-    while not (value := pred()):
-        assert time.time() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return value
-
-
 def last_create(mock: LumaMock) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(mock.find_requests("POST", "/generations/video")[-1].body)
-    return body
+    return sent_json(mock, "POST", "/generations/video")[-1]
 
 
 def test_text_to_video_lifecycle_thumbnail_and_delete(gw: GatewayHandle, mock: LumaMock) -> None:
@@ -99,11 +91,9 @@ def test_text_to_video_lifecycle_thumbnail_and_delete(gw: GatewayHandle, mock: L
     thumb = client.videos.download_content(video.id, variant="thumbnail")
     assert thumb.response.headers["content-type"] == "image/jpeg"  # Luma's real type
     assert thumb.read() == jpeg
-    cdn = mock.find_requests("GET", "/_cdn/")
-    assert cdn and all("authorization" not in r.headers for r in cdn)
+    assert_fetched_without_credentials(mock, "/_cdn/")
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "spritesheet"})
-        assert_envelope(resp, 404, "variant_not_available")
+        assert_variants_missing(http, video.id, "spritesheet")
 
     upstream_id = video.id.rsplit(":", 1)[0]
     gone = client.videos.delete(video.id).model_dump()
@@ -131,12 +121,10 @@ def test_image_url_keyframes_and_refused_uploads(gw: GatewayHandle, mock: LumaMo
     }
     posted = len(mock.requests)
 
-    buf = io.BytesIO()
-    Image.new("RGB", (16, 16)).save(buf, format="PNG")
     with gw.http() as http:
         resp = http.post(
             "/v1/videos",
-            files={"input_reference": ("a.png", buf.getvalue(), "image/png")},
+            files={"input_reference": ("a.png", image_bytes(color=(0, 0, 0)), "image/png")},
             data={"model": "luma/ray-2", "prompt": "x"},
         )
         env = assert_envelope(resp, 400, "input_reference_url_required")
@@ -193,11 +181,8 @@ def test_wrong_key_is_relayed_without_leaking_it(
     make_gateway: Callable[..., GatewayHandle], mock: LumaMock
 ) -> None:
     gw = make_gateway(providers={"luma": luma(mock, keys=[{"value": "luma-wrong"}])})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": "luma/ray-2", "prompt": "x"})
-    env = assert_envelope(resp, 401, "upstream_401", bifrost=False)
+    env = assert_create_refused(gw, "luma/ray-2", 401, "upstream_401", "luma-wrong")
     assert env["error"]["message"] == "Invalid API key is provided"
-    assert "luma-wrong" not in resp.text
 
 
 @pytest.mark.parametrize(

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import base64
-import io
-import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import openai
 import pytest
-from PIL import Image
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.minimax import MiniMaxMock
+from .provider_helpers import (
+    assert_coded_errors,
+    assert_create_refused,
+    assert_deleted_in_gateway_only,
+    assert_remix_unsupported,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    until_ended,
+)
 
 KEY = "mm-upstream-secret-123"
 
@@ -26,13 +32,7 @@ def mock() -> Iterator[MiniMaxMock]:
 
 
 def minimax(mock: MiniMaxMock, key: str = KEY, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "minimax",
-        "base_url": mock.url,
-        "keys": [{"name": "main", "value": key}],
-        "poll_after_ms": 100,
-        **over,
-    }
+    return provider_config("minimax", mock.url, key, **over)
 
 
 @pytest.fixture
@@ -40,15 +40,13 @@ def gw(make_gateway: Callable[..., GatewayHandle], mock: MiniMaxMock) -> Gateway
     return make_gateway(providers={"minimax": minimax(mock)})
 
 
-def image(width: int = 320, height: int = 320, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 40, 40)).save(buf, format=fmt)
-    return buf.getvalue()
+def image(side: int = 320) -> bytes:
+    return image_bytes((side, side))
 
 
 def sent(mock: MiniMaxMock) -> list[dict[str, Any]]:
     """The create bodies the mock received, in order."""
-    return [json.loads(r.body) for r in mock.find_requests("POST", "/v1/video_generation")]
+    return sent_json(mock, "POST", "/v1/video_generation")
 
 
 def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: MiniMaxMock) -> None:
@@ -101,22 +99,9 @@ def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: Mini
     assert mock.find_requests("GET", "/v1/files/retrieve")  # download_url fetched fresh
 
     with gw.http() as http:
-        assert_envelope(
-            http.get(f"/v1/videos/{text.id}/content", params={"variant": "thumbnail"}),
-            404,
-            "variant_not_available",
-        )
-        assert_envelope(
-            http.post(f"/v1/videos/{text.id}/remix", json={"prompt": "again"}),
-            400,
-            "unsupported_operation",
-        )
-    gone = client.videos.delete(text.id).model_dump()
-    assert gone["deleted"] is True
-    assert gone["extra_fields"]["upstream_deleted"] is False
-    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
-    with pytest.raises(openai.NotFoundError):
-        client.videos.retrieve(text.id)
+        assert_variants_missing(http, text.id, "thumbnail")
+        assert_remix_unsupported(http, text.id)
+    assert_deleted_in_gateway_only(client, text.id)
 
 
 def test_raw_request_summarises_the_image_and_hides_the_key(
@@ -165,15 +150,19 @@ def test_errors_inside_200_bodies_are_relayed_with_mapped_status(
         (4242, 502, "minimax_error_4242"),
     ]
     with gw.http() as http:
-        for number, status, code in cases:
-            mock.fail_next(
-                200,
-                {"task_id": "", "base_resp": {"status_code": number, "status_msg": "nope"}},
-                path_contains="/v1/video_generation",
-            )
-            env = assert_envelope(http.post("/v1/videos", json=body), status, code, bifrost=False)
-            assert f"MiniMax code {number}" in env["error"]["message"]
-            assert env["extra_fields"]["provider"] == "minimax"
+        envelopes = assert_coded_errors(
+            http,
+            mock,
+            body,
+            cases,
+            lambda number: {
+                "task_id": "",
+                "base_resp": {"status_code": number, "status_msg": "nope"},
+            },
+            path_contains="/v1/video_generation",
+            vendor="MiniMax",
+        )
+        assert all(env["extra_fields"]["provider"] == "minimax" for env in envelopes)
 
         # The mock's own 1026 for a sensitive prompt, also inside a 200.
         env = assert_envelope(
@@ -209,10 +198,7 @@ def test_query_errors_are_retried_until_the_job_ends(gw: GatewayHandle, mock: Mi
         count=2,
         path_contains="/v1/query/video_generation",
     )
-    deadline = time.time() + 15
-    while (current := client.videos.retrieve(video.id)).status not in ("completed", "failed"):
-        assert time.time() < deadline
-        time.sleep(0.1)
+    current = until_ended(client, video.id)
     assert current.status == "completed"
 
 
@@ -220,11 +206,9 @@ def test_wrong_key_is_relayed(
     make_gateway: Callable[..., GatewayHandle], mock: MiniMaxMock
 ) -> None:
     gw = make_gateway(providers={"minimax": minimax(mock, key="mm-wrong-key")})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": "minimax/MiniMax-Hailuo-2.3", "prompt": "x"})
-    env = assert_envelope(resp, 401, "invalid_api_key", bifrost=False)
+    model = "minimax/MiniMax-Hailuo-2.3"
+    env = assert_create_refused(gw, model, 401, "invalid_api_key", "mm-wrong-key")
     assert "1004" in env["error"]["message"]
-    assert "mm-wrong-key" not in resp.text
 
 
 def test_unsupported_combinations_are_refused_before_any_upstream_call(
@@ -266,7 +250,7 @@ def test_unsupported_combinations_are_refused_before_any_upstream_call(
         tiny = http.post(
             "/v1/videos",
             data={"model": "minimax/I2V-01", "prompt": "x"},
-            files={"input_reference": ("a.png", image(100, 100), "image/png")},
+            files={"input_reference": ("a.png", image(100), "image/png")},
         )
         env = assert_envelope(tiny, 400, "invalid_input_reference")
         assert "300px" in env["error"]["message"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +12,6 @@ import httpx
 import openai
 import orjson
 import pytest
-from PIL import Image
 
 from videogate.config import ProviderConfig, UpstreamKey
 from videogate.errors import GatewayError
@@ -22,6 +20,13 @@ from videogate.providers.replicate import ReplicateProvider
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.replicate import DEFAULT_MODELS, ReplicateMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    upstream_token,
+)
 
 KEY = "r8_upstream_secret_123"
 KLING = "replicate/kwaivgi/kling-v2.1"
@@ -43,14 +48,8 @@ def mock() -> Iterator[ReplicateMock]:
 
 
 def replicate_provider(mock: ReplicateMock, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "replicate",
-        "base_url": mock.url,
-        "keys": [{"name": "main", "value": "env.VG_TEST_REPLICATE_KEY"}],
-        "poll_after_ms": 100,
-        "options": {"models": MODEL_OPTIONS},
-        **over,
-    }
+    over.setdefault("options", {"models": MODEL_OPTIONS})
+    return provider_config("replicate", mock.url, "env.VG_TEST_REPLICATE_KEY", **over)
 
 
 @pytest.fixture
@@ -64,15 +63,7 @@ def gw(
 
 
 def prediction_id(public_id: str) -> str:
-    token, _, provider = public_id.rpartition(":")
-    assert provider == "replicate"
-    return token
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (40, 200, 40)).save(out, format="PNG")
-    return out.getvalue()
+    return upstream_token(public_id, "replicate")
 
 
 def test_text_to_video_end_to_end(gw: GatewayHandle, mock: ReplicateMock) -> None:
@@ -94,15 +85,14 @@ def test_text_to_video_end_to_end(gw: GatewayHandle, mock: ReplicateMock) -> Non
     assert download.response.headers["content-type"] == "video/mp4"
     assert download.read() == mock.media()[0]
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
-        assert_envelope(resp, 404, "variant_not_available")
+        assert_variants_missing(http, video.id, "thumbnail")
 
 
 def test_pinned_version_image_inputs_and_list_output(
     gw: GatewayHandle, mock: ReplicateMock
 ) -> None:
     client = gw.client()
-    png = png_bytes()
+    png = image_bytes(color=(40, 200, 40))
     pinned = client.videos.create_and_poll(
         model=f"replicate/minimax/video-01:{MINIMAX_VERSION}",
         prompt="waves",
@@ -229,11 +219,8 @@ def test_wrong_key_is_relayed(
 ) -> None:
     monkeypatch.setenv("VG_TEST_REPLICATE_KEY", "r8_wrong")
     gw = make_gateway(providers={"replicate": replicate_provider(mock)})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": KLING, "prompt": "x"})
-        env = assert_envelope(resp, 401, "upstream_401", bifrost=False)
-        assert env["error"]["message"] == "You did not pass a valid authentication token"
-        assert "r8_wrong" not in resp.text
+    env = assert_create_refused(gw, KLING, 401, "upstream_401", "r8_wrong")
+    assert env["error"]["message"] == "You did not pass a valid authentication token"
 
 
 def test_list_walks_cursor_pages_and_finds_created(mock: ReplicateMock) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -12,12 +11,20 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from PIL import Image
 
 from videogate.providers.runway import RunwayProvider, failure_code
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.runway import VERSION, RunwayMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_fetched_without_credentials,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    wait_for,
+)
 
 KEY = "key_" + "ab" * 64
 
@@ -29,13 +36,7 @@ def mock() -> Iterator[RunwayMock]:
 
 
 def runway(mock: RunwayMock, **over: Any) -> dict[str, Any]:
-    return {
-        "type": "runway",
-        "base_url": mock.origin,
-        "keys": [{"name": "main", "value": "env.VG_TEST_RUNWAY_KEY"}],
-        "poll_after_ms": 100,
-        **over,
-    }
+    return provider_config("runway", mock.origin, "env.VG_TEST_RUNWAY_KEY", **over)
 
 
 @pytest.fixture
@@ -46,23 +47,8 @@ def gw(
     return make_gateway(providers={"runway": runway(mock)})
 
 
-def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.time() + timeout
-    while not (value := pred()):
-        assert time.time() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return value
-
-
 def sent(mock: RunwayMock, path: str, index: int = -1) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(mock.find_requests("POST", path)[index].body)
-    return body
+    return sent_json(mock, "POST", path)[index]
 
 
 def test_text_to_video_lifecycle_download_and_delete(
@@ -100,12 +86,10 @@ def test_text_to_video_lifecycle_download_and_delete(
     content = client.videos.download_content(video.id)
     assert content.response.headers["content-type"] == "video/mp4"
     assert content.read() == mock.video()
-    cdn = mock.find_requests("GET", "/_cdn/")
-    assert cdn and all("authorization" not in r.headers for r in cdn)  # no key to the CDN
+    assert_fetched_without_credentials(mock, "/_cdn/")  # no key to the CDN
 
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
-        assert_envelope(resp, 404, "variant_not_available")
+        assert_variants_missing(http, video.id, "thumbnail")
 
     gone = client.videos.delete(video.id).model_dump()
     assert gone["extra_fields"]["upstream_deleted"] is True
@@ -128,7 +112,7 @@ def test_default_poll_interval_is_runways_five_seconds(
 
 def test_image_upload_url_and_typed_extras(gw: GatewayHandle, mock: RunwayMock) -> None:
     client = gw.client()
-    image = png()
+    image = image_bytes(color=(200, 30, 30))
     video = client.videos.create_and_poll(
         model="runway/gen4_turbo",
         prompt="the cat blinks",
@@ -236,11 +220,8 @@ def test_wrong_key_is_relayed_without_leaking_it(
     make_gateway: Callable[..., GatewayHandle], mock: RunwayMock
 ) -> None:
     gw = make_gateway(providers={"runway": runway(mock, keys=[{"value": "key_wrong"}])})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": "runway/gen4.5", "prompt": "x"})
-    env = assert_envelope(resp, 401, "upstream_401", bifrost=False)
+    env = assert_create_refused(gw, "runway/gen4.5", 401, "upstream_401", "key_wrong")
     assert "incorrect or disabled" in env["error"]["message"]
-    assert "key_wrong" not in resp.text
 
 
 @pytest.mark.parametrize(
@@ -283,7 +264,7 @@ def test_invalid_requests_never_reach_runway(
 
 
 def test_upload_too_big_for_a_data_url_is_refused(gw: GatewayHandle, mock: RunwayMock) -> None:
-    big = png() + bytes(4 * 1024 * 1024)  # 5.3 MB once base64-encoded
+    big = image_bytes(color=(200, 30, 30)) + bytes(4 * 1024 * 1024)  # 5.3 MB once base64-encoded
     with gw.http() as http:
         resp = http.post(
             "/v1/videos",

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
 import pytest
-from PIL import Image
 
 from videogate.config import ProviderConfig, UpstreamKey
 from videogate.providers.base import CallContext, CreateParams
@@ -20,6 +17,14 @@ from videogate.providers.seedance import SeedanceProvider
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.seedance import SeedanceMock
+from .provider_helpers import (
+    assert_fetched_without_credentials,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+    wait_for,
+)
 
 KEY = "ark-upstream-secret-123"
 PRO = "seedance/seedance-1-0-pro-250528"
@@ -33,12 +38,7 @@ def mock() -> Iterator[SeedanceMock]:
 
 
 def seedance_provider(mock: SeedanceMock) -> dict[str, Any]:
-    return {
-        "type": "seedance",
-        "base_url": mock.url,
-        "keys": [{"name": "main", "value": "env.VG_TEST_ARK_KEY"}],
-        "poll_after_ms": 100,
-    }
+    return provider_config("seedance", mock.url, "env.VG_TEST_ARK_KEY")
 
 
 @pytest.fixture
@@ -51,21 +51,12 @@ def gw(
     return make_gateway(providers={"seedance": seedance_provider(mock)})
 
 
-def _wait(pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def _creates(mock: SeedanceMock) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in mock.find_requests("POST", TASKS)]
+    return sent_json(mock, "POST", TASKS)
 
 
 def _png(side: int = 320) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (side, side), (0, 128, 255)).save(out, format="PNG")
-    return out.getvalue()
+    return image_bytes((side, side), color=(0, 128, 255))
 
 
 def test_text_to_video_poll_download_and_thumbnail(gw: GatewayHandle, mock: SeedanceMock) -> None:
@@ -96,12 +87,10 @@ def test_text_to_video_poll_download_and_thumbnail(gw: GatewayHandle, mock: Seed
     assert thumb.response.headers["content-type"] == "image/png"
     assert thumb.read() == png
     # Result links are pre-signed: the Ark key never travels to the object store.
-    fetched = mock.find_requests("GET", "/tos/")
-    assert fetched and all("authorization" not in r.headers for r in fetched)
+    assert_fetched_without_credentials(mock, "/tos/")
 
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "spritesheet"})
-        assert_envelope(resp, 404, "variant_not_available")
+        assert_variants_missing(http, video.id, "spritesheet")
 
 
 def test_image_url_and_upload_become_first_frames(gw: GatewayHandle, mock: SeedanceMock) -> None:
@@ -171,7 +160,7 @@ def test_delete_running_waits_for_the_end(gw: GatewayHandle, mock: SeedanceMock)
     client = gw.client()
     video = client.videos.create(model=PRO, prompt="long render")
     task_id = video.id.rsplit(":", 1)[0]
-    _wait(lambda: mock.status(task_id) == "running", timeout=5)
+    wait_for(lambda: mock.status(task_id) == "running", timeout=5)
     gone = client.videos.delete(video.id).model_dump()
     assert gone["deleted"] is True
     assert gone["extra_fields"]["upstream_deleted"] is False
@@ -179,7 +168,7 @@ def test_delete_running_waits_for_the_end(gw: GatewayHandle, mock: SeedanceMock)
     assert mock.find_requests("DELETE", task_id)  # asked, and Ark refused while running
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(video.id)
-    _wait(lambda: mock.status(task_id) is None)  # the worker deletes it once it has ended
+    wait_for(lambda: mock.status(task_id) is None)  # the worker deletes it once it has ended
 
 
 def test_moderation_and_expiry_fail_with_canonical_codes(

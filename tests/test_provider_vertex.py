@@ -5,22 +5,27 @@ at the mock's token endpoint, inline and gs:// outputs, safety filtering and err
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import openai
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from PIL import Image
 
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
 from videogate.providers.vertex import VertexProvider
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.veo import VertexVeoMock
+from .provider_helpers import (
+    assert_create_refused,
+    assert_deleted_in_gateway_only,
+    assert_variants_missing,
+    image_bytes,
+    provider_config,
+    sent_json,
+)
 
 PROJECT = "vg-test-project"
 EMAIL = f"veo-runner@{PROJECT}.iam.gserviceaccount.com"
@@ -73,15 +78,8 @@ def mock(signing_key: rsa.RSAPrivateKey) -> Iterator[VertexVeoMock]:
 
 
 def provider(mock: VertexVeoMock) -> dict[str, Any]:
-    return {
-        "type": "vertex",
-        "base_url": mock.origin,
-        "options": {"storage_base_url": mock.origin},
-        "keys": [
-            {"name": "sa", "value": "env.VG_TEST_VERTEX_SA", "extra": {"location": "us-central1"}}
-        ],
-        "poll_after_ms": 100,
-    }
+    key = {"name": "sa", "value": "env.VG_TEST_VERTEX_SA", "extra": {"location": "us-central1"}}
+    return provider_config("vertex", mock.origin, key, options={"storage_base_url": mock.origin})
 
 
 @pytest.fixture
@@ -96,7 +94,7 @@ def gw(
 
 
 def create_bodies(mock: VertexVeoMock) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in mock.find_requests("POST", ":predictLongRunning")]
+    return sent_json(mock, "POST", ":predictLongRunning")
 
 
 def test_inline_video_with_cached_token(gw: GatewayHandle, mock: VertexVeoMock) -> None:
@@ -165,14 +163,13 @@ def test_gcs_output_and_vertex_only_parameters(gw: GatewayHandle, mock: VertexVe
 
 
 def test_image_upload_is_sent_inline(gw: GatewayHandle, mock: VertexVeoMock) -> None:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 18), (10, 120, 200)).save(buf, format="JPEG")
+    jpeg = image_bytes((32, 18), "JPEG", (10, 120, 200))
     gw.client().videos.create(
-        model=MODEL, prompt="pan left", input_reference=("f.jpg", buf.getvalue(), "image/jpeg")
+        model=MODEL, prompt="pan left", input_reference=("f.jpg", jpeg, "image/jpeg")
     )
     (body,) = create_bodies(mock)
     assert body["instances"][0]["image"] == {
-        "bytesBase64Encoded": base64.b64encode(buf.getvalue()).decode(),
+        "bytesBase64Encoded": base64.b64encode(jpeg).decode(),
         "mimeType": "image/jpeg",
     }
 
@@ -181,13 +178,8 @@ def test_delete_is_gateway_only_and_no_thumbnail(gw: GatewayHandle, mock: Vertex
     client = gw.client()
     video = client.videos.create_and_poll(model=MODEL, prompt="rain", poll_interval_ms=100)
     with gw.http() as http:
-        resp = http.get(f"/v1/videos/{video.id}/content", params={"variant": "thumbnail"})
-        assert_envelope(resp, 404, "variant_not_available")
-    gone = client.videos.delete(video.id).model_dump()
-    assert gone["extra_fields"]["upstream_deleted"] is False
-    assert gone["extra_fields"]["upstream_deletion"] == "unsupported"
-    with pytest.raises(openai.NotFoundError):
-        client.videos.retrieve(video.id)
+        assert_variants_missing(http, video.id, "thumbnail")
+    assert_deleted_in_gateway_only(client, video.id)
 
 
 def test_safety_filtered_job_fails_as_moderation(gw: GatewayHandle, mock: VertexVeoMock) -> None:
@@ -225,11 +217,8 @@ def test_rejected_service_account_gives_a_clean_envelope(
     impostor = rsa_key()  # not the key the token endpoint trusts for this account
     monkeypatch.setenv("VG_TEST_VERTEX_SA", service_account_json(mock, impostor))
     gw = make_gateway(providers={"vertex": provider(mock)})
-    with gw.http() as http:
-        resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x"})
-        env = assert_envelope(resp, 401, "invalid_grant", bifrost=False)
-        assert "Invalid JWT Signature" in env["error"]["message"]
-        assert "PRIVATE KEY" not in resp.text
+    env = assert_create_refused(gw, MODEL, 401, "invalid_grant", "PRIVATE KEY")
+    assert "Invalid JWT Signature" in env["error"]["message"]
     assert mock.find_requests("POST", "/token")
     assert not mock.find_requests("POST", ":predictLongRunning")
 

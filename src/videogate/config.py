@@ -138,6 +138,31 @@ class GovernanceConfig(BaseModel):
     prices: dict[str, Any] = Field(default_factory=dict)
 
 
+# -- response cache (docs/cache.md) ----------------------------------------------------------
+class CacheEmbeddingConfig(BaseModel):
+    """How prompts are embedded for semantic hits; `none` leaves only direct hits."""
+
+    backend: Literal["none", "openai", "local"] = "none"
+    base_url: str | None = None  # openai: the API root, e.g. https://api.openai.com/v1
+    api_key: str | None = None  # openai: usually env.NAME
+    # openai: the embedding model; local: a package shipping a sentence-transformers model
+    model: str | None = None
+    dimensions: int | None = None  # openai: ask for shorter vectors (text-embedding-3-*)
+    timeout_seconds: float = 10.0
+
+
+class CacheConfig(BaseModel):
+    """The create cache; a request opts in with `x-bf-cache-key`, these are its defaults."""
+
+    enabled: bool = True
+    default_ttl_seconds: float = Field(default=86400.0, gt=0)
+    default_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    share: Literal["team", "customer", "key"] = "team"  # who may hit an entry
+    disabled_keys: list[str] = Field(default_factory=list)  # virtual key ids or names
+    max_semantic_candidates: int = Field(default=2000, gt=0)  # newest entries scored
+    embedding: CacheEmbeddingConfig = Field(default_factory=CacheEmbeddingConfig)
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"simulated": ProviderConfig(type="simulated")}
 
@@ -163,6 +188,7 @@ class Settings(BaseSettings):
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
 
     @field_validator("providers")

@@ -15,6 +15,7 @@ import aiohttp
 
 from .api.auth import Authenticator, Principal
 from .assets.store import AssetStore
+from .cache.service import CacheService
 from .config import Settings, UpstreamKey
 from .errors import bad_request, not_found
 from .governance.crypto import decrypt
@@ -25,7 +26,8 @@ from .governance.registry import Registry
 from .ids import parse_video_id
 from .providers.base import Provider
 from .providers.registry import build_providers
-from .store.db import make_engine, migrate
+from .store.db import make_engine, migrate, normalise_url
+from .store.fast import reader_for
 from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.outbox import DeletionOutbox
@@ -48,6 +50,7 @@ class Gateway:
     idempotency: IdempotencyStore
     gov: Governance
     registry: Registry
+    cache: CacheService
     _closers: list[Any] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
 
@@ -57,13 +60,14 @@ class Gateway:
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
         keys = KeyStore(engine)
+        reader = reader_for(normalise_url(settings.effective_database_url))
         limits: LimitBackend = (
             RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine)
         )
         gw = cls(
             settings=settings,
             providers=build_providers(settings),
-            videos=VideoStore(engine),
+            videos=VideoStore(engine, reader),
             keys=keys,
             outbox=DeletionOutbox(engine),
             auth=Authenticator(
@@ -77,8 +81,12 @@ class Gateway:
             idempotency=IdempotencyStore(engine),
             gov=Governance(engine, limits, PriceTable(settings.governance.prices)),
             registry=Registry(engine),
+            cache=await CacheService.start(engine, settings.cache),
         )
         gw._closers += [limits.aclose, engine.dispose]
+        if reader is not None:
+            gw._closers.insert(0, reader.aclose)
+        gw._closers.insert(0, gw.cache.aclose)
         await gw.reload_governance()
         return gw
 

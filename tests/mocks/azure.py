@@ -26,7 +26,8 @@ from aiohttp import web
 from PIL import Image
 
 from .base import ApiError, FormPart
-from .openai_videos import OpenAIVideosMock, sniff_image
+from .common import cursor_page, list_body, sniff_image
+from .openai_videos import OpenAIVideosMock
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -176,7 +177,6 @@ class AzureOpenAIMock(OpenAIVideosMock):
         self.failures = dict(failures)
         self.jobs: dict[str, JobState] = {}
         self.deleted_jobs: set[str] = set()
-        self._thumbnail_jpeg: bytes | None = None
 
     # -- Azure's auth and errors ----------------------------------------------------------
 
@@ -215,13 +215,13 @@ class AzureOpenAIMock(OpenAIVideosMock):
 
     def thumbnail_jpeg(self) -> bytes:
         """The jobs API's thumbnail: the shared frame as a JPEG."""
-        with self.lock:
-            if self._thumbnail_jpeg is None:
-                out = io.BytesIO()
-                with Image.open(io.BytesIO(self.media().thumbnail)) as img:
-                    img.convert("RGB").save(out, format="JPEG", quality=85)
-                self._thumbnail_jpeg = out.getvalue()
-            return self._thumbnail_jpeg
+        return self.rendered("thumbnail_jpeg", self._render_thumbnail_jpeg)
+
+    def _render_thumbnail_jpeg(self) -> bytes:
+        out = io.BytesIO()
+        with Image.open(io.BytesIO(self.media().thumbnail)) as img:
+            img.convert("RGB").save(out, format="JPEG", quality=85)
+        return out.getvalue()
 
     # -- jobs API routes ------------------------------------------------------------------
 
@@ -346,20 +346,9 @@ class AzureOpenAIMock(OpenAIVideosMock):
             live.sort(key=lambda j: j.created, reverse=True)
             if statuses:
                 live = [j for j in live if j.status_at(now) in statuses]
-            ids = [j.id for j in live]
-            after = request.query.get("after")
-            start = (ids.index(after) + 1 if after in ids else len(ids)) if after else 0
-            data = [j.to_json(now) for j in live[start : start + limit]]
-            has_more = start + limit < len(live)
-        return self.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": has_more,
-            }
-        )
+            page, has_more = cursor_page(live, request.query.get("after"), limit, lambda j: j.id)
+            data = [j.to_json(now) for j in page]
+        return self.json_response(list_body(data, has_more))
 
     def _job(self, job_id: str) -> JobState:
         with self.lock:

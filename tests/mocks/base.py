@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 REQUEST_ID = web.RequestKey("request_id", str)
 
 GARBAGE_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n{not json"
@@ -131,11 +132,16 @@ class MockServer:
     """A provider mock served from a background thread; subclass and implement `add_routes`.
 
     Request pipeline (middleware): record -> pending hang -> pending injected response ->
-    auth (`is_authorized`) -> route handler. Hangs and injected responses are separate queues,
-    so `hang_next(5)` followed by `fail_next(503)` delays *and* fails the same request.
+    auth (`is_authorized`, except under `public_paths`) -> route handler. Hangs and injected
+    responses are separate queues, so `hang_next(5)` followed by `fail_next(503)` delays *and*
+    fails the same request.
     """
 
     request_id_header = "x-request-id"
+    # Path prefixes served without credentials (a CDN, pre-signed links): auth is not checked.
+    public_paths: tuple[str, ...] = ()
+    # The Content-Type of the provider's error envelopes (injected failures stay JSON).
+    error_content_type = "application/json"
 
     def __init__(
         self,
@@ -165,6 +171,8 @@ class MockServer:
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
+        self._rendered: dict[str, Any] = {}
+        self._render_lock = threading.RLock()  # a render may use another rendered value
 
     # -- subclass hooks -------------------------------------------------------------------
 
@@ -220,7 +228,9 @@ class MockServer:
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
         body = self.error_body(status, message, type=type, param=param, code=code)
-        return self.json_response(body, status=status, headers=headers)
+        merged = CIMultiDict(headers or {})
+        merged.setdefault("Content-Type", self.error_content_type)
+        return self.json_response(body, status=status, headers=merged)
 
     @staticmethod
     def json_response(
@@ -229,6 +239,15 @@ class MockServer:
         merged = CIMultiDict(headers or {})
         merged.setdefault("Content-Type", "application/json")
         return web.Response(body=json.dumps(body).encode(), status=status, headers=merged)
+
+    def rendered(self, name: str, render: Callable[[], T]) -> T:
+        """`render()`'s result, computed on first use and kept: media every job of this mock
+        shares (rendering is slow enough to do once)."""
+        with self._render_lock:
+            if name not in self._rendered:
+                self._rendered[name] = render()
+            value: T = self._rendered[name]
+            return value
 
     async def read_json(self, request: web.Request) -> Any:
         """The JSON body, or a 400 in the provider's envelope if it does not parse."""
@@ -475,7 +494,7 @@ class MockServer:
                 await asyncio.wait_for(self._stopping.wait(), hang.delay)
         if injected is not None:
             return self._injected_response(injected)
-        if not self.is_authorized(request):
+        if not request.path.startswith(self.public_paths) and not self.is_authorized(request):
             return self.unauthorized(request)
         try:
             return await handler(request)

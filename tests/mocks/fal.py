@@ -12,9 +12,6 @@ Output files are real MP4s served from `/files/...` without auth (fal.media is p
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -23,10 +20,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_mp4_bytes
-
 from .base import ApiError, MockServer
-from .openai_videos import sniff_image
+from .common import fetchable_image, render_clip, stage_at, word_pattern
 
 QueueStatus = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 
@@ -38,7 +33,6 @@ DEFAULT_APPS = frozenset(
 )
 DEFAULT_ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 DEFAULT_DURATIONS = ("5", "10")
-DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
 CANCELLED = (
     499,
     {"detail": "Request was cancelled by the client.", "error_type": "client_cancelled"},
@@ -64,16 +58,14 @@ class FalRequest:
     def status_at(self, now: float) -> QueueStatus:
         if self.cancelled_at is not None and now >= self.cancelled_at:
             return "COMPLETED"
-        elapsed = now - self.created
-        if elapsed < self.queued_seconds:
-            return "IN_QUEUE"
-        if elapsed < self.queued_seconds + self.run_seconds:
-            return "IN_PROGRESS"
-        return "COMPLETED"
+        stages: tuple[QueueStatus, ...] = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED")
+        return stages[stage_at(now - self.created, self.queued_seconds, self.run_seconds)]
 
 
 class FalQueueMock(MockServer):
     """The fal queue for a set of video apps, plus the CDN serving their outputs."""
+
+    public_paths = ("/files/",)  # the CDN serves outputs without credentials
 
     def __init__(
         self,
@@ -97,12 +89,11 @@ class FalQueueMock(MockServer):
         self.apps = frozenset(apps) if apps is not None else None
         self.aspect_ratios = tuple(aspect_ratios)
         self.durations = tuple(durations)
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
         self.media_size = media_size
         self.media_seconds = media_seconds
         self.media_fps = media_fps
         self.jobs: dict[str, FalRequest] = {}
-        self._video: bytes | None = None
 
     # -- envelope and auth ----------------------------------------------------------------
 
@@ -112,8 +103,6 @@ class FalQueueMock(MockServer):
         return {"detail": message}
 
     def is_authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/files/"):
-            return True  # the CDN serves outputs without credentials
         return request.headers.get("authorization") == f"Key {self.api_key}"
 
     def unauthorized(self, request: web.Request) -> web.Response:
@@ -129,13 +118,12 @@ class FalQueueMock(MockServer):
 
     def video_bytes(self) -> bytes:
         """The MP4 every completed request outputs (rendered once)."""
-        with self.lock:
-            if self._video is None:
-                w, h = self.media_size
-                self._video = render_mp4_bytes(
-                    w, h, self.media_seconds, self.media_fps, "videogate fal mock"
-                )
-            return self._video
+        return self.rendered(
+            "video",
+            lambda: render_clip(
+                self.media_size, "videogate fal mock", self.media_seconds, self.media_fps
+            ),
+        )
 
     def job(self, request_id: str) -> FalRequest:
         with self.lock:
@@ -295,7 +283,7 @@ class FalQueueMock(MockServer):
         image = payload.get("image_url")
         if endpoint.endswith("image-to-video") and image is None:
             errors.append(_error(["image_url"], "Field required", "missing", None))
-        elif image is not None and not _loadable_image(image):
+        elif image is not None and not fetchable_image(image):
             msg = "Failed to load the image. Please ensure the image file is not corrupted."
             errors.append(_error(["image_url"], msg, "image_load_error", image))
         return errors
@@ -303,19 +291,3 @@ class FalQueueMock(MockServer):
 
 def _error(loc: list[str], msg: str, kind: str, value: Any) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": msg, "type": kind, "input": value}
-
-
-def _loadable_image(value: Any) -> bool:
-    """http(s) URLs are taken on trust (never fetched: tests stay offline); data: URLs must
-    hold a real JPEG/PNG/WebP."""
-    if not isinstance(value, str):
-        return False
-    if value.startswith(("http://", "https://")):
-        return True
-    match = DATA_URL.match(value)
-    if match is None:
-        return False
-    try:
-        return sniff_image(base64.b64decode(match.group(2), validate=True)) is not None
-    except (binascii.Error, ValueError):
-        return False

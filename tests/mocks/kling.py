@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -25,10 +23,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_mp4_bytes
-
 from .base import ApiError, MockServer
-from .openai_videos import sniff_image
+from .common import render_clip, sniff_image, stage_at, word_pattern
 
 ENDPOINTS = ("text2video", "image2video")
 # HTTP status of an injected failure -> the service code Kling puts in its body.
@@ -66,6 +62,8 @@ class Task:
 class KlingMock(MockServer):
     """Kling's `/v1/videos/{text2video,image2video}` create and query, plus a CDN."""
 
+    public_paths = ("/cdn/",)
+
     def __init__(
         self,
         access_key: str = "ak-test",
@@ -84,21 +82,15 @@ class KlingMock(MockServer):
         self.secret_key = secret_key
         self.queued_seconds = queued_seconds
         self.run_seconds = run_seconds
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
-        self.blocked = re.compile(rf"\b{re.escape(blocked_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
+        self.blocked = word_pattern(blocked_word)
         self.media_size = media_size
         self.tasks: dict[str, Task] = {}
         self.external_ids: set[str] = set()
         self.tokens: list[dict[str, Any]] = []  # verified claims, in request order
-        self._video: bytes | None = None
-        self._media_lock = threading.Lock()
 
     def video_bytes(self) -> bytes:
-        with self._media_lock:
-            if self._video is None:
-                w, h = self.media_size
-                self._video = render_mp4_bytes(w, h, 1.0, 8, "videogate kling mock")
-            return self._video
+        return self.rendered("video", lambda: render_clip(self.media_size, "videogate kling mock"))
 
     def forget(self, task_id: str) -> None:
         """Drop a task, as Kling does after its retention: queries answer "Task not found"."""
@@ -143,8 +135,6 @@ class KlingMock(MockServer):
         return None
 
     def is_authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/cdn/"):
-            return True
         return self._auth_problem(request) is None
 
     def unauthorized(self, request: web.Request) -> web.Response:
@@ -219,10 +209,10 @@ class KlingMock(MockServer):
 
     def status_of(self, task: Task, now: float) -> tuple[str, float]:
         """(task_status, when it last changed)."""
-        elapsed = now - task.created
-        if elapsed < self.queued_seconds:
+        stage = stage_at(now - task.created, self.queued_seconds, self.run_seconds)
+        if stage == 0:
             return "submitted", task.created
-        if elapsed < self.queued_seconds + self.run_seconds:
+        if stage == 1:
             return "processing", task.created + self.queued_seconds
         ended = task.created + self.queued_seconds + self.run_seconds
         return ("failed" if task.failed else "succeed"), ended

@@ -26,9 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_frames, render_mp4_bytes, thumbnail_bytes
-
 from .base import ApiError, MockServer
+from .common import render_clip_and_still, stage_at
 
 MODELS = ("ray-1-6", "ray-2", "ray-flash-2")
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
@@ -71,15 +70,14 @@ class Generation:
     seq: int = 0
 
     def state_at(self, now: float) -> str:
-        elapsed = now - self.created
-        if elapsed < self.queued_seconds:
-            return "queued"
-        if elapsed < self.queued_seconds + self.run_seconds:
-            return "dreaming"
-        return "failed" if self.failure else "completed"
+        ended = "failed" if self.failure else "completed"
+        stages = ("queued", "dreaming", ended)
+        return stages[stage_at(now - self.created, self.queued_seconds, self.run_seconds)]
 
 
 class LumaMock(MockServer):
+    public_paths = ("/_cdn/",)
+
     def __init__(
         self,
         api_key: str = "luma-mock",
@@ -99,23 +97,15 @@ class LumaMock(MockServer):
         self.generations: dict[str, Generation] = {}
         self.deleted: set[str] = set()
         self.expired: set[str] = set()
-        self._media: tuple[bytes, bytes] | None = None
         self._seq = 0
 
     # -- test-side controls ---------------------------------------------------------------
 
     def media(self) -> tuple[bytes, bytes]:
         """(MP4 video, JPEG still) every completed generation has (rendered once)."""
-        with self.lock:
-            if self._media is None:
-                w, h = self.media_size
-                text = "videogate luma mock"
-                frames = render_frames(w, h, 1.0, 8, text)
-                self._media = (
-                    render_mp4_bytes(w, h, 1.0, 8, text),
-                    thumbnail_bytes(frames[0], "JPEG"),
-                )
-            return self._media
+        return self.rendered(
+            "media", lambda: render_clip_and_still(self.media_size, "videogate luma mock", "JPEG")
+        )
 
     def expire_assets(self, generation_id: str) -> None:
         with self.lock:
@@ -134,9 +124,6 @@ class LumaMock(MockServer):
         if status == 422:
             return {"detail": [{"loc": ["body", param], "msg": message, "type": "value_error"}]}
         return {"detail": message}
-
-    def is_authorized(self, request: web.Request) -> bool:
-        return request.path.startswith("/_cdn/") or super().is_authorized(request)
 
     def unauthorized(self, request: web.Request) -> web.Response:
         return self.error_response(401, "Invalid API key is provided")

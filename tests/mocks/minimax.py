@@ -11,11 +11,8 @@ containing `blocked_word` is refused at create with 1026.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_mp4_bytes
-
 from .base import ApiError, MockServer
-from .openai_videos import sniff_image
+from .common import fetchable_image, render_clip, stage_at, word_pattern
 
 OK = {"status_code": 0, "status_msg": "success"}
 # HTTP status of an injected failure -> the base_resp code MiniMax would put in its body.
@@ -67,6 +62,8 @@ class Task:
 class MiniMaxMock(MockServer):
     """`/v1/video_generation`, `/v1/query/video_generation`, `/v1/files/retrieve`, CDN."""
 
+    public_paths = ("/cdn/",)  # signed CDN links carry no API key
+
     def __init__(
         self,
         api_key: str = "mm-test-key",
@@ -82,32 +79,23 @@ class MiniMaxMock(MockServer):
         super().__init__(api_key=api_key, host=host, clock=clock)
         self.queued_seconds = queued_seconds
         self.run_seconds = run_seconds
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
-        self.blocked = re.compile(rf"\b{re.escape(blocked_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
+        self.blocked = word_pattern(blocked_word)
         self.media_size = media_size
         self.tasks: dict[str, Task] = {}
         self.files: dict[str, Task] = {}
-        self._video: bytes | None = None
-        self._media_lock = threading.Lock()
 
     def video_bytes(self) -> bytes:
         """The MP4 every finished task downloads as (rendered once)."""
-        with self._media_lock:
-            if self._video is None:
-                w, h = self.media_size
-                self._video = render_mp4_bytes(w, h, 1.0, 8, "videogate minimax mock")
-            return self._video
+        return self.rendered(
+            "video", lambda: render_clip(self.media_size, "videogate minimax mock")
+        )
 
     # -- MiniMax's envelope ---------------------------------------------------------------
     def error_body(
         self, status: int, message: str, *, type: str, param: str | None, code: str | None
     ) -> Any:
         return {"base_resp": {"status_code": STATUS_CODES.get(status, 1000), "status_msg": message}}
-
-    def is_authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/cdn/"):
-            return True  # signed CDN links carry no API key
-        return super().is_authorized(request)
 
     def unauthorized(self, request: web.Request) -> web.Response:
         return self.fail(
@@ -176,7 +164,7 @@ class MiniMaxMock(MockServer):
             return 2013, "invalid params, first_frame_image is required"
         if image is None and not prompt:
             return 2013, "invalid params, prompt is required"
-        if image is not None and not _valid_image(image):
+        if image is not None and not fetchable_image(image, DATA_URL):  # MiniMax decodes it
             return 2013, "invalid params, first_frame_image must be a URL or base64 data URL"
         resolution = _resolution(body)
         duration = body.get("duration", 6)
@@ -187,14 +175,10 @@ class MiniMaxMock(MockServer):
         return None
 
     def status_of(self, task: Task, now: float) -> str:
-        elapsed = now - task.created
-        if elapsed < self.queued_seconds / 2:
-            return "Preparing"
-        if elapsed < self.queued_seconds:
-            return "Queueing"
-        if elapsed < self.queued_seconds + self.run_seconds:
-            return "Processing"
-        return "Fail" if task.failure else "Success"
+        half = self.queued_seconds / 2
+        ended = "Fail" if task.failure else "Success"
+        stages = ("Preparing", "Queueing", "Processing", ended)
+        return stages[stage_at(now - task.created, half, half, self.run_seconds)]
 
     async def query(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -246,18 +230,3 @@ def _resolution(body: dict[str, Any]) -> Any:
     """The requested resolution, or the model's default (720P for the 01 series)."""
     durations = MODELS[body["model"]][0]
     return body.get("resolution", "720P" if "720P" in durations else "768P")
-
-
-def _valid_image(value: Any) -> bool:
-    """A public URL, or a data URL whose payload really is an image (MiniMax decodes it)."""
-    if not isinstance(value, str):
-        return False
-    if value.startswith(("http://", "https://")):
-        return True
-    match = DATA_URL.match(value)
-    if match is None:
-        return False
-    try:
-        return sniff_image(base64.b64decode(match.group(2), validate=True)) is not None
-    except (binascii.Error, ValueError):
-        return False

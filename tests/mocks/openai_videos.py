@@ -12,8 +12,6 @@ Generic server plumbing and fault injection live in `MockServer` (tests/mocks/ba
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import re
 import time
@@ -25,14 +23,18 @@ from typing import Any, Literal
 from aiohttp import web
 from PIL import Image
 
-from videogate.providers.simulated_render import (
-    render_frames,
-    render_mp4_bytes,
-    spritesheet_image,
-    thumbnail_bytes,
-)
+from videogate.providers.simulated_render import render_frames, spritesheet_image, thumbnail_bytes
 
 from .base import ApiError, FormPart, MockServer
+from .common import (
+    cursor_page,
+    data_url_payload,
+    list_body,
+    render_clip,
+    sniff_image,
+    stage_at,
+    word_pattern,
+)
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
 
@@ -47,18 +49,6 @@ REFERENCE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 VARIANT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 MAX_PROMPT = 32000
 BRACKET_FIELD = re.compile(r"^input_reference\[([^\]]*)\]$")
-DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image MIME type from magic bytes: the real API judges the file, not its label."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _json_type(value: Any) -> str:
@@ -119,10 +109,11 @@ class VideoState:
 
     def status_at(self, now: float) -> tuple[Status, int]:
         elapsed = now - self.started
-        if elapsed < self.queued_seconds:
+        stage = stage_at(elapsed, self.queued_seconds, self.run_seconds)
+        if stage == 0:
             return "queued", 0
-        running = elapsed - self.queued_seconds
-        if running < self.run_seconds:
+        if stage == 1:
+            running = elapsed - self.queued_seconds
             return "in_progress", min(99, int(100 * running / self.run_seconds))
         return ("failed", 0) if self.failure else ("completed", 100)
 
@@ -193,7 +184,7 @@ class OpenAIVideosMock(MockServer):
         self.seconds_options = frozenset(seconds_options) if seconds_options is not None else None
         self.sizes = frozenset(sizes) if sizes is not None else None
         self.accept_extra = frozenset(accept_extra)
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
         self.expires_after = expires_after
         self.strict_reference_size = strict_reference_size
         self.media_size = media_size
@@ -202,7 +193,6 @@ class OpenAIVideosMock(MockServer):
         self.videos: dict[str, VideoState] = {}
         self.deleted: set[str] = set()
         self.expired: set[str] = set()
-        self._media: MockMedia | None = None
         self._seq = 0
 
     # -- test-side controls ---------------------------------------------------------------
@@ -225,19 +215,19 @@ class OpenAIVideosMock(MockServer):
 
     def media(self) -> MockMedia:
         """Render the content variants on first use; shared by every video of this mock."""
-        with self.lock:
-            if self._media is None:
-                w, h = self.media_size
-                text = "videogate openai mock"
-                frames = render_frames(w, h, self.media_seconds, self.media_fps, text)
-                sheet = io.BytesIO()
-                spritesheet_image(frames).save(sheet, format="JPEG", quality=80)
-                self._media = MockMedia(
-                    video=render_mp4_bytes(w, h, self.media_seconds, self.media_fps, text),
-                    thumbnail=thumbnail_bytes(frames[len(frames) // 2], "WEBP"),
-                    spritesheet=sheet.getvalue(),
-                )
-            return self._media
+        return self.rendered("media", self._render_media)
+
+    def _render_media(self) -> MockMedia:
+        w, h = self.media_size
+        text = "videogate openai mock"
+        frames = render_frames(w, h, self.media_seconds, self.media_fps, text)
+        sheet = io.BytesIO()
+        spritesheet_image(frames).save(sheet, format="JPEG", quality=80)
+        return MockMedia(
+            video=render_clip(self.media_size, text, self.media_seconds, self.media_fps),
+            thumbnail=thumbnail_bytes(frames[len(frames) // 2], "WEBP"),
+            spritesheet=sheet.getvalue(),
+        )
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -281,22 +271,10 @@ class OpenAIVideosMock(MockServer):
         with self.lock:
             live = [s for s in self.videos.values() if s.id not in self.deleted]
             live.sort(key=lambda s: (s.created, s.seq), reverse=order == "desc")
-            ids = [s.id for s in live]
-            after = query.get("after")
             # An unknown cursor yields an empty page (inferred; the API docs are silent).
-            start = (ids.index(after) + 1 if after in ids else len(ids)) if after else 0
-            page = live[start : start + limit]
-            has_more = start + limit < len(live)
+            page, has_more = cursor_page(live, query.get("after"), limit, lambda s: s.id)
             data = [s.to_json(now) for s in page]
-        return self.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": has_more,
-            }
-        )
+        return self.json_response(list_body(data, has_more))
 
     async def content(self, request: web.Request) -> web.Response:
         video_id = request.match_info["video_id"]
@@ -593,13 +571,9 @@ class OpenAIVideosMock(MockServer):
             return {"type": "file_id", "file_id": ref["file_id"]}
         url: str = ref["image_url"]
         if url.startswith("data:"):
-            match = DATA_URL.match(url)
-            try:
-                data = base64.b64decode(match.group(2), validate=True) if match else b""
-            except (binascii.Error, ValueError):
-                data = b""
+            declared, data = data_url_payload(url)
             if sniff_image(data) is None:
-                raise self._bad_image("input_reference.image_url", match and match.group(1))
+                raise self._bad_image("input_reference.image_url", declared)
             return {"type": "image_url", "image_url": url, "data": data}
         if not url.startswith(("http://", "https://")):
             raise ApiError(

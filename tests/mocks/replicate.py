@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import base64
 import random
-import re
 import string
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_frames, render_mp4_bytes, thumbnail_bytes
-
 from .base import ApiError, MockServer
+from .common import render_clip_and_still, stage_at, word_pattern
 
 PROBLEM_JSON = "application/problem+json"
 MODERATION_ERROR = (
@@ -81,12 +79,8 @@ class Prediction:
     def status_at(self, now: float) -> str:
         if self.canceled_at is not None and now >= self.canceled_at:
             return "canceled"
-        elapsed = now - self.created
-        if elapsed < self.queued_seconds:
-            return "starting"
-        if elapsed < self.queued_seconds + self.run_seconds:
-            return "processing"
-        return "failed" if self.error else "succeeded"
+        stages = ("starting", "processing", "failed" if self.error else "succeeded")
+        return stages[stage_at(now - self.created, self.queued_seconds, self.run_seconds)]
 
     def to_json(self, now: float, api: str, files: str) -> dict[str, Any]:
         status = self.status_at(now)
@@ -128,6 +122,9 @@ class Prediction:
 class ReplicateMock(MockServer):
     """Predictions create/get/cancel/list for a few video models, plus their output files."""
 
+    public_paths = ("/files/",)  # replicate.delivery serves outputs without credentials
+    error_content_type = PROBLEM_JSON
+
     def __init__(
         self,
         api_key: str = "r8_mock",
@@ -148,12 +145,11 @@ class ReplicateMock(MockServer):
         self.run_seconds = run_seconds
         self.models = dict(DEFAULT_MODELS if models is None else models)
         self.page_size = page_size
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
         self.media_size = media_size
         self.media_seconds = media_seconds
         self.media_fps = media_fps
         self.predictions: dict[str, Prediction] = {}
-        self._media: tuple[bytes, bytes] | None = None
         self._seq = 0
 
     # -- envelope and auth ----------------------------------------------------------------
@@ -162,26 +158,6 @@ class ReplicateMock(MockServer):
         self, status: int, message: str, *, type: str, param: str | None, code: str | None
     ) -> Any:
         return {"title": TITLES.get(status, "Error"), "detail": message, "status": status}
-
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> web.Response:
-        body = self.error_body(status, message, type=type, param=param, code=code)
-        return self.json_response(
-            body, status=status, headers={"Content-Type": PROBLEM_JSON, **(headers or {})}
-        )
-
-    def is_authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/files/"):
-            return True  # replicate.delivery serves outputs without credentials
-        return super().is_authorized(request)
 
     def unauthorized(self, request: web.Request) -> web.Response:
         return self.error_response(401, "You did not pass a valid authentication token")
@@ -193,14 +169,16 @@ class ReplicateMock(MockServer):
 
     def media(self) -> tuple[bytes, bytes]:
         """(MP4, JPEG poster) shared by every prediction (rendered once)."""
-        with self.lock:
-            if self._media is None:
-                w, h = self.media_size
-                text = "videogate replicate mock"
-                frames = render_frames(w, h, self.media_seconds, self.media_fps, text)
-                video = render_mp4_bytes(w, h, self.media_seconds, self.media_fps, text)
-                self._media = (video, thumbnail_bytes(frames[0], "JPEG"))
-            return self._media
+        return self.rendered(
+            "media",
+            lambda: render_clip_and_still(
+                self.media_size,
+                "videogate replicate mock",
+                "JPEG",
+                seconds=self.media_seconds,
+                fps=self.media_fps,
+            ),
+        )
 
     def prediction(self, prediction_id: str) -> Prediction:
         with self.lock:

@@ -29,10 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_mp4_bytes
-
 from .base import ApiError, MockServer
-from .openai_videos import sniff_image
+from .common import render_clip, sniff_image
 
 VERSION = "2024-11-06"
 GEN4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
@@ -99,6 +97,8 @@ class Task:
 
 
 class RunwayMock(MockServer):
+    public_paths = ("/_cdn/",)
+
     def __init__(
         self,
         api_key: str = "key_mock",
@@ -123,17 +123,12 @@ class RunwayMock(MockServer):
         self.deleted: set[str] = set()
         self.cancelled_by_delete: set[str] = set()
         self.signed: dict[str, tuple[str, float]] = {}  # token -> (task id, expiry)
-        self._video: bytes | None = None
 
     # -- test-side controls ---------------------------------------------------------------
 
     def video(self) -> bytes:
         """The MP4 every succeeded task outputs (rendered once)."""
-        with self.lock:
-            if self._video is None:
-                w, h = self.media_size
-                self._video = render_mp4_bytes(w, h, 1.0, 8, "videogate runway mock")
-            return self._video
+        return self.rendered("video", lambda: render_clip(self.media_size, "videogate runway mock"))
 
     def cancel(self, task_id: str) -> None:
         """Cancel a task as someone else would (e.g. in Runway's dashboard)."""
@@ -153,9 +148,6 @@ class RunwayMock(MockServer):
         self, status: int, message: str, *, type: str, param: str | None, code: str | None
     ) -> Any:
         return {"error": message}
-
-    def is_authorized(self, request: web.Request) -> bool:
-        return request.path.startswith("/_cdn/") or super().is_authorized(request)
 
     def unauthorized(self, request: web.Request) -> web.Response:
         return self.error_response(401, "The API key you provided is incorrect or disabled.")

@@ -16,9 +16,6 @@ OutputVideoSensitiveContentDetected, as Ark's output review does.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import re
 import secrets
 import time
@@ -29,9 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_frames, render_mp4_bytes
-
 from .base import ApiError, MockServer
+from .common import data_url_payload, render_clip_and_still, word_pattern
 
 # model -> (resolutions, min seconds, max seconds, image: optional|required|forbidden)
 MODELS: dict[str, tuple[tuple[str, ...], int, int, str]] = {
@@ -146,6 +142,8 @@ class Task:
 class SeedanceMock(MockServer):
     """`/api/v3/contents/generations/tasks` plus the `/tos/` result links."""
 
+    public_paths = ("/tos/",)  # pre-signed: the signature is in the query string
+
     def __init__(
         self,
         api_key: str = "ark-mock-key",
@@ -162,11 +160,10 @@ class SeedanceMock(MockServer):
         super().__init__(api_key=api_key, prefix=prefix, host=host, clock=clock)
         self.queued_seconds = queued_seconds
         self.run_seconds = run_seconds
-        self.blocked = re.compile(rf"\b{re.escape(blocked_word)}\b", re.IGNORECASE)
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
+        self.blocked = word_pattern(blocked_word)
+        self.moderation = word_pattern(moderation_word)
         self.media_size = media_size
         self.tasks: dict[str, Task] = {}
-        self._media: tuple[bytes, bytes] | None = None
         self._seq = 0
 
     # -- Ark's envelope -------------------------------------------------------------------
@@ -184,11 +181,6 @@ class SeedanceMock(MockServer):
             }
         }
 
-    def is_authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/tos/"):
-            return True  # pre-signed: the signature is in the query string
-        return super().is_authorized(request)
-
     def unauthorized(self, request: web.Request) -> web.Response:
         return self.error_response(
             401,
@@ -204,15 +196,12 @@ class SeedanceMock(MockServer):
     # -- test-side controls ---------------------------------------------------------------
     def media(self) -> tuple[bytes, bytes]:
         """(MP4, PNG last frame), rendered once per mock."""
-        with self.lock:
-            if self._media is None:
-                w, h = self.media_size
-                text = "videogate seedance mock"
-                frames = render_frames(w, h, 1.0, 8, text)
-                png = io.BytesIO()
-                frames[-1].save(png, format="PNG")
-                self._media = (render_mp4_bytes(w, h, 1.0, 8, text), png.getvalue())
-            return self._media
+        return self.rendered(
+            "media",
+            lambda: render_clip_and_still(
+                self.media_size, "videogate seedance mock", "PNG", frame=-1
+            ),
+        )
 
     def status(self, task_id: str) -> str | None:
         """The task's status now, or None once its record is gone."""
@@ -248,12 +237,7 @@ class SeedanceMock(MockServer):
             )
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise ApiError(
-                400,
-                "The parameter `model` specified in the request is missing.",
-                param="model",
-                code="MissingParameter",
-            )
+            raise _missing("model")
         if model not in MODELS:
             raise ApiError(
                 404,
@@ -291,12 +275,7 @@ class SeedanceMock(MockServer):
 
     def _content(self, content: Any, image_mode: str) -> list[dict[str, Any]]:
         if not isinstance(content, list) or not content:
-            raise ApiError(
-                400,
-                "The parameter `content` specified in the request is missing.",
-                param="content",
-                code="MissingParameter",
-            )
+            raise _missing("content")
         texts = [c for c in content if isinstance(c, dict) and c.get("type") == "text"]
         images = [c for c in content if isinstance(c, dict) and c.get("type") == "image_url"]
         if len(texts) + len(images) != len(content) or len(texts) > 1:
@@ -343,11 +322,7 @@ class SeedanceMock(MockServer):
                 code="InvalidParameter",
             )
         if url.startswith("data:"):
-            match = DATA_URL.match(url)
-            try:
-                data = base64.b64decode(match.group(2), validate=True) if match else b""
-            except (binascii.Error, ValueError):
-                data = b""
+            _, data = data_url_payload(url, DATA_URL)
             if not data:
                 raise ApiError(
                     400,
@@ -497,3 +472,13 @@ class SeedanceMock(MockServer):
                 code="ResourceNotFound",
             )
         return task
+
+
+def _missing(name: str) -> ApiError:
+    """Ark's answer to a required parameter that is absent or empty."""
+    return ApiError(
+        400,
+        f"The parameter `{name}` specified in the request is missing.",
+        param=name,
+        code="MissingParameter",
+    )

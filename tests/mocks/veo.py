@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -36,10 +35,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from videogate.providers.simulated_render import render_mp4_bytes
-
 from .base import ApiError, MockServer
-from .openai_videos import sniff_image
+from .common import render_clip, sniff_image, word_pattern
 
 # HTTP status -> google.rpc status name, for errors whose handler names none.
 RPC_STATUS: dict[int, str] = {
@@ -151,13 +148,12 @@ class VeoMock(MockServer):
     ) -> None:
         super().__init__(api_key=api_key, auth_header=auth_header, clock=clock)
         self.run_seconds = run_seconds
-        self.moderation = re.compile(rf"\b{re.escape(moderation_word)}\b", re.IGNORECASE)
-        self.error = re.compile(rf"\b{re.escape(error_word)}\b", re.IGNORECASE)
+        self.moderation = word_pattern(moderation_word)
+        self.error = word_pattern(error_word)
         self.report_progress = report_progress
         self.models = frozenset(models)
         self.media_size = media_size
         self.operations: dict[str, Operation] = {}
-        self._media: bytes | None = None
 
     # -- Google's envelope ----------------------------------------------------------------
 
@@ -192,11 +188,7 @@ class VeoMock(MockServer):
 
     def media(self) -> bytes:
         """The MP4 every finished operation yields (rendered once, tiny but real)."""
-        with self.lock:
-            if self._media is None:
-                w, h = self.media_size
-                self._media = render_mp4_bytes(w, h, 1.0, 8, "videogate veo mock")
-            return self._media
+        return self.rendered("video", lambda: render_clip(self.media_size, "videogate veo mock"))
 
     def complete_now(self, name: str) -> None:
         with self.lock:
@@ -331,6 +323,7 @@ class GeminiVeoMock(VeoMock):
     """generativelanguage.googleapis.com, as the Gemini API serves Veo."""
 
     top_level_allowed = frozenset({"instances", "parameters", "webhookConfig"})
+    public_paths = ("/signed/",)
 
     def __init__(self, api_key: str = "gemini-mock-key", **kwargs: Any) -> None:
         super().__init__(api_key=api_key, auth_header="x-goog-api-key", **kwargs)
@@ -342,9 +335,6 @@ class GeminiVeoMock(VeoMock):
         app.router.add_get("/v1beta/models/{model}/operations/{op}", self.get_operation)
         app.router.add_get("/v1beta/files/{file:[^/:]+}:download", self.download)
         app.router.add_get("/signed/{token}", self.signed_media)
-
-    def is_authorized(self, request: web.Request) -> bool:
-        return request.path.startswith("/signed/") or super().is_authorized(request)
 
     def unauthorized(self, request: web.Request) -> web.Response:
         if not request.headers.get("x-goog-api-key"):

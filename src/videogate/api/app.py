@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..cache import api as cache_api
 from ..config import Settings
 from ..errors import GatewayError
 from ..gateway import Gateway
@@ -159,6 +160,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
         routes.extend(video_routes(prefix))
     routes.extend(admin.ROUTES)
     routes.extend(governance.ROUTES)
+    routes.extend(cache_api.ROUTES)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -61,7 +61,11 @@ SCHEMAS: dict[str, Any] = {
             "raw_request": {},
             "raw_response": {},
             "upstream_deleted": {"type": "boolean"},
-            "upstream_deletion": {"type": "string", "enum": ["done", "pending", "unsupported"]},
+            "upstream_deletion": {
+                "type": "string",
+                "enum": ["done", "pending", "unsupported", "shared"],
+            },
+            "cache_debug": {"type": "object"},
         },
     },
     "Video": {

@@ -182,6 +182,27 @@ async def create_video(request: Request) -> Response:
         replay = await _idempotent_replay(gw, call, principal, body, idem, planned)
         if replay is not None:
             return replay
+    # -- response cache (docs/cache.md): a hit answers now, with no reservation or cost --
+    try:
+        cached = await gw.cache.lookup(
+            gw, request.headers, principal, subject, planned, call.model_requested or "", idem
+        )
+    except GatewayError:  # a bad x-bf-cache-* header
+        if idem is not None:
+            await gw.idempotency.release(principal.owner, idem)
+        raise
+    if cached is not None and cached.row is not None:
+        call.provider = cached.row["provider"]
+        if idem is not None:
+            await gw.idempotency.set_state(
+                principal.owner, idem, "done", video_id=cached.row["id"], provider=call.provider
+            )
+        hit = video_object(cached.row)
+        hit["extra_fields"] = call.extra_fields(
+            cached.row["model_deployment"], cache_debug=cached.debug()
+        )
+        return call.respond(hit)
+    # -- end response cache --
     estimate, seconds = gw.gov.estimate(
         [(p.id, params.model, params.seconds, params.size) for p, params in planned]
     )
@@ -216,6 +237,9 @@ async def create_video(request: Request) -> Response:
     if row["status"] in TERMINAL:  # some providers answer a finished job at once
         await settle_ended(gw, row)
     more: dict[str, Any] = {}
+    if cached is not None:  # response cache: remember this job for later creates
+        await gw.cache.remember(cached, row)
+        more["cache_debug"] = cached.debug()
     if started.fallback_index:
         more["fallback_index"] = started.fallback_index
     if started.notes:
@@ -415,7 +439,7 @@ async def video_content(request: Request) -> Response:
     stored = (row["assets"] or {}).get(variant)
     if stored is not None:
         headers["Content-Disposition"] = _disposition(row, stored["content_type"])
-        return _from_store(gw, request, stored, headers)
+        return await _from_store(gw, request, stored, headers)
     if row["mirror_state"] == "expired":
         raise GatewayError(
             404,
@@ -434,25 +458,28 @@ async def video_content(request: Request) -> Response:
     return StreamingResponse(_drain(content), media_type=content.content_type, headers=headers)
 
 
-def _from_store(
+async def _from_store(
     gw: Gateway, request: Request, stored: dict[str, Any], headers: dict[str, str]
 ) -> Response:
     """Serve a mirrored asset, honouring a single `Range: bytes=…` for seeking players."""
     size = int(stored["size"])
     span = parse_range(request.headers.get("range"), size)
+    start, end = span if span is not None else (0, None)
+    body = await gw.assets.open(stored["key"], start, end)
+    if body is None:  # purged or deleted between the row read and now
+        raise GatewayError(
+            404,
+            "video_content_expired",
+            "The stored content of this video has been removed.",
+            param="variant",
+        )
     if span is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(
-            gw.assets.read(stored["key"]), media_type=stored["content_type"], headers=headers
-        )
-    start, end = span
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    headers["Content-Length"] = str(end - start)
+        return StreamingResponse(body, media_type=stored["content_type"], headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{span[1] - 1}/{size}"
+    headers["Content-Length"] = str(span[1] - start)
     return StreamingResponse(
-        gw.assets.read(stored["key"], start, end),
-        status_code=206,
-        media_type=stored["content_type"],
-        headers=headers,
+        body, status_code=206, media_type=stored["content_type"], headers=headers
     )
 
 
@@ -565,16 +592,22 @@ async def delete_video(request: Request) -> Response:
     principal = await call.principal()
     row = await call.owned_video(principal)
 
+    sharers: list[int | None] = [None]
+
     async def announce(conn: Any) -> None:
         await WebhookStore.enqueue(conn, row["owner"], "video.deleted", row["id"])
+        # response cache: a job (and media) shared with other videos stays until the last goes
+        sharers[0] = await gw.cache.release(conn, row)
 
     seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS, announce)
-    outbox_row = await gw.outbox.get(seq)
-    assert outbox_row is not None
-    try:
-        outcome = await asyncio.wait_for(carry_out(gw, outbox_row), INLINE_ATTEMPT_SECONDS)
-    except TimeoutError:
-        outcome = "pending"  # the worker retries once the outbox row's grace has passed
+    outcome: str = "shared"  # nothing owed upstream while other videos share the job
+    if sharers[0] is None:
+        outbox_row = await gw.outbox.get(seq)
+        assert outbox_row is not None
+        try:
+            outcome = await asyncio.wait_for(carry_out(gw, outbox_row), INLINE_ATTEMPT_SECONDS)
+        except TimeoutError:
+            outcome = "pending"  # the worker retries once the outbox row's grace has passed
     if row["status"] not in TERMINAL:
         provider = gw.providers.get(row["provider"])
         cancelled = (

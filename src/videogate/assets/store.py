@@ -81,17 +81,27 @@ class AssetStore:
             return None
         return int(meta["size"])
 
-    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of `key` as a stream (end None: to the end)."""
+    async def open(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes] | None:
+        """Bytes [start, end) of `key` (end None: to the end), or None if it is gone.
+
+        The object is opened before anything is sent, so a purge or delete that wins the race
+        gives the client a clean 404 instead of a response cut off after its headers.
+        """
         options: dict[str, Any] = {}
         if start or end is not None:
-            if end is None:
-                options["range"] = {"offset": start}
-            else:
-                options["range"] = (start, end)
-        result = await obstore.get_async(self._store, key, options=options)  # type: ignore[arg-type]
-        async for chunk in result.stream(min_chunk_size=READ_CHUNK):
-            yield bytes(chunk)
+            options["range"] = {"offset": start} if end is None else (start, end)
+        try:
+            result = await obstore.get_async(self._store, key, options=options)  # type: ignore[arg-type]
+        except (NotFoundError, FileNotFoundError):
+            return None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in result.stream(min_chunk_size=READ_CHUNK):
+                yield bytes(chunk)
+
+        return chunks()
 
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing object is not an error (deletes are retried)."""

@@ -98,6 +98,8 @@ class SqlLimits(LimitBackend):
         self._insert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     async def acquire(self, claims: list[Claim]) -> None:
+        if not claims:
+            return  # nothing is limited: no transaction at all
         try:
             await self._acquire_all(claims)
         except _RolledBack as exc:

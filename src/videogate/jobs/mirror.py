@@ -59,6 +59,11 @@ async def mirror_one(gw: Gateway, row: Row, token: str) -> None:
     lease = await gw.videos.lease_one(row["id"], token, gw.settings.worker.mirror_lease_seconds)
     if not lease:
         return
+    shared = await gw.cache.shared_copy(row)  # response cache: a sibling already copied the job
+    if shared is not None:
+        done = {"mirror_state": "done", "poll_failures": 0, "next_poll_at": None}
+        await gw.videos.release(row["id"], token, {**shared, **done})
+        return
     assets: dict[str, Any] = {}
     try:
         for variant, capability in VARIANT_CAPABILITY.items():

@@ -40,7 +40,7 @@ from .base import (
     UpstreamVideo,
     unsupported,
 )
-from .common import decode_data_url
+from .common import created_by, decode_data_url, refuse_reserved
 from .http import HttpProvider
 from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
 
@@ -81,6 +81,7 @@ RESERVED_JOB_FIELDS: dict[str, str] = {
     "inpaint_items": "input_reference",
     "files": "input_reference",
 }
+RESERVED_MESSAGE = "{name!r} is set from {source!r}; pass {source!r} instead."
 # Job status -> OpenAI status. Sora 1 goes preprocessing -> queued -> running -> processing
 # -> succeeded | failed | cancelled.
 STATUS_MAP: dict[str, Status] = {
@@ -288,25 +289,12 @@ class AzureJobsProvider(_AzureEndpoint):
                 "could not be downloaded).",
                 "n_variants",
             )
-        for name, use in RESERVED_JOB_FIELDS.items():
-            if name in params.extra:
-                raise bad_request(
-                    "invalid_parameter",
-                    f"{name!r} is set from {use!r}; pass {use!r} instead.",
-                    name,
-                )
+        refuse_reserved(params.extra, RESERVED_JOB_FIELDS, RESERVED_MESSAGE)
         _image(params.input_reference)
 
     # -- mapping ------------------------------------------------------------------------------
     def to_video(self, body: Any) -> UpstreamVideo:
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a video generation job.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+        body = self.expect_object(body, "answered without a video generation job")
         stage = str(body.get("status"))
         status = STATUS_MAP.get(stage, "in_progress")
         width, height, n_seconds = body.get("width"), body.get("height"), body.get("n_seconds")
@@ -346,10 +334,9 @@ class AzureJobsProvider(_AzureEndpoint):
         fields.update((k, v) for k, v in params.extra.items() if k != "n_variants")
         image = _image(params.input_reference)
         if image is None:
-            _, body, _ = await self.request(
-                "POST", self._jobs(key), headers=self._headers(key), params=self.query, json=fields
+            body = await self.call_api(
+                "POST", self._jobs(key), key, ctx, json=fields, params=self.query
             )
-            ctx.record(request=fields, response=body)
             return self.to_video(body)
         # Image-to-video is multipart: every field as a string, the image as a `files` part
         # that an `inpaint_items` entry (a JSON string) places by file name.
@@ -363,19 +350,15 @@ class AzureJobsProvider(_AzureEndpoint):
             form.add_field(name, form_value(value))
         form.add_field("inpaint_items", orjson.dumps(items).decode())
         form.add_field("files", data, filename=filename, content_type=mime)
-        _, body, _ = await self.request(
-            "POST", self._jobs(key), headers=self._headers(key), params=self.query, data=form
-        )
         shown = {**fields, "inpaint_items": items, "files": f"<{len(data)} bytes {mime}>"}
-        ctx.record(request=shown, response=body)
+        body = await self.call_api(
+            "POST", self._jobs(key), key, ctx, data=form, params=self.query, shown=shown
+        )
         return self.to_video(body)
 
     async def _job(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
-        _, body, _ = await self.request(
-            "GET", f"{self._jobs(key)}/{video_id}", headers=self._headers(key), params=self.query
-        )
-        ctx.record(response=body)
-        return body
+        url = f"{self._jobs(key)}/{video_id}"
+        return await self.call_api("GET", url, key, ctx, params=self.query)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._job(video_id, key, ctx))
@@ -387,10 +370,7 @@ class AzureJobsProvider(_AzureEndpoint):
         if order != "desc":
             raise unsupported(self.id, "listing oldest first")
         query = {**self.query, "limit": str(limit), **({"after": after} if after else {})}
-        _, body, _ = await self.request(
-            "GET", self._jobs(key), headers=self._headers(key), params=query
-        )
-        ctx.record(response=body)
+        body = await self.call_api("GET", self._jobs(key), key, ctx, params=query)
         items = body.get("data", []) if isinstance(body, Mapping) else []
         has_more = bool(body.get("has_more")) if isinstance(body, Mapping) else False
         return UpstreamList([self.to_video(job) for job in items], has_more)
@@ -401,15 +381,8 @@ class AzureJobsProvider(_AzureEndpoint):
         """The newest job since `since` with this deployment, prompt and size."""
         size = params.size or DEFAULT_JOB_SIZE
         page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        for video in page.data:
-            if (
-                video.prompt == params.prompt
-                and video.model in (None, params.model)
-                and video.size in (None, size)
-                and video.created_at >= int(since) - 5
-            ):
-                return video
-        return None
+        found = created_by(page.data, params, since)
+        return next((video for video in found if video.size in (None, size)), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -1,4 +1,6 @@
-"""Small helpers several adapters share: provider timestamps and OpenAI `WxH` sizes.
+"""Small helpers several adapters share: provider timestamps, OpenAI `WxH` sizes, request
+checks, reference images, error numbers and the create/find/delete steps that are the same
+for every job-shaped API.
 
 Keep this module generic (no provider names): each helper exists because more than one
 adapter needs the same conversion, and one copy keeps their edge cases identical.
@@ -12,7 +14,7 @@ import io
 import math
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +23,17 @@ from urllib.parse import urlsplit
 import orjson
 from PIL import Image
 
-from ..errors import UpstreamError, bad_request
-from .base import InputReference
+from ..config import UpstreamKey
+from ..errors import GatewayError, UpstreamError, bad_request
+from .base import (
+    TERMINAL,
+    CallContext,
+    CreateParams,
+    DeleteResult,
+    InputReference,
+    Provider,
+    UpstreamVideo,
+)
 
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
@@ -137,6 +148,22 @@ def image_data_url(data: bytes, content_type: str | None) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+def image_url_input(ref: InputReference, vendor: str, *, encode_upload: bool = True) -> str:
+    """The reference image as a URL for a provider that fetches its inputs: the image_url as
+    given (http(s) or data:), or an upload as a data: URL (`encode_upload=False`: "", for a
+    validation that need not encode it). A file id is a 400 naming `vendor`."""
+    if ref.data is not None:
+        return image_data_url(ref.data, ref.content_type) if encode_upload else ""
+    if ref.image_url:
+        return ref.image_url
+    raise bad_request(
+        "unsupported_input_reference",
+        f"{vendor} takes the reference image as an upload or an image_url (http(s) or "
+        "data:), not a file_id.",
+        "input_reference",
+    )
+
+
 def display_url(url: str) -> str:
     """A URL fit for `raw_request`: data: URLs are summarised, not echoed (they can be MBs)."""
     if url.startswith("data:"):
@@ -161,6 +188,15 @@ def model_options(options: Mapping[str, Any], model: str) -> dict[str, Any]:
     if isinstance(per_model, Mapping) and isinstance(per_model.get(model), Mapping):
         merged.update(per_model[model])
     return merged
+
+
+def configured_input(name: Any, subject: str, what: str, code: str, param: str) -> str:
+    """The provider input a gateway field is sent as, read from `options` (which can rename
+    it, or turn it off with null for a model that does not take the field). Off: a 400
+    `code` saying "<subject> is configured without <what> input." for `param`."""
+    if not name:
+        raise bad_request(code, f"{subject} is configured without {what} input.", param)
+    return str(name)
 
 
 GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/binary"})
@@ -349,4 +385,91 @@ def int_or_none(value: Any) -> int | None:
         return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
+    return None
+
+
+# -- create requests -------------------------------------------------------------------------
+# Messages for `refuse_reserved`: `{name}` is the extra parameter, `{source}` the OpenAI field
+# it is derived from (when the reserved names are given as a mapping).
+SET_FROM_REQUEST = "{name} is set from the request itself (model, prompt, input_reference)."
+
+
+def check_prompt_length(prompt: str, limit: int, vendor: str) -> None:
+    """A 400 `prompt_too_long` when `prompt` has more than `limit` characters."""
+    if len(prompt) > limit:
+        raise bad_request(
+            "prompt_too_long", f"{vendor} prompts are at most {limit} characters.", "prompt"
+        )
+
+
+def refuse_reserved(
+    extra: Mapping[str, Any],
+    reserved: Mapping[str, str] | Iterable[str],
+    message: str = SET_FROM_REQUEST,
+) -> None:
+    """A 400 `invalid_parameter` naming the first of `reserved` (in its order) that `extra`
+    sets: the adapter derives those body fields from the OpenAI request, so a second value
+    would be ambiguous. `message` is formatted with `name` and `source` (the OpenAI field,
+    when `reserved` maps names to them)."""
+    sources = reserved if isinstance(reserved, Mapping) else {}
+    for name in reserved:
+        if name in extra:
+            text = message.format(name=name, source=sources.get(name, ""))
+            raise bad_request("invalid_parameter", text, name)
+
+
+def accepted(
+    video_id: str, params: CreateParams, raw: Any, *, size: str | None, seconds: str | None
+) -> UpstreamVideo:
+    """A job the provider has just accepted: queued, echoing the request it was made for."""
+    return UpstreamVideo(
+        id=video_id,
+        status="queued",
+        model=params.model,
+        prompt=params.prompt,
+        size=size,
+        seconds=seconds,
+        raw=raw,
+    )
+
+
+# -- lost creates ----------------------------------------------------------------------------
+CREATE_CLOCK_SKEW = 5  # seconds a provider's clock may run behind ours
+
+
+def created_by(
+    videos: Iterable[UpstreamVideo], params: CreateParams, since: float
+) -> Iterator[UpstreamVideo]:
+    """The jobs among `videos` that a create timed out at `since` may have started: the same
+    prompt and model (or no model reported), created no earlier than `since`. Adapters add
+    what else their provider reports (size, version) when choosing one."""
+    for video in videos:
+        if (
+            video.prompt == params.prompt
+            and video.model in (None, params.model)
+            and video.created_at >= int(since) - CREATE_CLOCK_SKEW
+        ):
+            yield video
+
+
+# -- content ---------------------------------------------------------------------------------
+def not_ready(provider: str, message: str) -> GatewayError:
+    """409 `video_not_ready`: the job has no content to download (yet)."""
+    return GatewayError(409, "video_not_ready", message, provider=provider)
+
+
+def variant_missing(provider: str, message: str) -> GatewayError:
+    """404 `variant_not_available`: this job has no such asset (e.g. no thumbnail)."""
+    return GatewayError(404, "variant_not_available", message, param="variant", provider=provider)
+
+
+# -- deletes ---------------------------------------------------------------------------------
+async def pending_while_running(
+    provider: Provider, video_id: str, key: UpstreamKey, ctx: CallContext, refusal: UpstreamError
+) -> DeleteResult | None:
+    """After the provider refused to delete or cancel a job: a pending result (the outbox
+    retries) while the job still runs, None once it has ended (the refusal then stands)."""
+    current = await provider.retrieve(video_id, key, ctx)
+    if current.status not in TERMINAL:
+        return DeleteResult(deleted=False, pending=True, detail=refusal.message)
     return None

@@ -37,13 +37,16 @@ from .base import (
     UpstreamVideo,
 )
 from .common import (
+    accepted,
     aspect_ratio,
     coerce_extras,
+    configured_input,
     display_url,
-    image_data_url,
+    image_url_input,
     media_type_for,
     model_options,
     parse_size,
+    pending_while_running,
 )
 from .http import HttpProvider
 
@@ -143,11 +146,9 @@ class FalProvider(HttpProvider):
     )
     default_poll_after_ms = 3000
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
 
-    @staticmethod
-    def _headers(key: UpstreamKey) -> dict[str, str]:
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
         return {"Authorization": f"Key {key.value}", "Accept": "application/json"}
 
     def public_token(self, upstream_id: str) -> str:
@@ -213,17 +214,7 @@ class FalProvider(HttpProvider):
         ref = params.input_reference
         if ref is not None:
             name = self._input_name(names, "image", params.model, param="input_reference")
-            if ref.data is not None:
-                payload[name] = image_data_url(ref.data, ref.content_type) if encode_upload else ""
-            elif ref.image_url:
-                payload[name] = ref.image_url
-            else:
-                raise bad_request(
-                    "unsupported_input_reference",
-                    "fal takes the reference image as an upload or an image_url (http(s) or "
-                    "data:), not a file_id.",
-                    "input_reference",
-                )
+            payload[name] = image_url_input(ref, "fal", encode_upload=encode_upload)
         payload.update(extra)
         return payload
 
@@ -231,14 +222,9 @@ class FalProvider(HttpProvider):
     def _input_name(
         names: Mapping[str, str | None], field: str, model: str, *, param: str | None = None
     ) -> str:
-        name = names.get(field)
-        if not name:
-            raise bad_request(
-                f"unsupported_{field}",
-                f"fal app {model!r} is configured without a {field} input.",
-                param or field,
-            )
-        return name
+        subject = f"fal app {model!r}"
+        code = f"unsupported_{field}"
+        return configured_input(names.get(field), subject, f"a {field}", code, param or field)
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -247,25 +233,14 @@ class FalProvider(HttpProvider):
     ) -> UpstreamVideo:
         payload = self._input(params)
         endpoint = params.model.strip("/")
-        _, body, _ = await self.request(
-            "POST", f"{self._base(key)}/{endpoint}", headers=self._headers(key), json=payload
-        )
-        ctx.record(
-            request={k: display_url(v) if isinstance(v, str) else v for k, v in payload.items()},
-            response=body,
-        )
+        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in payload.items()}
+        url = f"{self._base(key)}/{endpoint}"
+        body = await self.call_api("POST", url, key, ctx, json=payload, shown=shown)
         request_id = body.get("request_id") if isinstance(body, Mapping) else None
         if not isinstance(request_id, str) or not request_id:
             raise self._bad_response("a request_id", body)
-        return UpstreamVideo(
-            id=f"{app_base(endpoint)}{ID_SEPARATOR}{request_id}",
-            status="queued",
-            model=params.model,
-            prompt=params.prompt,
-            size=params.size,
-            seconds=params.seconds,
-            raw=body,
-        )
+        video_id = f"{app_base(endpoint)}{ID_SEPARATOR}{request_id}"
+        return accepted(video_id, params, body, size=params.size, seconds=params.seconds)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = self._request_url(video_id, key)
@@ -394,11 +369,10 @@ class FalProvider(HttpProvider):
                 return DeleteResult(deleted=True, detail="already gone upstream")
             if exc.status not in (400, 409):
                 raise
-            ended = exc.code == "already_completed"
-            if not ended:
-                ended = (await self.retrieve(video_id, key, ctx)).status in TERMINAL
-            if not ended:
-                return DeleteResult(deleted=False, pending=True, detail=exc.message)
+            if exc.code != "already_completed":
+                pending = await pending_while_running(self, video_id, key, ctx, exc)
+                if pending is not None:
+                    return pending
             return DeleteResult(
                 deleted=False, detail="fal has no delete; the request had already ended"
             )
@@ -431,13 +405,7 @@ class FalProvider(HttpProvider):
         return super().error_message(status, body)
 
     def _bad_response(self, expected: str, body: Any) -> UpstreamError:
-        return UpstreamError(
-            502,
-            f"Provider {self.id!r} answered without {expected}.",
-            code="upstream_bad_response",
-            provider=self.id,
-            raw_response=body,
-        )
+        return self.bad_response(f"Provider {self.id!r} answered without {expected}.", body)
 
 
 def _describe(item: Mapping[str, Any]) -> str:

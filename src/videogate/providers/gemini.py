@@ -37,9 +37,7 @@ class GeminiProvider(VeoProvider):
     }
     top_level_extras = frozenset({"webhookConfig"})
     retention_seconds = RETENTION_SECONDS
-
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
 
     def create_url(self, key: UpstreamKey, model: str) -> str:
         return f"{self._base(key)}/{API_VERSION}/models/{model}:predictLongRunning"

@@ -9,24 +9,65 @@ unparseable bodies become gateway-made envelopes (502/504), and non-2xx answers 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import orjson
 
-from ..config import ProviderConfig
+from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, UpstreamUnavailable
-from .base import Content, Provider
+from .base import CallContext, Content, Provider
+from .common import media_type_for
 
 STREAM_CHUNK = 256 * 1024
+
+
+def bearer(token: str) -> dict[str, str]:
+    """`Authorization: Bearer <token>`, the credential header most providers take."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 class HttpProvider(Provider):
     """A provider spoken to over HTTP; subclasses add routes and mappings."""
 
+    # The provider's public API root (the module's DEFAULT_BASE_URL); see `_base`.
+    default_base_url: ClassVar[str] = ""
+
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
         self._session: aiohttp.ClientSession | None = None
+
+    def base_url(self, key: UpstreamKey, default: str) -> str:
+        """The API root for calls made with `key`: the key's own `base_url`, else the
+        provider's configured one, else `default`; without a trailing slash."""
+        return (key.base_url or self.config.base_url or default).rstrip("/")
+
+    def _base(self, key: UpstreamKey) -> str:
+        """`base_url` with this class's `default_base_url` as the fallback."""
+        return self.base_url(key, self.default_base_url)
+
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        """The credential headers for a call with `key`: a Bearer token by default; providers
+        with another scheme, or required extra headers, override this."""
+        return bearer(key.value)
+
+    def bad_response(self, message: str, body: Any) -> UpstreamError:
+        """A 502 `upstream_bad_response` for a 2xx answer the adapter cannot use; `body` is
+        relayed as the raw response."""
+        return UpstreamError(
+            502, message, code="upstream_bad_response", provider=self.id, raw_response=body
+        )
+
+    def expect_object(
+        self, body: Any, what: str, *, id_field: str | None = "id"
+    ) -> Mapping[str, Any]:
+        """`body` if it is a JSON object whose `id_field` (unless None) is a string, else a
+        `bad_response` saying "Provider '<id>' <what>." (e.g. "answered without a task")."""
+        if not isinstance(body, Mapping) or (
+            id_field is not None and not isinstance(body.get(id_field), str)
+        ):
+            raise self.bad_response(f"Provider {self.id!r} {what}.", body)
+        return body
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -69,7 +110,25 @@ class HttpProvider(Provider):
                     return str(body[k]), None, None, None
         return (str(body)[:500] if body else f"HTTP {status} from upstream"), None, None, None
 
-    def _raise_for(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
+    def _unavailable(self, exc: TimeoutError | aiohttp.ClientError) -> UpstreamUnavailable:
+        """The gateway's own envelope for a call that got no answer: a timeout is a 504, a
+        connection failure a 502."""
+        if isinstance(exc, TimeoutError):
+            return UpstreamUnavailable(
+                504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
+            )
+        return UpstreamUnavailable(
+            502,
+            "upstream_unreachable",
+            f"Provider {self.id!r} could not be reached: {exc}",
+            self.id,
+        )
+
+    def _raise_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> None:
+        """Relay a non-2xx answer: its parsed body (or its text, if it is not JSON) as the
+        UpstreamError's raw response, with the provider's status and `Retry-After`."""
+        parsed = _parse(raw)
+        body = parsed if parsed is not _GARBAGE else raw.decode("utf-8", "replace")
         message, code, etype, param = self.error_message(status, body)
         raise UpstreamError(
             status,
@@ -103,13 +162,9 @@ class HttpProvider(Provider):
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
-                body = _parse(raw)
                 if resp.status >= 400:
-                    self._raise_for(
-                        resp.status,
-                        body if body is not _GARBAGE else raw.decode("utf-8", "replace"),
-                        resp.headers,
-                    )
+                    self._raise_for(resp.status, raw, resp.headers)
+                body = _parse(raw)
                 if expect_json and body is _GARBAGE:
                     raise UpstreamUnavailable(
                         502,
@@ -118,17 +173,29 @@ class HttpProvider(Provider):
                         provider=self.id,
                     )
                 return resp.status, (None if body is _GARBAGE else body), resp.headers
-        except TimeoutError:
-            raise UpstreamUnavailable(
-                504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                502,
-                "upstream_unreachable",
-                f"Provider {self.id!r} could not be reached: {exc}",
-                self.id,
-            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._unavailable(exc) from None
+
+    async def call_api(
+        self,
+        method: str,
+        url: str,
+        key: UpstreamKey,
+        ctx: CallContext,
+        *,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, str] | None = None,
+        shown: Any = None,
+    ) -> Any:
+        """`request` with `key`'s credentials (`_headers`); returns the JSON answer after
+        recording it as the raw response, with `shown` (default: the `json` sent; pass a
+        copy with media summarised) as the raw request."""
+        _, body, _ = await self.request(
+            method, url, headers=self._headers(key), json=json, data=data, params=params
+        )
+        ctx.record(request=json if shown is None else shown, response=body)
+        return body
 
     async def stream(
         self,
@@ -141,26 +208,12 @@ class HttpProvider(Provider):
         """GET an asset and hand back its body as chunks without buffering it whole."""
         try:
             resp = await self.session.get(url, headers=headers, params=params)
-        except TimeoutError:
-            raise UpstreamUnavailable(
-                504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                502,
-                "upstream_unreachable",
-                f"Provider {self.id!r} could not be reached: {exc}",
-                self.id,
-            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._unavailable(exc) from None
         if resp.status >= 400:
             raw = await resp.read()
             resp.release()
-            body = _parse(raw)
-            self._raise_for(
-                resp.status,
-                body if body is not _GARBAGE else raw.decode("utf-8", "replace"),
-                resp.headers,
-            )
+            self._raise_for(resp.status, raw, resp.headers)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -176,6 +229,14 @@ class HttpProvider(Provider):
 
         ctype = content_type or resp.headers.get("Content-Type") or "application/octet-stream"
         return Content(chunks(), ctype.split(";")[0].strip(), resp.content_length, close)
+
+    async def stream_asset(self, url: str, fallback_type: str) -> Content:
+        """Stream a provider's public or pre-signed asset URL, sent no credentials (they must
+        not travel to a CDN). Its type is the one served unless generic, else a guess from
+        the URL's extension, else `fallback_type`."""
+        result = await self.stream(url)
+        result.content_type = media_type_for(url, result.content_type, fallback_type)
+        return result
 
 
 _GARBAGE = object()

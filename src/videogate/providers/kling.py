@@ -45,6 +45,7 @@ from .common import (
     ReferenceImage,
     aspect_ratio,
     check_image,
+    check_prompt_length,
     coded_error,
     coerce_extras,
     decode_data_url,
@@ -52,8 +53,9 @@ from .common import (
     int_or_none,
     parse_size,
     reference_image,
+    refuse_reserved,
 )
-from .http import HttpProvider
+from .http import HttpProvider, bearer
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 VENDOR = "Kling"
@@ -199,6 +201,7 @@ class KlingProvider(HttpProvider):
         {Capability.CREATE, Capability.RETRIEVE, Capability.CONTENT, Capability.IMAGE_INPUT}
     )
     default_poll_after_ms = 5000
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
@@ -210,9 +213,6 @@ class KlingProvider(HttpProvider):
     def public_token(self, upstream_id: str) -> str:
         """`text2video/<task>` -> `text2video-<task>`: unique (fixed prefixes) and path safe."""
         return upstream_id.replace("/", "-", 1)
-
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
 
     def token(self, key: UpstreamKey) -> str:
         """A signed API token for `key`, reused until less than TOKEN_REFRESH_MARGIN is left."""
@@ -228,7 +228,7 @@ class KlingProvider(HttpProvider):
         return token
 
     def _headers(self, key: UpstreamKey) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(key)}"}
+        return bearer(self.token(key))
 
     # -- request building ---------------------------------------------------------------
     def validate(self, params: CreateParams) -> None:
@@ -236,18 +236,9 @@ class KlingProvider(HttpProvider):
 
     def _job(self, params: CreateParams) -> Job:
         """Map and check a create; every rejection here costs no upstream call."""
-        if len(params.prompt) > MAX_PROMPT:
-            raise bad_request(
-                "prompt_too_long", f"Kling prompts are at most {MAX_PROMPT} characters.", "prompt"
-            )
+        check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
-        for name in RESERVED:
-            if name in extra:
-                raise bad_request(
-                    "invalid_parameter",
-                    f"{name} is set from the request itself (model, prompt, input_reference).",
-                    name,
-                )
+        refuse_reserved(extra, RESERVED)
         self._check_extras(extra)
         image = None
         if params.input_reference is not None:
@@ -379,8 +370,7 @@ class KlingProvider(HttpProvider):
 
     def _data(self, body: Any) -> Mapping[str, Any]:
         """`data` of a successful answer; a code other than 0 in a 200 is an error."""
-        if not isinstance(body, Mapping):
-            raise self._bad(body, "answered without a JSON object")
+        body = self.expect_object(body, "answered without a JSON object", id_field=None)
         number = int_or_none(body.get("code"))
         if number:
             message = str(body.get("message") or "")
@@ -391,13 +381,7 @@ class KlingProvider(HttpProvider):
         return data
 
     def _bad(self, body: Any, what: str) -> UpstreamError:
-        return UpstreamError(
-            502,
-            f"Provider {self.id!r} {what}.",
-            code="upstream_bad_response",
-            provider=self.id,
-            raw_response=body,
-        )
+        return self.bad_response(f"Provider {self.id!r} {what}.", body)
 
     def _video(self, data: Mapping[str, Any], endpoint: str) -> UpstreamVideo:
         raw_status = str(data.get("task_status"))
@@ -429,13 +413,8 @@ class KlingProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         job = self._job(params)
-        _, body, _ = await self.request(
-            "POST",
-            f"{self._base(key)}/v1/videos/{job.endpoint}",
-            headers=self._headers(key),
-            json=job.payload,
-        )
-        ctx.record(request=job.shown, response=body)
+        url = f"{self._base(key)}/v1/videos/{job.endpoint}"
+        body = await self.call_api("POST", url, key, ctx, json=job.payload, shown=job.shown)
         video = self._video(self._data(body), job.endpoint)
         video.model, video.prompt = params.model, params.prompt
         video.size, video.seconds = job.size, job.seconds
@@ -450,18 +429,14 @@ class KlingProvider(HttpProvider):
                 404, f"{video_id!r} is not a Kling task id.", code="video_not_found"
             )
         try:
-            _, body, _ = await self.request(
-                "GET",
-                f"{self._base(key)}/v1/videos/{endpoint}/{task_id}",
-                headers=self._headers(key),
-            )
+            url = f"{self._base(key)}/v1/videos/{endpoint}/{task_id}"
+            body = await self.call_api("GET", url, key, ctx)
         except UpstreamError as exc:
             raw = exc.raw_response
             number = int_or_none(raw.get("code")) if isinstance(raw, Mapping) else None
             if number in NOT_FOUND_CODES:
                 exc.status = 404
             raise
-        ctx.record(response=body)
         data = self._data(body)
         return self._video(data, endpoint), data
 

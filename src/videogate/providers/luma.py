@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request
 from .base import (
     FAILURE_INTERNAL,
     FAILURE_INVALID,
@@ -39,7 +39,17 @@ from .base import (
     UpstreamList,
     UpstreamVideo,
 )
-from .common import ExtraKind, coerce_extras, iso_to_unix, media_type_for, parse_size
+from .common import (
+    ExtraKind,
+    coerce_extras,
+    created_by,
+    iso_to_unix,
+    not_ready,
+    parse_size,
+    pending_while_running,
+    refuse_reserved,
+    variant_missing,
+)
 from .http import HttpProvider
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
@@ -98,14 +108,16 @@ MODELS: dict[str, ModelSpec] = {
     # Ray 1.6 predates the duration/resolution parameters (inferred: 5 s at 720p).
     "ray-1-6": ModelSpec(("5",), ("720p",), False),
 }
+# Body fields the adapter derives from the OpenAI request (checked in this order).
 DERIVED = {
-    "model": "model",
-    "prompt": "prompt",
     "aspect_ratio": "size",
-    "resolution": "size",
     "duration": "seconds",
     "generation_type": "endpoint (always 'video')",
+    "model": "model",
+    "prompt": "prompt",
+    "resolution": "size",
 }
+DERIVED_MESSAGE = "{name!r} is derived from the request's {source}; set that instead."
 EXTRA_KINDS: dict[str, ExtraKind] = {
     "loop": bool,
     "callback_url": str,
@@ -142,12 +154,10 @@ class LumaProvider(HttpProvider):
     )
     default_poll_after_ms = 3000  # Luma states no rate; its docs' polling loop sleeps 3 s
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
 
-    @staticmethod
-    def _headers(key: UpstreamKey) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key.value}", "Accept": "application/json"}
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        return {**super()._headers(key), "Accept": "application/json"}
 
     def error_message(
         self, status: int, body: Any
@@ -193,14 +203,7 @@ class LumaProvider(HttpProvider):
                 "seconds",
             )
         extra = coerce_extras(params.extra, EXTRA_KINDS)
-        clash = sorted(DERIVED.keys() & extra.keys())
-        if clash:
-            raise bad_request(
-                "invalid_parameter",
-                f"{clash[0]!r} is derived from the request's {DERIVED[clash[0]]}; "
-                "set that instead.",
-                clash[0],
-            )
+        refuse_reserved(extra, DERIVED, DERIVED_MESSAGE)
         body: dict[str, Any] = {
             "generation_type": "video",
             "model": params.model,
@@ -240,14 +243,7 @@ class LumaProvider(HttpProvider):
 
     # -- responses ------------------------------------------------------------------------
     def to_video(self, body: Any) -> UpstreamVideo:
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a generation object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+        body = self.expect_object(body, "answered without a generation object")
         status = STATUS_MAP.get(str(body.get("state")), "in_progress")
         request = body.get("request")
         if not isinstance(request, Mapping):
@@ -280,13 +276,8 @@ class LumaProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         payload = self._request(params)
-        _, body, _ = await self.request(
-            "POST",
-            f"{self._base(key)}/generations/video",
-            headers=self._headers(key),
-            json=payload,
-        )
-        ctx.record(request=payload, response=body)
+        url = f"{self._base(key)}/generations/video"
+        body = await self.call_api("POST", url, key, ctx, json=payload)
         video = self.to_video(body)
         spec = MODELS[params.model]
         video.model = video.model or params.model
@@ -296,11 +287,7 @@ class LumaProvider(HttpProvider):
         return video
 
     async def _generation(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/generations/{video_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
-        return body
+        return await self.call_api("GET", f"{self._base(key)}/generations/{video_id}", key, ctx)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._generation(video_id, key, ctx))
@@ -308,21 +295,12 @@ class LumaProvider(HttpProvider):
     async def _page(
         self, key: UpstreamKey, ctx: CallContext, offset: int, limit: int
     ) -> tuple[list[Any], bool]:
-        _, body, _ = await self.request(
-            "GET",
-            f"{self._base(key)}/generations",
-            headers=self._headers(key),
-            params={"limit": str(limit), "offset": str(offset)},
-        )
-        ctx.record(response=body)
+        query = {"limit": str(limit), "offset": str(offset)}
+        body = await self.call_api("GET", f"{self._base(key)}/generations", key, ctx, params=query)
         items = body.get("generations") if isinstance(body, Mapping) else None
         if not isinstance(items, list):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered a list without generations.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
+            raise self.bad_response(
+                f"Provider {self.id!r} answered a list without generations.", body
             )
         has_more = bool(body.get("has_more")) if isinstance(body, Mapping) else False
         return items, has_more
@@ -359,15 +337,7 @@ class LumaProvider(HttpProvider):
     ) -> UpstreamVideo | None:
         """The newest generation with this prompt and model created since `since`."""
         items, _ = await self._page(key, ctx, 0, FIND_WINDOW)
-        for item in items:
-            video = self.to_video(item)
-            if (
-                video.prompt == params.prompt
-                and video.model in (None, params.model)
-                and video.created_at >= int(since) - 5
-            ):
-                return video
-        return None
+        return next(created_by(map(self.to_video, items), params, since), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
@@ -377,33 +347,18 @@ class LumaProvider(HttpProvider):
         body = await self._generation(video_id, key, ctx)
         video = self.to_video(body)
         if video.status != "completed":
-            raise GatewayError(
-                409,
-                "video_not_ready",
-                f"Luma generation {video_id!r} is {video.status}; it has no assets yet.",
-                provider=self.id,
+            raise not_ready(
+                self.id, f"Luma generation {video_id!r} is {video.status}; it has no assets yet."
             )
         assets = body.get("assets") if isinstance(body.get("assets"), Mapping) else {}
         url = assets.get("image" if variant == "thumbnail" else "video")
         if not isinstance(url, str) or not url:
             if variant == "video":
-                raise UpstreamError(
-                    502,
-                    f"Luma generation {video_id!r} completed without a video URL.",
-                    code="upstream_bad_response",
-                    provider=self.id,
-                    raw_response=body,
+                raise self.bad_response(
+                    f"Luma generation {video_id!r} completed without a video URL.", body
                 )
-            raise GatewayError(
-                404,
-                "variant_not_available",
-                f"Luma generation {video_id!r} has no {variant}.",
-                param="variant",
-                provider=self.id,
-            )
-        result = await self.stream(url)
-        result.content_type = media_type_for(url, result.content_type, FALLBACK_TYPES[variant])
-        return result
+            raise variant_missing(self.id, f"Luma generation {video_id!r} has no {variant}.")
+        return await self.stream_asset(url, FALLBACK_TYPES[variant])
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         try:
@@ -419,8 +374,8 @@ class LumaProvider(HttpProvider):
             if exc.status in (400, 409):
                 # Whether Luma deletes a generation still dreaming is undocumented: if it
                 # refuses, wait for the generation to end and try again.
-                current = await self.retrieve(video_id, key, ctx)
-                if current.status not in TERMINAL:
-                    return DeleteResult(deleted=False, pending=True, detail=exc.message)
+                pending = await pending_while_running(self, video_id, key, ctx, exc)
+                if pending is not None:
+                    return pending
             raise
         return DeleteResult(deleted=True)

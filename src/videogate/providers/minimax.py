@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import UpstreamError, bad_request
+from ..errors import bad_request
 from .base import (
     FAILURE_INTERNAL,
     FAILURE_INVALID,
@@ -38,12 +38,15 @@ from .base import (
 from .common import (
     CodedError,
     ImageRules,
+    accepted,
+    check_prompt_length,
     coded_error,
     coerce_extras,
     describe_code,
     int_or_none,
     parse_size,
     reference_image,
+    refuse_reserved,
 )
 from .http import HttpProvider
 
@@ -166,12 +169,7 @@ class MiniMaxProvider(HttpProvider):
     )
     default_poll_after_ms = 10000  # MiniMax's examples poll every 10 s
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
-
-    @staticmethod
-    def _headers(key: UpstreamKey) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key.value}"}
+    default_base_url = DEFAULT_BASE_URL
 
     # -- request building ---------------------------------------------------------------
     def validate(self, params: CreateParams) -> None:
@@ -179,18 +177,9 @@ class MiniMaxProvider(HttpProvider):
 
     def _job(self, params: CreateParams) -> Job:
         """Map and check a create; every rejection here costs no upstream call."""
-        if len(params.prompt) > MAX_PROMPT:
-            raise bad_request(
-                "prompt_too_long", f"MiniMax prompts are at most {MAX_PROMPT} characters.", "prompt"
-            )
+        check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
-        for name in RESERVED:
-            if name in extra:
-                raise bad_request(
-                    "invalid_parameter",
-                    f"{name} is set from the request itself (model, prompt, input_reference).",
-                    name,
-                )
+        refuse_reserved(extra, RESERVED)
         resolution = self._resolution(params.size, extra.pop("resolution", None))
         duration = self._duration(params.seconds, extra.pop("duration", None))
         rule = MODELS.get(params.model)
@@ -294,15 +283,7 @@ class MiniMaxProvider(HttpProvider):
         return super().error_message(status, body)
 
     def _object(self, body: Any) -> Mapping[str, Any]:
-        if not isinstance(body, Mapping):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a JSON object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
-        return body
+        return self.expect_object(body, "answered without a JSON object", id_field=None)
 
     def _checked(self, body: Any) -> Mapping[str, Any]:
         """The body if `base_resp` says success; the mapped UpstreamError otherwise."""
@@ -345,40 +326,18 @@ class MiniMaxProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         job = self._job(params)
-        _, body, _ = await self.request(
-            "POST",
-            f"{self._base(key)}/v1/video_generation",
-            headers=self._headers(key),
-            json=job.payload,
-        )
-        ctx.record(request=job.shown, response=body)
+        url = f"{self._base(key)}/v1/video_generation"
+        body = await self.call_api("POST", url, key, ctx, json=job.payload, shown=job.shown)
         task_id = self._checked(body).get("task_id")
         if not isinstance(task_id, str | int) or not str(task_id):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} accepted the task without a task_id.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
+            raise self.bad_response(
+                f"Provider {self.id!r} accepted the task without a task_id.", body
             )
-        return UpstreamVideo(
-            id=str(task_id),
-            status="queued",
-            model=params.model,
-            prompt=params.prompt,
-            size=job.size,
-            seconds=job.seconds,
-            raw=body,
-        )
+        return accepted(str(task_id), params, body, size=job.size, seconds=job.seconds)
 
     async def _query(self, task_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        _, body, _ = await self.request(
-            "GET",
-            f"{self._base(key)}/v1/query/video_generation",
-            headers=self._headers(key),
-            params={"task_id": task_id},
-        )
-        ctx.record(response=body)
+        url = f"{self._base(key)}/v1/query/video_generation"
+        body = await self.call_api("GET", url, key, ctx, params={"task_id": task_id})
         return self._video(body, task_id)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
@@ -392,12 +351,8 @@ class MiniMaxProvider(HttpProvider):
         raw = video.raw if isinstance(video.raw, Mapping) else {}
         file_id = raw.get("file_id")
         if video.status != "completed" or not file_id:
-            raise UpstreamError(
-                502,
-                f"MiniMax task {video_id} has no video file (status {raw.get('status')}).",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=raw,
+            raise self.bad_response(
+                f"MiniMax task {video_id} has no video file (status {raw.get('status')}).", raw
             )
         query = {"file_id": str(file_id)}
         group = key.extra.get("group_id")
@@ -409,13 +364,7 @@ class MiniMaxProvider(HttpProvider):
         file = self._checked(body).get("file")
         url = file.get("download_url") if isinstance(file, Mapping) else None
         if not isinstance(url, str) or not url:
-            raise UpstreamError(
-                502,
-                f"MiniMax gave no download_url for file {file_id}.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+            raise self.bad_response(f"MiniMax gave no download_url for file {file_id}.", body)
         return await self.stream(url, content_type="video/mp4")
 
 

@@ -27,7 +27,7 @@ from .base import (
     UpstreamList,
     UpstreamVideo,
 )
-from .common import decode_data_url
+from .common import created_by, decode_data_url, pending_while_running
 from .http import HttpProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -72,8 +72,7 @@ class OpenAIProvider(HttpProvider):
     )
     default_poll_after_ms = 2000
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
 
     def _headers(self, key: UpstreamKey) -> dict[str, str]:
         headers = dict(self.config.options.get("extra_headers", {}))
@@ -84,14 +83,7 @@ class OpenAIProvider(HttpProvider):
         return headers
 
     def to_video(self, body: Any) -> UpstreamVideo:
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a video object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+        body = self.expect_object(body, "answered without a video object")
         status = STATUS_MAP.get(str(body.get("status")), "in_progress")
         err = body.get("error")
         return UpstreamVideo(
@@ -160,27 +152,18 @@ class OpenAIProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         form, shown = self._form(params)
-        _, body, _ = await self.request(
-            "POST", f"{self._base(key)}/videos", headers=self._headers(key), data=form
-        )
-        ctx.record(request=shown, response=body)
-        return self.to_video(body)
+        url = f"{self._base(key)}/videos"
+        return self.to_video(await self.call_api("POST", url, key, ctx, data=form, shown=shown))
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/videos/{video_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
-        return self.to_video(body)
+        url = f"{self._base(key)}/videos/{video_id}"
+        return self.to_video(await self.call_api("GET", url, key, ctx))
 
     async def list(
         self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
     ) -> UpstreamList:
         query = {"limit": str(limit), "order": order, **({"after": after} if after else {})}
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/videos", headers=self._headers(key), params=query
-        )
-        ctx.record(response=body)
+        body = await self.call_api("GET", f"{self._base(key)}/videos", key, ctx, params=query)
         items = body.get("data", []) if isinstance(body, Mapping) else []
         return UpstreamList([self.to_video(v) for v in items], bool(body.get("has_more")))
 
@@ -189,14 +172,7 @@ class OpenAIProvider(HttpProvider):
     ) -> UpstreamVideo | None:
         """The newest job with this prompt and model created since `since` (list lookup)."""
         page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        for video in page.data:
-            if (
-                video.prompt == params.prompt
-                and video.model in (None, params.model)
-                and video.created_at >= int(since) - 5
-            ):
-                return video
-        return None
+        return next(created_by(page.data, params, since), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
@@ -214,15 +190,8 @@ class OpenAIProvider(HttpProvider):
     async def remix(
         self, video_id: str, prompt: str, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
-        payload = {"prompt": prompt}
-        _, body, _ = await self.request(
-            "POST",
-            f"{self._base(key)}/videos/{video_id}/remix",
-            headers=self._headers(key),
-            json=payload,
-        )
-        ctx.record(request=payload, response=body)
-        return self.to_video(body)
+        url = f"{self._base(key)}/videos/{video_id}/remix"
+        return self.to_video(await self.call_api("POST", url, key, ctx, json={"prompt": prompt}))
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         try:
@@ -234,9 +203,9 @@ class OpenAIProvider(HttpProvider):
                 return DeleteResult(deleted=True, detail="already gone upstream")
             if exc.status in (400, 409):
                 # OpenAI deletes only completed or failed videos: wait for the job to end.
-                current = await self.retrieve(video_id, key, ctx)
-                if current.status not in TERMINAL:
-                    return DeleteResult(deleted=False, pending=True, detail=exc.message)
+                pending = await pending_while_running(self, video_id, key, ctx, exc)
+                if pending is not None:
+                    return pending
             raise
         ctx.record(response=body)
         return DeleteResult(deleted=bool(isinstance(body, Mapping) and body.get("deleted", True)))

@@ -39,12 +39,15 @@ from .base import (
 from .common import (
     aspect_ratio,
     coerce_extras,
+    configured_input,
+    created_by,
     display_url,
-    image_data_url,
+    image_url_input,
     iso_to_unix,
     media_type_for,
     model_options,
     parse_size,
+    pending_while_running,
 )
 from .http import HttpProvider
 
@@ -138,12 +141,7 @@ class ReplicateProvider(HttpProvider):
     )
     default_poll_after_ms = 3000
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
-
-    @staticmethod
-    def _headers(key: UpstreamKey) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key.value}"}
+    default_base_url = DEFAULT_BASE_URL
 
     # -- input ----------------------------------------------------------------------------
 
@@ -163,6 +161,7 @@ class ReplicateProvider(HttpProvider):
         """The model's `input` object; 400 for what the configured model does not take.
         `encode_upload=False` checks without base64-encoding an upload (validation only)."""
         opts = model_options(self.config.options, params.model.partition(":")[0])
+        subject = f"Replicate model {params.model!r}"
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         inputs: dict[str, Any] = {"prompt": params.prompt}
         if params.size is not None:
@@ -190,13 +189,13 @@ class ReplicateProvider(HttpProvider):
                     "size",
                 )
         if params.seconds is not None:
-            name = opts.get("seconds_input", DEFAULT_SECONDS_INPUT)
-            if not name:
-                raise bad_request(
-                    "unsupported_seconds",
-                    f"Replicate model {params.model!r} is configured without a duration input.",
-                    "seconds",
-                )
+            name = configured_input(
+                opts.get("seconds_input", DEFAULT_SECONDS_INPUT),
+                subject,
+                "a duration",
+                "unsupported_seconds",
+                "seconds",
+            )
             allowed = opts.get("durations")
             if allowed is not None and name not in extra and params.seconds not in allowed:
                 raise bad_request(
@@ -207,24 +206,14 @@ class ReplicateProvider(HttpProvider):
             inputs[name] = int(params.seconds)
         ref = params.input_reference
         if ref is not None:
-            name = opts.get("image_input", DEFAULT_IMAGE_INPUT)
-            if not name:
-                raise bad_request(
-                    "unsupported_input_reference",
-                    f"Replicate model {params.model!r} is configured without an image input.",
-                    "input_reference",
-                )
-            if ref.data is not None:
-                inputs[name] = image_data_url(ref.data, ref.content_type) if encode_upload else ""
-            elif ref.image_url:
-                inputs[name] = ref.image_url
-            else:
-                raise bad_request(
-                    "unsupported_input_reference",
-                    "Replicate takes the reference image as an upload or an image_url "
-                    "(http(s) or data:), not a file_id.",
-                    "input_reference",
-                )
+            name = configured_input(
+                opts.get("image_input", DEFAULT_IMAGE_INPUT),
+                subject,
+                "an image",
+                "unsupported_input_reference",
+                "input_reference",
+            )
+            inputs[name] = image_url_input(ref, "Replicate", encode_upload=encode_upload)
         inputs.update(extra)
         return inputs
 
@@ -239,27 +228,20 @@ class ReplicateProvider(HttpProvider):
             url, payload = f"{self._base(key)}/predictions", {"version": version, "input": inputs}
         else:
             url, payload = f"{self._base(key)}/models/{name}/predictions", {"input": inputs}
-        _, body, _ = await self.request("POST", url, headers=self._headers(key), json=payload)
         shown = {k: display_url(v) if isinstance(v, str) else v for k, v in inputs.items()}
-        ctx.record(request={**payload, "input": shown}, response=body)
+        body = await self.call_api(
+            "POST", url, key, ctx, json=payload, shown={**payload, "input": shown}
+        )
         return self.to_video(body)
+
+    async def _prediction(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
+        return await self.call_api("GET", f"{self._base(key)}/predictions/{video_id}", key, ctx)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/predictions/{video_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
-        return self.to_video(body)
+        return self.to_video(await self._prediction(video_id, key, ctx))
 
     def to_video(self, body: Any) -> UpstreamVideo:
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a prediction object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+        body = self.expect_object(body, "answered without a prediction object")
         state = str(body.get("status"))
         status = STATUS_MAP.get(state, "in_progress")
         error: dict[str, str] | None = None
@@ -295,10 +277,7 @@ class ReplicateProvider(HttpProvider):
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext
     ) -> Content:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/predictions/{video_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
+        body = await self._prediction(video_id, key, ctx)
         url = video_url(body.get("output")) if isinstance(body, Mapping) else None
         if url is None or (isinstance(body, Mapping) and body.get("data_removed")):
             raise GatewayError(
@@ -326,9 +305,7 @@ class ReplicateProvider(HttpProvider):
                 return DeleteResult(deleted=True, detail="already gone upstream")
             if exc.status not in (400, 409, 422):
                 raise
-            if (await self.retrieve(video_id, key, ctx)).status not in TERMINAL:
-                return DeleteResult(deleted=False, pending=True, detail=exc.message)
-            return self._ended()
+            return await pending_while_running(self, video_id, key, ctx, exc) or self._ended()
         ctx.record(response=body)
         state = body.get("status") if isinstance(body, Mapping) else None
         if state in ("succeeded", "failed", "aborted"):
@@ -355,10 +332,8 @@ class ReplicateProvider(HttpProvider):
         cursor: str | None = None
         for _ in range(MAX_LIST_PAGES):
             query = {"cursor": cursor} if cursor else None
-            _, body, _ = await self.request(
-                "GET", f"{self._base(key)}/predictions", headers=self._headers(key), params=query
-            )
-            ctx.record(response=body)
+            url = f"{self._base(key)}/predictions"
+            body = await self.call_api("GET", url, key, ctx, params=query)
             results = body.get("results") if isinstance(body, Mapping) else None
             for item in results if isinstance(results, list) else []:
                 if skipping:
@@ -378,14 +353,9 @@ class ReplicateProvider(HttpProvider):
         """The newest prediction of this model and prompt created since `since`."""
         name, _, version = params.model.partition(":")
         page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        for video in page.data:
+        for video in created_by(page.data, params, since):
             raw = video.raw if isinstance(video.raw, Mapping) else {}
-            if (
-                video.prompt == params.prompt
-                and raw.get("model") in (None, name)
-                and (not version or raw.get("version") == version)
-                and video.created_at >= int(since) - 5
-            ):
+            if raw.get("model") in (None, name) and (not version or raw.get("version") == version):
                 return video
         return None
 

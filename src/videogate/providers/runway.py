@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request
 from .base import (
     FAILURE_CANCELLED,
     FAILURE_INTERNAL,
@@ -39,12 +39,14 @@ from .base import (
 )
 from .common import (
     ExtraKind,
+    accepted,
     coerce_extras,
     display_url,
     image_data_url,
     iso_to_unix,
-    media_type_for,
+    not_ready,
     parse_size,
+    refuse_reserved,
 )
 from .http import HttpProvider
 
@@ -95,14 +97,16 @@ MODELS: dict[str, ModelSpec] = {
     "veo3.1": ModelSpec(VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8),
     "veo3.1_fast": ModelSpec(VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8),
 }
-# Body fields the adapter derives from the OpenAI request; an extra may not override them.
+# Body fields the adapter derives from the OpenAI request; an extra may not override them
+# (checked in this order).
 DERIVED = {
-    "model": "model",
-    "promptText": "prompt",
-    "promptImage": "input_reference",
-    "ratio": "size",
     "duration": "seconds",
+    "model": "model",
+    "promptImage": "input_reference",
+    "promptText": "prompt",
+    "ratio": "size",
 }
+DERIVED_MESSAGE = "{name!r} is derived from the request's {source!r}; set that instead."
 # Optional Runway parameters with non-string JSON types (multipart sends them as strings).
 EXTRA_KINDS: dict[str, ExtraKind] = {
     "seed": int,
@@ -144,12 +148,11 @@ class RunwayProvider(HttpProvider):
     )
     default_poll_after_ms = 5000  # Runway: "should not expect updates more than every 5 s"
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
 
     def _headers(self, key: UpstreamKey) -> dict[str, str]:
         return {
-            "Authorization": f"Bearer {key.value}",
+            **super()._headers(key),
             "X-Runway-Version": str(self.config.options.get("api_version", API_VERSION)),
         }
 
@@ -207,14 +210,7 @@ class RunwayProvider(HttpProvider):
                 "prompt",
             )
         extra = coerce_extras(params.extra, EXTRA_KINDS)
-        clash = sorted(DERIVED.keys() & extra.keys())
-        if clash:
-            raise bad_request(
-                "invalid_parameter",
-                f"{clash[0]!r} is derived from the request's {DERIVED[clash[0]]!r}; "
-                "set that instead.",
-                clash[0],
-            )
+        refuse_reserved(extra, DERIVED, DERIVED_MESSAGE)
         body: dict[str, Any] = {
             "model": model,
             "promptText": params.prompt,
@@ -258,14 +254,7 @@ class RunwayProvider(HttpProvider):
 
     # -- responses ------------------------------------------------------------------------
     def to_video(self, body: Any) -> UpstreamVideo:
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a task object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
+        body = self.expect_object(body, "answered without a task object")
         native = str(body.get("status"))
         status = STATUS_MAP.get(native, "in_progress")
         progress = 100 if status == "completed" else 0
@@ -296,37 +285,23 @@ class RunwayProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         path, payload = self._request(params)
-        _, body, _ = await self.request(
-            "POST", self._base(key) + path, headers=self._headers(key), json=payload
-        )
         shown = dict(payload)
         if "promptImage" in shown:
             shown["promptImage"] = display_url(shown["promptImage"])
-        ctx.record(request=shown, response=body)
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} accepted the task but returned no id.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
-        return UpstreamVideo(
-            id=body["id"],
-            status="queued",
-            model=params.model,
-            prompt=params.prompt,
+        body = await self.call_api(
+            "POST", self._base(key) + path, key, ctx, json=payload, shown=shown
+        )
+        task = self.expect_object(body, "accepted the task but returned no id")
+        return accepted(
+            task["id"],
+            params,
+            body,
             size=str(payload["ratio"]).replace(":", "x"),
             seconds=str(payload["duration"]),
-            raw=body,
         )
 
     async def _task(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/v1/tasks/{video_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
-        return body
+        return await self.call_api("GET", f"{self._base(key)}/v1/tasks/{video_id}", key, ctx)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._task(video_id, key, ctx))
@@ -338,25 +313,16 @@ class RunwayProvider(HttpProvider):
         body = await self._task(video_id, key, ctx)
         video = self.to_video(body)
         if video.status != "completed":
-            raise GatewayError(
-                409,
-                "video_not_ready",
-                f"Runway task {video_id!r} is {video.status}; it has no output yet.",
-                provider=self.id,
+            raise not_ready(
+                self.id, f"Runway task {video_id!r} is {video.status}; it has no output yet."
             )
         output = body.get("output")
         if not isinstance(output, list) or not output or not isinstance(output[0], str):
-            raise UpstreamError(
-                502,
-                f"Runway task {video_id!r} succeeded without an output URL.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
+            raise self.bad_response(
+                f"Runway task {video_id!r} succeeded without an output URL.", body
             )
         # A pre-signed CDN URL: no Runway credentials go with it.
-        result = await self.stream(output[0])
-        result.content_type = media_type_for(output[0], result.content_type, "video/mp4")
-        return result
+        return await self.stream_asset(output[0], "video/mp4")
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         """Cancel (still running) or delete (ended); either way the task is gone after."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request
 from .base import (
     FAILURE_CANCELLED,
     FAILURE_EXPIRED,
@@ -49,11 +49,14 @@ from .common import (
     ExtraKind,
     ImageRules,
     ReferenceImage,
+    accepted,
     coerce_extras,
     int_or_none,
-    media_type_for,
+    not_ready,
     parse_size,
     reference_image,
+    refuse_reserved,
+    variant_missing,
 )
 from .http import HttpProvider
 
@@ -202,7 +205,9 @@ EXTRA_KINDS: dict[str, ExtraKind] = {
     "safety_identifier": str,
     "tools": list,
 }
-RESERVED_EXTRAS: frozenset[str] = frozenset({"model", "content"})
+# Body fields the gateway sets from model, prompt and input_reference (checked in this order).
+RESERVED_EXTRAS: tuple[str, ...] = ("content", "model")
+RESERVED_MESSAGE = "{name!r} is set by the gateway from model, prompt and input_reference."
 # Ark's documented first-frame limits (it also takes BMP/TIFF/GIF, which uploads here cannot be).
 IMAGE_RULES = ImageRules(
     label="Seedance",
@@ -235,12 +240,7 @@ class SeedanceProvider(HttpProvider):
     )
     default_poll_after_ms = 5000
 
-    def _base(self, key: UpstreamKey) -> str:
-        return (key.base_url or self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
-
-    @staticmethod
-    def _headers(key: UpstreamKey) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key.value}"}
+    default_base_url = DEFAULT_BASE_URL
 
     def error_message(
         self, status: int, body: Any
@@ -255,13 +255,7 @@ class SeedanceProvider(HttpProvider):
         spec = model_spec(params.model)
         limits = spec or ANY_MODEL
         extra = coerce_extras(params.extra, EXTRA_KINDS)
-        reserved = sorted(RESERVED_EXTRAS & extra.keys())
-        if reserved:
-            raise bad_request(
-                "invalid_parameter",
-                f"{reserved[0]!r} is set by the gateway from model, prompt and input_reference.",
-                reserved[0],
-            )
+        refuse_reserved(extra, RESERVED_EXTRAS, RESERVED_MESSAGE)
         body: dict[str, Any] = {"model": params.model}
         body.update(self._tier(params, limits, extra))
         body.update(self._length(params, limits, extra))
@@ -368,14 +362,7 @@ class SeedanceProvider(HttpProvider):
 
     # -- mapping answers ------------------------------------------------------------------
     def to_video(self, task: Any) -> UpstreamVideo:
-        if not isinstance(task, Mapping) or not isinstance(task.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without a task object.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=task,
-            )
+        task = self.expect_object(task, "answered without a task object")
         raw_status = str(task.get("status"))
         status = STATUS_MAP.get(raw_status, "in_progress")
         updated = int_or_none(task.get("updated_at"))
@@ -421,34 +408,14 @@ class SeedanceProvider(HttpProvider):
         self, params: CreateParams, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo:
         payload, shown = self._payload(params)
-        _, body, _ = await self.request(
-            "POST", self._base(key) + TASKS_PATH, headers=self._headers(key), json=payload
-        )
-        ctx.record(request=shown, response=body)
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered the create without a task id.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=body,
-            )
-        return UpstreamVideo(
-            id=body["id"],
-            status="queued",
-            model=params.model,
-            prompt=params.prompt,
-            size=params.size,
-            seconds=None if "duration" not in payload else str(payload["duration"]),
-            raw=body,
-        )
+        url = self._base(key) + TASKS_PATH
+        body = await self.call_api("POST", url, key, ctx, json=payload, shown=shown)
+        task = self.expect_object(body, "answered the create without a task id")
+        seconds = None if "duration" not in payload else str(payload["duration"])
+        return accepted(task["id"], params, body, size=params.size, seconds=seconds)
 
     async def _task(self, task_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
-        _, body, _ = await self.request(
-            "GET", f"{self._base(key)}{TASKS_PATH}/{task_id}", headers=self._headers(key)
-        )
-        ctx.record(response=body)
-        return body
+        return await self.call_api("GET", f"{self._base(key)}{TASKS_PATH}/{task_id}", key, ctx)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._task(video_id, key, ctx))
@@ -486,38 +453,25 @@ class SeedanceProvider(HttpProvider):
         task = await self._task(video_id, key, ctx)
         video = self.to_video(task)
         if video.status != "completed":
-            raise GatewayError(
-                409,
-                "video_not_ready",
+            raise not_ready(
+                self.id,
                 f"Task {video_id!r} is {task.get('status')}; content exists once it succeeded.",
-                provider=self.id,
             )
         field = VARIANT_FIELDS.get(variant)
         found = task.get("content") if isinstance(task.get("content"), Mapping) else {}
         url = found.get(field) if field else None
         if not isinstance(url, str) or not url:
             if variant == "video":
-                raise UpstreamError(
-                    502,
-                    f"Provider {self.id!r} reported success without a video_url.",
-                    code="upstream_bad_response",
-                    provider=self.id,
-                    raw_response=task,
+                raise self.bad_response(
+                    f"Provider {self.id!r} reported success without a video_url.", task
                 )
-            raise GatewayError(
-                404,
-                "variant_not_available",
+            raise variant_missing(
+                self.id,
                 f"Task {video_id!r} has no {variant}: Ark returns the last frame only for "
                 "tasks created with return_last_frame.",
-                param="variant",
-                provider=self.id,
             )
         # A pre-signed object-storage link: the Ark key must not travel to that host.
-        result = await self.stream(url)
-        result.content_type = media_type_for(
-            url, result.content_type, VARIANT_FALLBACK_TYPES[variant]
-        )
-        return result
+        return await self.stream_asset(url, VARIANT_FALLBACK_TYPES[variant])
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         """Cancel (queued) or delete the record (ended); a running task must be waited out."""

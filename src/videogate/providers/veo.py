@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..config import UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request
+from ..errors import GatewayError, bad_request
 from .base import (
     FAILURE_CANCELLED,
     FAILURE_INTERNAL,
@@ -45,7 +45,14 @@ from .base import (
     Status,
     UpstreamVideo,
 )
-from .common import ExtraKind, ImageRules, coerce_extras, iso_to_unix, reference_image
+from .common import (
+    ExtraKind,
+    ImageRules,
+    coerce_extras,
+    iso_to_unix,
+    not_ready,
+    reference_image,
+)
 from .http import STREAM_CHUNK, HttpProvider
 
 # OpenAI `size` -> (aspectRatio, resolution): the only frames Veo renders (Gemini API docs,
@@ -428,12 +435,8 @@ class VeoProvider(HttpProvider):
 
     def to_video(self, op: Any) -> UpstreamVideo:
         if not isinstance(op, Mapping) or not isinstance(op.get("name"), str) or not op["name"]:
-            raise UpstreamError(
-                502,
-                f"Provider {self.id!r} answered without an operation name.",
-                code="upstream_bad_response",
-                provider=self.id,
-                raw_response=redact(op),
+            raise self.bad_response(
+                f"Provider {self.id!r} answered without an operation name.", redact(op)
             )
         outputs, rai = self._outputs(op)
         reasons = rai.get("raiMediaFilteredReasons")
@@ -485,12 +488,7 @@ class VeoProvider(HttpProvider):
         op = await self.fetch_operation(video_id, key)
         outputs, _ = self._outputs(op)
         if not outputs:
-            raise GatewayError(
-                409,
-                "video_not_ready",
-                f"Veo operation {video_id!r} has no video to download.",
-                provider=self.id,
-            )
+            raise not_ready(self.id, f"Veo operation {video_id!r} has no video to download.")
         first = outputs[0]
         if first.data is not None:
             return inline_content(first.data, first.mime_type, self.id)

@@ -34,6 +34,7 @@ from google.oauth2 import service_account
 from ..config import ConfigError, ProviderConfig, UpstreamKey
 from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
 from .base import Content
+from .http import bearer
 from .veo import COMMON_EXTRAS, VERTEX_ONLY_EXTRAS, OutputFields, VeoOutput, VeoProvider
 
 DEFAULT_LOCATION = "us-central1"
@@ -107,10 +108,6 @@ class _TimedRequest(google.auth.transport.requests.Request):
         )
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def parse_gcs_uri(uri: str) -> tuple[str, str]:
     """`gs://bucket/path/to/obj` -> (bucket, object name)."""
     bucket, _, name = uri[len(GCS_SCHEME) :].partition("/")
@@ -141,8 +138,8 @@ class VertexProvider(VeoProvider):
             found = self._accounts[key.name] = load_account(key)
         return found
 
-    def _base(self, key: UpstreamKey, location: str) -> str:
-        return (key.base_url or self.config.base_url or default_base_url(location)).rstrip("/")
+    def _regional_base(self, key: UpstreamKey, location: str) -> str:
+        return self.base_url(key, default_base_url(location))
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -206,7 +203,7 @@ class VertexProvider(VeoProvider):
     def create_url(self, key: UpstreamKey, model: str) -> str:
         acct = self.account(key)
         return (
-            f"{self._base(key, acct.location)}/v1/projects/{acct.project}/locations/"
+            f"{self._regional_base(key, acct.location)}/v1/projects/{acct.project}/locations/"
             f"{acct.location}/publishers/google/models/{model}:predictLongRunning"
         )
 
@@ -221,7 +218,7 @@ class VertexProvider(VeoProvider):
                 param="video_id",
                 provider=self.id,
             )
-        base = self._base(key, parts[3])
+        base = self._regional_base(key, parts[3])
         _, op, _ = await self.call(
             "POST", f"{base}/v1/{resource}:fetchPredictOperation", key, json={"operationName": name}
         )

@@ -254,3 +254,64 @@ idempotency_keys = Table(
     Column("provider", String(64), nullable=True),
     Column("started_at", Float, nullable=False),
 )
+
+# -- response cache (videogate.cache, docs/cache.md) -----------------------------------------
+from sqlalchemy import LargeBinary  # noqa: E402  (appended section)
+from sqlalchemy.dialects.postgresql import ARRAY, REAL  # noqa: E402
+
+# Unit-length prompt embeddings: float32 blobs for sqlite-vec, real[] for in-database search
+# on PostgreSQL.
+EmbeddingType = LargeBinary().with_variant(ARRAY(REAL), "postgresql")
+
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("namespace", String(255), nullable=False),
+    Column("scope", String(120), nullable=False),  # who may hit it: team:…, key:…, owner:…
+    Column("params_key", String(64), nullable=False),  # provider/model + every non-prompt param
+    Column("direct_key", String(64), nullable=False),  # params_key + prompt
+    Column("provider", String(64), nullable=False),  # as requested
+    Column("model", String(300), nullable=False),
+    Column("prompt", Text, nullable=False),  # for operators; never shown to callers
+    Column("embedding", EmbeddingType, nullable=True),
+    Column("embedding_model", String(200), nullable=True),
+    Column("input_tokens", Integer, nullable=True),
+    Column("source_video_id", String(600), nullable=False),  # the job that fills it
+    Column("hits", Integer, nullable=False, default=0),
+    Column("last_hit_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_cache_direct", "namespace", "scope", "direct_key"),
+    Index("ix_cache_semantic", "namespace", "scope", "params_key", "embedding_model"),
+    Index("ix_cache_source", "source_video_id"),
+    Index("ix_cache_expires", "expires_at"),
+)
+
+# An upstream job referenced by more than one video row (a cache hit shares it): `refs` counts
+# those rows; asset keys of rows deleted while others remain wait in `held_assets` until the
+# last reference goes.
+cache_jobs = Table(
+    "cache_jobs",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("upstream_id", String(512), primary_key=True),
+    Column("refs", Integer, nullable=False),
+    Column("held_assets", JSON, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+cache_counters = Table(
+    "cache_counters",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("hits", Integer, nullable=False, default=0),
+    Column("direct_hits", Integer, nullable=False, default=0),
+    Column("semantic_hits", Integer, nullable=False, default=0),
+    Column("misses", Integer, nullable=False, default=0),
+    Column("saved_usd", Float, nullable=False, default=0.0),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Rows sharing one upstream job are found by it (mirroring reuses a sibling's copy).
+Index("ix_videos_upstream", videos.c.provider, videos.c.upstream_id)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..providers.base import UpstreamVideo
+from .fast import FastReader
 from .models import deletions, videos
 
 Row = dict[str, Any]
@@ -31,14 +32,17 @@ def fields_from_upstream(v: UpstreamVideo) -> Row:
 
 
 class VideoStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: FastReader | None = None) -> None:
         self.engine = engine
+        self.reader = reader
 
     async def insert(self, row: Row) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(insert(videos).values(**row))
 
     async def get(self, video_id: str) -> Row | None:
+        if self.reader is not None:
+            return await self.reader.video(video_id)
         async with self.engine.connect() as conn:
             res = await conn.execute(select(videos).where(videos.c.id == video_id))
             found = res.mappings().first()

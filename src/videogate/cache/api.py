@@ -1,0 +1,50 @@
+"""Admin routes for the cache: `GET /api/cache/stats`, `DELETE /api/cache/namespaces/{ns}`."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..api.admin import admin_call
+
+
+async def cache_stats(request: Request) -> Response:
+    """Entries, hits, misses and dollars saved, per namespace and in total
+    (`?namespace=` narrows it)."""
+    gw, call = await admin_call(request, "cache_stats")
+    cache = gw.cache
+    namespaces = await cache.store.stats(request.query_params.get("namespace"), time.time())
+    totals = {
+        name: sum(ns[name] for ns in namespaces)
+        for name in ("entries", "hits", "direct_hits", "semantic_hits", "misses")
+    }
+    saved = round(sum(ns["dollars_saved"] for ns in namespaces), 6)
+    return call.respond(
+        {
+            "object": "cache.stats",
+            **totals,
+            "dollars_saved": saved,
+            "shared_jobs": await cache.store.shared_jobs(),
+            "vector_index": cache.store.index,
+            "embedding_model": cache.embedder.label if cache.embedder else None,
+            "namespaces": namespaces,
+        }
+    )
+
+
+async def purge_namespace(request: Request) -> Response:
+    """Forget every entry of a namespace (for all tenants). Videos made from hits keep
+    working: they reference jobs and media, not entries."""
+    gw, call = await admin_call(request, "cache_purge")
+    namespace = request.path_params["namespace"]
+    removed = await gw.cache.store.purge(namespace)
+    return call.respond({"namespace": namespace, "deleted_entries": removed, "purged": True})
+
+
+ROUTES = [
+    Route("/api/cache/stats", cache_stats, methods=["GET"]),
+    Route("/api/cache/namespaces/{namespace:path}", purge_namespace, methods=["DELETE"]),
+]

@@ -1,0 +1,371 @@
+"""The cache as the create path sees it: look up before spending, remember after creating.
+
+A hit becomes a new video row of the caller's own, `cache_<hex>:<provider>`, pointing at the
+source's upstream job: a finished source lends its mirrored media (shared, reference
+counted per job), a running one is attached to (the new row is polled like any job, so the
+existing poller, leases and webhooks drive it; its mirror reuses the sibling's copy). No
+reservation is made and the usage row says `cache_hit` at cost 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import text
+
+from ..api.auth import Principal
+from ..config import CacheConfig
+from ..governance.policy import Subject
+from ..providers.base import CreateParams, Provider
+from . import fingerprint, vectors
+from .embeddings import Embedder, EmbeddingError, build_embedder
+from .options import DIRECT, SEMANTIC, CacheOptions, parse_options
+from .store import CacheStore
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+
+log = logging.getLogger("videogate.cache")
+Row = dict[str, Any]
+ACTIVE = ("queued", "in_progress")
+# A mirrored copy this close to its retention is not handed out any more.
+EXPIRY_MARGIN_SECONDS = 60.0
+SWEEP_INTERVAL_SECONDS = 60.0
+CANDIDATES = 5
+
+
+@dataclass
+class CacheLookup:
+    """One create's dealings with the cache; `debug()` is `extra_fields.cache_debug`."""
+
+    options: CacheOptions
+    scope: str
+    requested_provider: str
+    requested_model: str
+    params_key: str
+    direct_key: str
+    prompt: str
+    saves_usd: float
+    row: Row | None = None  # the hit's new video
+    entry_id: str | None = None
+    hit_type: str | None = None
+    provider_used: str | None = None
+    model_used: str | None = None
+    vector: list[float] | None = field(default=None, repr=False)
+    embedding_model: str | None = None
+    input_tokens: int | None = None
+    threshold: float | None = None
+    similarity: float | None = None
+
+    def debug(self) -> dict[str, Any]:
+        return {
+            "cache_hit": self.row is not None,
+            "cache_id": self.entry_id,
+            "hit_type": self.hit_type,
+            "requested_provider": self.requested_provider,
+            "requested_model": self.requested_model,
+            "provider_used": self.provider_used,
+            "model_used": self.model_used,
+            "input_tokens": self.input_tokens,
+            "threshold": self.threshold,
+            "similarity": round(self.similarity, 6) if self.similarity is not None else None,
+        }
+
+
+class CacheService:
+    def __init__(self, store: CacheStore, config: CacheConfig, embedder: Embedder | None) -> None:
+        self.store = store
+        self.config = config
+        self.embedder = embedder
+        self._last_sweep = 0.0
+
+    @classmethod
+    async def start(cls, engine: AsyncEngine, config: CacheConfig) -> CacheService:
+        if engine.dialect.name == "postgresql":
+            index = vectors.POSTGRES
+        else:
+            index = vectors.SQLITE_VEC if vectors.register_sqlite_vec() else vectors.PYTHON
+            await engine.dispose()  # pooled connections predate the extension: reopen them
+            if index == vectors.SQLITE_VEC and not await _has_vec(engine):
+                index = vectors.PYTHON
+        store = CacheStore(engine, index, config.max_semantic_candidates)
+        return cls(store, config, build_embedder(config.embedding))
+
+    async def aclose(self) -> None:
+        if self.embedder is not None:
+            await self.embedder.aclose()
+
+    # -- create path ----------------------------------------------------------------------
+    async def lookup(
+        self,
+        gw: Gateway,
+        headers: Mapping[str, str],
+        principal: Principal,
+        subject: Subject,
+        planned: list[tuple[Provider, CreateParams]],
+        model_requested: str,
+        idempotency_key: str | None,
+    ) -> CacheLookup | None:
+        """None when the request did not opt in; otherwise the lookup, with `row` set on a
+        hit (already written: the caller only answers with it)."""
+        if not self.config.enabled or self._disabled(principal):
+            return None
+        options = parse_options(headers, self.config, self.embedder is not None)
+        if options is None:
+            return None
+        provider, params = planned[0]
+        pkey = fingerprint.params_key(planned)
+        look = CacheLookup(
+            options=options,
+            scope=self._scope(principal, subject),
+            requested_provider=provider.id,
+            requested_model=params.model,
+            params_key=pkey,
+            direct_key=fingerprint.direct_key(pkey, params.prompt),
+            prompt=params.prompt,
+            saves_usd=gw.gov.estimate([(p.id, c.model, c.seconds, c.size) for p, c in planned])[0],
+        )
+        who = {
+            "key_id": subject.key["id"] if subject.key else None,
+            "team_id": subject.team["id"] if subject.team else None,
+            "customer_id": subject.customer["id"] if subject.customer else None,
+        }
+        hit = _Hit(self, gw, look, principal.owner, model_requested, idempotency_key, who)
+        now = time.time()
+        if DIRECT in options.types:
+            for entry_id, _ in await self.store.direct_candidates(
+                options.namespace, look.scope, look.direct_key, now
+            ):
+                if await hit.take(entry_id, DIRECT, now):
+                    return look
+        if SEMANTIC in options.types and await self._embed(look):
+            assert look.vector is not None and look.embedding_model is not None
+            look.threshold = options.threshold
+            found = await self.store.semantic_candidates(
+                options.namespace,
+                look.scope,
+                pkey,
+                look.embedding_model,
+                look.vector,
+                now,
+                CANDIDATES,
+            )
+            look.similarity = found[0][2] if found else None  # the nearest, even on a miss
+            for entry_id, _, similarity in found:
+                if similarity < options.threshold:
+                    break
+                if await hit.take(entry_id, SEMANTIC, now):
+                    look.similarity = similarity
+                    return look
+        await self.store.count_miss(options.namespace)
+        return look
+
+    async def remember(self, look: CacheLookup, row: Row) -> None:
+        """After a miss created `row`: store the entry that later identical (or, with an
+        embedding, similar) creates will hit. Never fails the create."""
+        look.provider_used, look.model_used = row["provider"], row["model_deployment"]
+        if look.options.no_store or row["status"] == "failed":
+            return
+        if look.vector is None and self.embedder is not None:
+            await self._embed(look)  # so that later semantic lookups can find it
+        now = time.time()
+        entry_id = "ce_" + secrets.token_hex(12)
+        try:
+            await self.store.add_entry(
+                {
+                    "id": entry_id,
+                    "namespace": look.options.namespace,
+                    "scope": look.scope,
+                    "params_key": look.params_key,
+                    "direct_key": look.direct_key,
+                    "provider": look.requested_provider,
+                    "model": look.requested_model,
+                    "prompt": look.prompt,
+                    "embedding": look.vector,
+                    "embedding_model": look.embedding_model,
+                    "input_tokens": look.input_tokens,
+                    "source_video_id": row["id"],
+                    "hits": 0,
+                    "created_at": now,
+                    "expires_at": now + look.options.ttl_seconds,
+                }
+            )
+            look.entry_id = entry_id
+            if now - self._last_sweep > SWEEP_INTERVAL_SECONDS:
+                self._last_sweep = now
+                await self.store.sweep_expired(now)
+        except SQLAlchemyError:
+            log.exception("could not store cache entry for %s", row["id"])
+
+    # -- delete and mirror hooks ----------------------------------------------------------
+    async def release(self, conn: AsyncConnection, row: Row) -> int | None:
+        """In the delete's transaction: see `CacheStore.release`."""
+        return await self.store.release(conn, row)
+
+    async def shared_copy(self, row: Row) -> Row | None:
+        """For the mirror: `{"assets", "expires_at"}` of a sibling's copy of a shared job."""
+        return await self.store.shared_copy(row, time.time() + EXPIRY_MARGIN_SECONDS)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _disabled(self, principal: Principal) -> bool:
+        off = self.config.disabled_keys
+        return (
+            bool(off)
+            and principal.key_id is not None
+            and (principal.key_id in off or principal.name in off)
+        )
+
+    def _scope(self, principal: Principal, subject: Subject) -> str:
+        """Who may hit entries this caller stores: its team by default; a key without a
+        team shares only with itself; admin and no-auth callers with their own kind."""
+        if subject.key is None:
+            return f"owner:{principal.owner}"
+        share = self.config.share
+        if share == "customer" and subject.customer is not None:
+            return f"customer:{subject.customer['id']}"
+        if share in ("customer", "team") and subject.team is not None:
+            return f"team:{subject.team['id']}"
+        return f"key:{subject.key['id']}"
+
+    async def _embed(self, look: CacheLookup) -> bool:
+        if look.vector is not None:
+            return True
+        if self.embedder is None:
+            return False
+        try:
+            emb = await self.embedder.embed(look.prompt)
+        except EmbeddingError as exc:
+            log.warning("prompt embedding failed, semantic lookup skipped: %s", exc)
+            return False
+        look.vector = emb.vector
+        look.embedding_model = f"{self.embedder.label}/{len(emb.vector)}"
+        look.input_tokens = emb.tokens
+        return True
+
+    def hit_row(
+        self,
+        gw: Gateway,
+        source: Row,
+        *,
+        owner: str,
+        model_requested: str,
+        prompt: str,
+        idempotency_key: str | None,
+        extra: Row,
+        now: float,
+    ) -> Row | None:
+        """The caller's new video sharing `source`'s job, or None if it cannot serve."""
+        status = source["status"]
+        row: Row = {
+            "id": f"cache_{secrets.token_hex(12)}:{source['provider']}",
+            "provider": source["provider"],
+            "upstream_id": source["upstream_id"],
+            "model_requested": model_requested,
+            "model_deployment": source["model_deployment"],
+            "provider_key": source["provider_key"],
+            "owner": owner,
+            "prompt": prompt,  # the caller's own words, never the source's
+            "size": source["size"],
+            "seconds": source["seconds"],
+            "created_at": int(now),
+            "remixed_from": None,
+            "error_code": None,
+            "error_message": None,
+            "extra": extra,
+            "updated_at": now,
+            "poll_failures": 0,
+            "idempotency_key": idempotency_key,
+        }
+        if status in ACTIVE:  # attach: polled like any job, on the same upstream id
+            provider = gw.providers.get(source["provider"])
+            interval = provider.poll_after_ms / 1000 if provider is not None else 5.0
+            row.update(
+                status=status,
+                progress=source["progress"],
+                completed_at=None,
+                expires_at=None,
+                assets=None,
+                mirror_state=None,
+                next_poll_at=now + interval,
+            )
+            return row
+        if status != "completed":
+            return None
+        mirror = source["mirror_state"]
+        expires = source["expires_at"]
+        if mirror == "expired" or (expires is not None and expires <= now + EXPIRY_MARGIN_SECONDS):
+            return None
+        if mirror == "done" and not source["assets"]:
+            return None
+        row.update(
+            status="completed",
+            progress=100,
+            completed_at=int(now),
+            expires_at=expires,
+            assets=source["assets"] if mirror == "done" else None,
+            mirror_state=mirror,
+            next_poll_at=now if mirror == "pending" else None,
+        )
+        return row
+
+
+class _Hit:
+    """Turns a candidate entry into the caller's video, or reports it could not."""
+
+    def __init__(
+        self,
+        service: CacheService,
+        gw: Gateway,
+        look: CacheLookup,
+        owner: str,
+        model_requested: str,
+        idempotency_key: str | None,
+        who: Row,
+    ) -> None:
+        self.service = service
+        self.gw = gw
+        self.look = look
+        self.owner = owner
+        self.model_requested = model_requested
+        self.idempotency_key = idempotency_key
+        self.who = who
+
+    async def take(self, entry_id: str, hit_type: str, now: float) -> bool:
+        look = self.look
+
+        def build(source: Row) -> Row | None:
+            return self.service.hit_row(
+                self.gw,
+                source,
+                owner=self.owner,
+                model_requested=self.model_requested,
+                prompt=look.prompt,
+                idempotency_key=self.idempotency_key,
+                extra={"cache_hit": {"entry_id": entry_id, "hit_type": hit_type}},
+                now=now,
+            )
+
+        row = await self.service.store.create_hit(
+            entry_id, now, build, self.who, look.options.namespace, hit_type, look.saves_usd
+        )
+        if row is None:
+            return False
+        look.row, look.entry_id, look.hit_type = row, entry_id, hit_type
+        look.provider_used, look.model_used = row["provider"], row["model_deployment"]
+        return True
+
+
+async def _has_vec(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT vec_version()"))
+    except SQLAlchemyError:
+        return False
+    return True
