@@ -418,3 +418,25 @@ def test_watch_cli_shows_progress_then_saves(gateway: GatewayHandle, tmp_path: A
         timeout=60,
     )
     assert watched.returncode == 0 and "completed" in watched.stderr
+
+
+def test_http_only_instance_with_external_worker_serves_from_store(
+    make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """With `worker.external`, an instance without its own poller still answers retrieves
+    from the store (a separate `videogate worker` keeps the rows fresh)."""
+    mock.run_seconds = 20
+    gw = make_gateway(
+        providers={"openai": provider(mock)}, worker={"enabled": False, "external": True}
+    )
+    video = gw.client().videos.create(model="openai/sora-2", prompt="polled elsewhere")
+    upstream = f"/v1/videos/{video.id.rsplit(':', 1)[0]}"
+    for _ in range(3):
+        gw.client().videos.retrieve(video.id)
+    assert [r for r in mock.find_requests("GET") if r.path == upstream] == []
+    plain = make_gateway(providers={"openai": provider(mock)}, worker={"enabled": False})
+    client = plain.client(gw.key)  # same store, so the first gateway's key
+    video2 = client.videos.create(model="openai/sora-2", prompt="no poller anywhere")
+    client.videos.retrieve(video2.id)
+    upstream2 = f"/v1/videos/{video2.id.rsplit(':', 1)[0]}"
+    assert len([r for r in mock.find_requests("GET") if r.path == upstream2]) == 1

@@ -105,6 +105,9 @@ class WorkerConfig(BaseModel):
     # Retrieve answers from the store while a job's row is fresher than this (the poller
     # keeps it fresh); older rows are refreshed inline from the provider.
     stale_after_seconds: float = 10.0
+    # True when this process runs no worker but a separate `videogate worker` polls for it,
+    # so retrieve still answers from the store.
+    external: bool = False
     purge_interval_seconds: float = 60.0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 import orjson
@@ -12,7 +12,7 @@ from ..errors import GatewayError
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of its cost
 
 
 class JSON(Response):

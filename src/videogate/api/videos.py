@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -223,16 +223,23 @@ async def create_video(request: Request) -> Response:
                 await gw.idempotency.release(principal.owner, idem)
         raise
     row = await _record(
-        gw, principal, call, started.provider, started.params, started.key, started.video, idem
-    )
-    await gw.gov.open_usage(
-        row["id"],
-        subject,
-        reservation,
-        started.provider.id,
-        started.params.model,
-        float(row["seconds"] or seconds),
-        row["size"],
+        gw,
+        principal,
+        call,
+        started.provider,
+        started.params,
+        started.key,
+        started.video,
+        idem,
+        usage=lambda r: gw.gov.usage_row(
+            r["id"],
+            subject,
+            reservation,
+            started.provider.id,
+            started.params.model,
+            float(r["seconds"] or seconds),
+            r["size"],
+        ),
     )
     if row["status"] in TERMINAL:  # some providers answer a finished job at once
         await settle_ended(gw, row)
@@ -258,7 +265,9 @@ async def _record(
     key: Any,
     up: UpstreamVideo,
     idem: str | None,
+    usage: Callable[[Row], Row] | None = None,
 ) -> Row:
+    """Insert the new video (with its usage row, from `usage(row)`, in the same transaction)."""
     call.provider = provider.id
     row = new_row(
         up,
@@ -272,7 +281,7 @@ async def _record(
         seconds=params.seconds,
     )
     row.update(values_for(gw, provider, up), idempotency_key=idem)
-    await gw.videos.insert(row)
+    await gw.videos.insert(row, usage(row) if usage is not None else None)
     if idem is not None:
         await gw.idempotency.set_state(
             principal.owner, idem, "done", video_id=row["id"], provider=provider.id
@@ -379,7 +388,7 @@ async def refresh(gw: Gateway, call: Call, row: Row) -> Row:
     if row["status"] in TERMINAL:
         return row
     provider = gw.provider(row["provider"])
-    if gw.settings.worker.enabled:
+    if gw.settings.worker.enabled or gw.settings.worker.external:
         fresh_for = max(gw.settings.worker.stale_after_seconds, 2 * provider.poll_after_ms / 1000)
         if time.time() - row["updated_at"] < fresh_for:
             return row
@@ -570,15 +579,17 @@ async def remix_video(request: Request) -> Response:
         remixed_from=source["id"],
     )
     row.update(values_for(gw, provider, up))  # schedule its polls like any new job
-    await gw.videos.insert(row)
-    await gw.gov.open_usage(
-        row["id"],
-        subject,
-        reservation,
-        provider.id,
-        model,
-        float(row["seconds"] or seconds),
-        row["size"],
+    await gw.videos.insert(
+        row,
+        gw.gov.usage_row(
+            row["id"],
+            subject,
+            reservation,
+            provider.id,
+            model,
+            float(row["seconds"] or seconds),
+            row["size"],
+        ),
     )
     body = video_object(row)
     body["extra_fields"] = call.extra_fields(row["model_deployment"])

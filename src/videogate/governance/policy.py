@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..errors import GatewayError
@@ -252,8 +252,8 @@ class Governance:
                 await self.limits.settle(claim, 0.0)
 
     # -- usage ----------------------------------------------------------------------------
-    async def open_usage(
-        self,
+    @staticmethod
+    def usage_row(
         video_id: str,
         subject: Subject,
         reservation: Reservation,
@@ -261,25 +261,24 @@ class Governance:
         model: str,
         seconds: float,
         size: str | None,
-    ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(usage_table).values(
-                    video_id=video_id,
-                    key_id=subject.key["id"] if subject.key else None,
-                    team_id=subject.team["id"] if subject.team else None,
-                    customer_id=subject.customer["id"] if subject.customer else None,
-                    provider=provider_id,
-                    model=model,
-                    seconds=seconds,
-                    resolution=tier_of(size),
-                    estimate_usd=reservation.estimate_usd,
-                    cost_usd=0.0,
-                    status="reserved",
-                    claims=[c.to_json() for c in reservation.claims if c.kind != "rpm"],
-                    created_at=time.time(),
-                )
-            )
+    ) -> Row:
+        """The usage row a new job starts with; written in the job's own insert transaction."""
+        return {
+            "video_id": video_id,
+            "key_id": subject.key["id"] if subject.key else None,
+            "team_id": subject.team["id"] if subject.team else None,
+            "customer_id": subject.customer["id"] if subject.customer else None,
+            "provider": provider_id,
+            "model": model,
+            "seconds": seconds,
+            "resolution": tier_of(size),
+            "estimate_usd": reservation.estimate_usd,
+            "cost_usd": 0.0,
+            "status": "reserved",
+            "claims": [c.to_json() for c in reservation.claims if c.kind != "rpm"],
+            "created_at": time.time(),
+            "settled_at": None,
+        }
 
     async def settle(
         self,

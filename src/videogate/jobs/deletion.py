@@ -39,7 +39,8 @@ async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:
         )
         log.warning("removing assets of %s failed (%s); will retry", row["video_id"], exc)
         return "pending"
-    await gw.outbox.assets_removed(row["seq"])
+    if row.get("assets"):
+        await gw.outbox.assets_removed(row["seq"])
     provider = gw.providers.get(row["provider"])
     if provider is None:
         await gw.outbox.retry_later(

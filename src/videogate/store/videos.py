@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..providers.base import UpstreamVideo
 from .fast import FastReader
-from .models import deletions, videos
+from .models import deletions, usage, videos
 
 Row = dict[str, Any]
 ACTIVE = ("queued", "in_progress")
+INSERT_VIDEO = insert(videos)
+INSERT_USAGE = insert(usage)
+INSERT_DELETION = insert(deletions).returning(deletions.c.seq)
 OnEnd = Callable[[AsyncConnection], Awaitable[None]]
 
 
@@ -36,9 +39,16 @@ class VideoStore:
         self.engine = engine
         self.reader = reader
 
-    async def insert(self, row: Row) -> None:
+    async def insert(self, row: Row, usage_row: Row | None = None) -> None:
+        """Write a new video (and its usage row) in one transaction.
+
+        Rows go in as parameters of a constant statement: building `.values(**row)` per call
+        made SQLAlchemy coerce every column and was a third of a create's CPU.
+        """
         async with self.engine.begin() as conn:
-            await conn.execute(insert(videos).values(**row))
+            await conn.execute(INSERT_VIDEO, row)
+            if usage_row is not None:
+                await conn.execute(INSERT_USAGE, usage_row)
 
     async def get(self, video_id: str) -> Row | None:
         if self.reader is not None:
@@ -184,20 +194,21 @@ class VideoStore:
         async with self.engine.begin() as conn:
             await conn.execute(delete(videos).where(videos.c.id == row["id"]))
             res = await conn.execute(
-                insert(deletions)
-                .values(
-                    video_id=row["id"],
-                    provider=row["provider"],
-                    upstream_id=row["upstream_id"],
-                    provider_key=row["provider_key"],
-                    owner=row["owner"],
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now + grace_seconds,
-                    created_at=now,
-                    assets=[a["key"] for a in (row.get("assets") or {}).values()] or None,
-                )
-                .returning(deletions.c.seq)
+                INSERT_DELETION,
+                {
+                    "video_id": row["id"],
+                    "provider": row["provider"],
+                    "upstream_id": row["upstream_id"],
+                    "provider_key": row["provider_key"],
+                    "owner": row["owner"],
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now + grace_seconds,
+                    "created_at": now,
+                    "done_at": None,
+                    "last_error": None,
+                    "assets": [a["key"] for a in (row.get("assets") or {}).values()] or None,
+                },
             )
             seq = int(res.scalar_one())
             if on_delete is not None:
