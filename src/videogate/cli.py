@@ -11,14 +11,12 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import cli_admin
 from .config import ConfigError, Settings, load_settings
-
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -7,7 +7,6 @@ registry; secrets are write-only: virtual-key secrets are shown once, provider s
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -21,8 +20,6 @@ from ..store.keys import public_key
 from .admin import admin_call
 from .parsing import read_json_object
 from .videos import Call
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _not_found(kind: str, ref: str) -> GatewayError:

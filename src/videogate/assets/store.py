@@ -7,7 +7,6 @@ requests, and deleted idempotently. Keys are `<owner>/<video id>/<variant>`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +20,6 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig
 
 READ_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    content_type: str
 
 
 class AssetStore:

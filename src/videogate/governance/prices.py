@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-TIERS = ("480p", "720p", "1080p", "4k")
-
 
 @dataclass(frozen=True)
 class Price:

@@ -86,7 +86,9 @@ async def mirror_one(gw: Gateway, row: Row, token: str) -> None:
             {
                 "poll_failures": failures,
                 "mirror_state": "failed" if give_up else "pending",
-                "next_poll_at": None if give_up else next_poll(provider, failures),
+                "next_poll_at": None
+                if give_up
+                else next_poll(provider, failures, cap=gw.settings.worker.poll_backoff_max_seconds),
             },
         )
         log.warning("mirroring %s failed (%s)%s", row["id"], exc, "; giving up" if give_up else "")

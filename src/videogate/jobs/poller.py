@@ -24,12 +24,17 @@ Row = dict[str, Any]
 MAX_MIRROR_FAILURES = 8
 
 
-def next_poll(provider: Provider, failures: int = 0, retry_after: float | None = None) -> float:
+def next_poll(
+    provider: Provider,
+    failures: int = 0,
+    retry_after: float | None = None,
+    cap: float = 300.0,
+) -> float:
     """When to look again: the provider's interval with ±20% jitter, backing off on errors
-    and never sooner than a Retry-After the provider asked for."""
+    (up to `cap` seconds) and never sooner than a Retry-After the provider asked for."""
     base = provider.poll_after_ms / 1000
     delay = base * (2 ** min(failures, 8)) if failures else base
-    delay = min(delay, 300.0) * random.uniform(0.8, 1.2)
+    delay = min(delay, cap) * random.uniform(0.8, 1.2)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return time.time() + delay
@@ -113,7 +118,12 @@ async def poll_one(gw: Gateway, row: Row, token: str) -> None:
             token,
             {
                 "poll_failures": failures,
-                "next_poll_at": next_poll(provider, failures, _retry_after(exc)),
+                "next_poll_at": next_poll(
+                    provider,
+                    failures,
+                    _retry_after(exc),
+                    gw.settings.worker.poll_backoff_max_seconds,
+                ),
             },
         )
         log.info("poll of %s failed (%s %s); retrying", row["id"], exc.status, exc.code)

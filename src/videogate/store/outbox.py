@@ -33,15 +33,6 @@ class DeletionOutbox:
             found = res.mappings().first()
         return dict(found) if found else None
 
-    async def pending_for(self, video_id: str) -> list[Row]:
-        async with self.engine.connect() as conn:
-            res = await conn.execute(
-                select(deletions).where(
-                    deletions.c.video_id == video_id, deletions.c.state == "pending"
-                )
-            )
-            return [dict(r) for r in res.mappings()]
-
     async def assets_removed(self, seq: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(deletions).where(deletions.c.seq == seq).values(assets=None))

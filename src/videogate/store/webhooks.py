@@ -99,10 +99,6 @@ class WebhookStore:
             count += 1
         return count
 
-    async def enqueue_now(self, owner: str, event_type: str, video_id: str) -> int:
-        async with self.engine.begin() as conn:
-            return await self.enqueue(conn, owner, event_type, video_id)
-
     async def due(self, limit: int = 50) -> list[Row]:
         async with self.engine.connect() as conn:
             res = await conn.execute(
