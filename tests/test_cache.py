@@ -493,3 +493,26 @@ async def test_sqlite_vec_and_python_scoring_agree(tmp_path: Any) -> None:
     for (_, _, a), (_, _, b), n in zip(fast, slow, best, strict=True):
         assert a == pytest.approx(b, abs=1e-5)
         assert a == pytest.approx(cosine(asked, prompts[n]), abs=1e-5)
+
+
+def test_identical_creates_racing_start_one_upstream_job(
+    start: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """Two identical creates at once: the second waits for the first's claim, then attaches
+    to the job it started instead of starting another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw = start()
+    mock.hang_next(1.0, path_contains="/v1/videos", method="POST")  # keep the first in flight
+
+    def one(_: int) -> dict[str, Any]:
+        with gw.http() as http:
+            return create(http)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        videos = list(pool.map(one, range(2)))
+    assert len(mock.find_requests("POST", "/v1/videos")) == 1
+    assert len({v["id"] for v in videos}) == 2
+    hits = sorted(debug(v)["cache_hit"] for v in videos)
+    assert hits == [False, True]
+    assert next(debug(v) for v in videos if debug(v)["cache_hit"])["hit_type"] == "direct"

@@ -203,57 +203,61 @@ async def create_video(request: Request) -> Response:
         )
         return call.respond(hit)
     # -- end response cache --
-    estimate, seconds = gw.gov.estimate(
-        [(p.id, params.model, params.seconds, params.size) for p, params in planned]
-    )
     try:
-        reservation = await gw.gov.reserve(subject, estimate, seconds)
-    except GatewayError:
-        if idem is not None:
-            await gw.idempotency.release(principal.owner, idem)
-        raise
-    try:
-        started = await creation.start(gw, planned, call.ctx, gw.gov.upstream_keys(subject))
-    except GatewayError as exc:
-        await gw.gov.release(reservation)
-        if idem is not None:
-            if exc.code == "upstream_timeout":  # it may exist upstream: reconcile on retry
-                await gw.idempotency.set_state(principal.owner, idem, "unknown")
-            else:
+        estimate, seconds = gw.gov.estimate(
+            [(p.id, params.model, params.seconds, params.size) for p, params in planned]
+        )
+        try:
+            reservation = await gw.gov.reserve(subject, estimate, seconds)
+        except GatewayError:
+            if idem is not None:
                 await gw.idempotency.release(principal.owner, idem)
-        raise
-    row = await _record(
-        gw,
-        principal,
-        call,
-        started.provider,
-        started.params,
-        started.key,
-        started.video,
-        idem,
-        usage=lambda r: gw.gov.usage_row(
-            r["id"],
-            subject,
-            reservation,
-            started.provider.id,
-            started.params.model,
-            float(r["seconds"] or seconds),
-            r["size"],
-        ),
-    )
-    if row["status"] in TERMINAL:  # some providers answer a finished job at once
-        await settle_ended(gw, row)
-    more: dict[str, Any] = {}
-    if cached is not None:  # response cache: remember this job for later creates
-        await gw.cache.remember(cached, row)
-        more["cache_debug"] = cached.debug()
-    if started.fallback_index:
-        more["fallback_index"] = started.fallback_index
-    if started.notes:
-        more["attempts"] = started.notes
-    body_out = video_object(row)
-    body_out["extra_fields"] = call.extra_fields(row["model_deployment"], **more)
-    return call.respond(body_out)
+            raise
+        try:
+            started = await creation.start(gw, planned, call.ctx, gw.gov.upstream_keys(subject))
+        except GatewayError as exc:
+            await gw.gov.release(reservation)
+            if idem is not None:
+                if exc.code == "upstream_timeout":  # it may exist upstream: reconcile on retry
+                    await gw.idempotency.set_state(principal.owner, idem, "unknown")
+                else:
+                    await gw.idempotency.release(principal.owner, idem)
+            raise
+        row = await _record(
+            gw,
+            principal,
+            call,
+            started.provider,
+            started.params,
+            started.key,
+            started.video,
+            idem,
+            usage=lambda r: gw.gov.usage_row(
+                r["id"],
+                subject,
+                reservation,
+                started.provider.id,
+                started.params.model,
+                float(r["seconds"] or seconds),
+                r["size"],
+            ),
+        )
+        if row["status"] in TERMINAL:  # some providers answer a finished job at once
+            await settle_ended(gw, row)
+        more: dict[str, Any] = {}
+        if cached is not None:  # response cache: remember this job for later creates
+            await gw.cache.remember(cached, row)
+            more["cache_debug"] = cached.debug()
+        if started.fallback_index:
+            more["fallback_index"] = started.fallback_index
+        if started.notes:
+            more["attempts"] = started.notes
+        body_out = video_object(row)
+        body_out["extra_fields"] = call.extra_fields(row["model_deployment"], **more)
+        return call.respond(body_out)
+    finally:
+        if cached is not None:  # an identical create waiting on this one may go on
+            gw.cache.done(cached)
 
 
 async def _record(

@@ -9,6 +9,7 @@ reservation is made and the usage row says `cache_hit` at cost 0.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -63,6 +64,14 @@ class CacheLookup:
     input_tokens: int | None = None
     threshold: float | None = None
     similarity: float | None = None
+    # Held from a direct miss until the job is remembered (or the create fails), so an
+    # identical create arriving meanwhile waits and then attaches instead of going upstream.
+    inflight: asyncio.Lock | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        if self.inflight is not None and self.inflight.locked():
+            self.inflight.release()
+        self.inflight = None
 
     def debug(self) -> dict[str, Any]:
         return {
@@ -85,6 +94,7 @@ class CacheService:
         self.config = config
         self.embedder = embedder
         self._last_sweep = 0.0
+        self._inflight: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     @classmethod
     async def start(cls, engine: AsyncEngine, config: CacheConfig) -> CacheService:
@@ -140,32 +150,61 @@ class CacheService:
         hit = _Hit(self, gw, look, principal.owner, model_requested, idempotency_key, who)
         now = time.time()
         if DIRECT in options.types:
-            for entry_id, _ in await self.store.direct_candidates(
-                options.namespace, look.scope, look.direct_key, now
-            ):
-                if await hit.take(entry_id, DIRECT, now):
-                    return look
-        if SEMANTIC in options.types and await self._embed(look):
-            assert look.vector is not None and look.embedding_model is not None
-            look.threshold = options.threshold
-            found = await self.store.semantic_candidates(
-                options.namespace,
-                look.scope,
-                pkey,
-                look.embedding_model,
-                look.vector,
-                now,
-                CANDIDATES,
-            )
-            look.similarity = found[0][2] if found else None  # the nearest, even on a miss
-            for entry_id, _, similarity in found:
-                if similarity < options.threshold:
-                    break
-                if await hit.take(entry_id, SEMANTIC, now):
-                    look.similarity = similarity
-                    return look
-        await self.store.count_miss(options.namespace)
+            if await self._direct(hit, look, now):
+                return look
+            if not options.no_store:
+                # Miss: claim this exact request until it is remembered; whoever waited for
+                # the claim looks again and attaches to the job the first one started.
+                lock = self._inflight.setdefault(
+                    (options.namespace, look.scope, look.direct_key), asyncio.Lock()
+                )
+                await lock.acquire()
+                look.inflight = lock
+        try:
+            if look.inflight is not None and await self._direct(hit, look, time.time()):
+                self.done(look)
+                return look
+            if SEMANTIC in options.types and await self._embed(look):
+                assert look.vector is not None and look.embedding_model is not None
+                look.threshold = options.threshold
+                found = await self.store.semantic_candidates(
+                    options.namespace,
+                    look.scope,
+                    pkey,
+                    look.embedding_model,
+                    look.vector,
+                    now,
+                    CANDIDATES,
+                )
+                look.similarity = found[0][2] if found else None  # the nearest, even on a miss
+                for entry_id, _, similarity in found:
+                    if similarity < options.threshold:
+                        break
+                    if await hit.take(entry_id, SEMANTIC, now):
+                        look.similarity = similarity
+                        self.done(look)  # a hit: nothing of ours is in flight
+                        return look
+            await self.store.count_miss(options.namespace)
+        except BaseException:
+            self.done(look)
+            raise
         return look
+
+    async def _direct(self, hit: _Hit, look: CacheLookup, now: float) -> bool:
+        for entry_id, _ in await self.store.direct_candidates(
+            look.options.namespace, look.scope, look.direct_key, now
+        ):
+            if await hit.take(entry_id, DIRECT, now):
+                return True
+        return False
+
+    def done(self, look: CacheLookup) -> None:
+        """The create that held `look`'s claim has finished (stored or failed)."""
+        key = (look.options.namespace, look.scope, look.direct_key)
+        lock = look.inflight
+        look.release()
+        if lock is not None and not lock.locked() and self._inflight.get(key) is lock:
+            del self._inflight[key]
 
     async def remember(self, look: CacheLookup, row: Row) -> None:
         """After a miss created `row`: store the entry that later identical (or, with an
