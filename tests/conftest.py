@@ -120,17 +120,20 @@ class GatewayHandle:
     def new_key(self, name: str) -> str:
         return cli_key(self.settings, name)
 
+    def key_ids(self) -> list[str]:
+        """Ids of the store's virtual keys, oldest first (from `videogate keys list`)."""
+        out = run_cli(self.settings, "keys", "list")
+        return [line.split()[0] for line in out.splitlines()[1:]]
 
-def cli_key(settings: Settings, name: str) -> str:
-    """Create a key the way a user does: the CLI, against the store; its last line is the key."""
-    out = subprocess.run(
+
+def run_cli(settings: Settings, *args: str) -> str:
+    """`videogate ARGS` against this gateway's store, as a user would run it; its stdout."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "videogate",
-            "keys",
-            "create",
-            name,
+            *args,
             "--data-dir",
             str(settings.data_dir),
             "--database-url",
@@ -140,7 +143,11 @@ def cli_key(settings: Settings, name: str) -> str:
         capture_output=True,
         text=True,
     ).stdout
-    return out.strip().splitlines()[-1]
+
+
+def cli_key(settings: Settings, name: str) -> str:
+    """Create a key the way a user does: the CLI, against the store; its last line is the key."""
+    return run_cli(settings, "keys", "create", name).strip().splitlines()[-1]
 
 
 FAST_SIMULATED = {"type": "simulated", "options": {"generation_seconds": 1.0, "fps": 8}}

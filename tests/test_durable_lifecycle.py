@@ -101,28 +101,8 @@ def assert_no_assets(gw: GatewayHandle, video_id: str) -> None:
     store = AssetStore.from_config(gw.settings.assets, gw.settings.data_dir)
     safe = video_id.replace(":", "~")
     for variant in ("video", "thumbnail", "spritesheet"):
-        for owner in ("admin", *_key_ids(gw)):
+        for owner in ("admin", *gw.key_ids()):
             assert asyncio.run(store.size(f"{owner}/{safe}/{variant}")) is None
-
-
-def _key_ids(gw: GatewayHandle) -> list[str]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "videogate",
-            "keys",
-            "list",
-            "--data-dir",
-            str(gw.settings.data_dir),
-            "--database-url",
-            gw.settings.effective_database_url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [line.split()[0] for line in out.splitlines()[1:]]
 
 
 def test_retrieve_is_served_from_the_store_while_the_poller_works(
@@ -188,7 +168,7 @@ def test_signed_webhooks_are_retried_until_delivered(
     receiver = Receiver(fail=2)
     try:
         gw = make_gateway(webhooks={"retry_schedule_seconds": [0.2, 0.2, 0.2]})
-        key_id = _key_ids(gw)[0]
+        key_id = gw.key_ids()[0]
         admin = mint_jwt(gw.settings.jwt_secret(), role="admin", ttl_seconds=60)
         with gw.http(admin) as root:
             made = root.post("/api/webhooks", json={"owner": key_id, "url": receiver.url})

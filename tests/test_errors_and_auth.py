@@ -195,7 +195,7 @@ def test_ownership_between_keys_and_admin(gateway: GatewayHandle) -> None:
 def test_virtual_key_jwt_resolves_to_its_key(gateway: GatewayHandle) -> None:
     with gateway.http() as alice:
         vid = _create(alice)["id"]
-        key_id = _key_id(gateway)
+        key_id = gateway.key_ids()[0]
     token = mint_jwt(gateway.settings.jwt_secret(), role="virtual_key", ttl_seconds=60, vk=key_id)
     with gateway.http(token) as via_jwt:
         assert via_jwt.get(f"/v1/videos/{vid}").status_code == 200
@@ -207,29 +207,6 @@ def test_virtual_key_jwt_resolves_to_its_key(gateway: GatewayHandle) -> None:
         403,
         "virtual_key_not_found",
     )
-
-
-def _key_id(gateway: GatewayHandle) -> str:
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "videogate",
-            "keys",
-            "list",
-            "--data-dir",
-            str(gateway.settings.data_dir),
-            "--database-url",
-            gateway.settings.effective_database_url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return out.splitlines()[1].split()[0]
 
 
 def test_revoked_key_stops_within_a_second(gateway: GatewayHandle) -> None:

@@ -11,17 +11,18 @@ from starlette.routing import Route
 from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
 from ..store.webhooks import EVENTS
+from .auth import Principal
 from .parsing import read_json_object
 from .videos import Call
 
 
-async def admin_call(request: Request, request_type: str) -> tuple[Gateway, Call]:
+async def admin_call(request: Request, request_type: str) -> tuple[Gateway, Call, Principal]:
     gw: Gateway = request.app.state.gateway
     call = Call(gw, request, request_type)
     principal = await call.principal()
     if not principal.is_admin:
         raise GatewayError(403, "admin_required", "This route needs an admin JWT.")
-    return gw, call
+    return gw, call, principal
 
 
 def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, An
 
 
 async def create_webhook(request: Request) -> Response:
-    gw, call = await admin_call(request, "webhook_create")
+    gw, call, _ = await admin_call(request, "webhook_create")
     body = await read_json_object(request, gw.settings.limits)
     url, owner = body.get("url"), body.get("owner")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -49,13 +50,13 @@ async def create_webhook(request: Request) -> Response:
 
 
 async def list_webhooks(request: Request) -> Response:
-    gw, call = await admin_call(request, "webhook_list")
+    gw, call, _ = await admin_call(request, "webhook_list")
     rows = await gw.webhooks.endpoints(request.query_params.get("owner"))
     return call.respond({"object": "list", "data": [_public(r) for r in rows]})
 
 
 async def delete_webhook(request: Request) -> Response:
-    gw, call = await admin_call(request, "webhook_delete")
+    gw, call, _ = await admin_call(request, "webhook_delete")
     endpoint_id = request.path_params["endpoint_id"]
     if not await gw.webhooks.delete_endpoint(endpoint_id):
         raise GatewayError(404, "webhook_not_found", f"No webhook endpoint {endpoint_id!r}.")
@@ -63,7 +64,7 @@ async def delete_webhook(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    gw, call = await admin_call(request, "webhook_deliveries")
+    gw, call, _ = await admin_call(request, "webhook_deliveries")
     q = request.query_params
     rows = await gw.webhooks.deliveries(q.get("endpoint_id"), q.get("owner"))
     data = [

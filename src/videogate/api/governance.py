@@ -39,8 +39,7 @@ async def _body(gw: Gateway, request: Request) -> dict[str, Any]:
 
 
 async def _who(request: Request, request_type: str) -> tuple[Gateway, Call, str]:
-    gw, call = await admin_call(request, request_type)
-    principal = await call.principal()
+    gw, call, principal = await admin_call(request, request_type)
     return gw, call, _actor(principal.name)
 
 

@@ -14,7 +14,7 @@ from ..api.admin import admin_call
 async def cache_stats(request: Request) -> Response:
     """Entries, hits, misses and dollars saved, per namespace and in total
     (`?namespace=` narrows it)."""
-    gw, call = await admin_call(request, "cache_stats")
+    gw, call, _ = await admin_call(request, "cache_stats")
     cache = gw.cache
     namespaces = await cache.store.stats(request.query_params.get("namespace"), time.time())
     totals = {
@@ -38,7 +38,7 @@ async def cache_stats(request: Request) -> Response:
 async def purge_namespace(request: Request) -> Response:
     """Forget every entry of a namespace (for all tenants). Videos made from hits keep
     working: they reference jobs and media, not entries."""
-    gw, call = await admin_call(request, "cache_purge")
+    gw, call, _ = await admin_call(request, "cache_purge")
     namespace = request.path_params["namespace"]
     removed = await gw.cache.store.purge(namespace)
     return call.respond({"namespace": namespace, "deleted_entries": removed, "purged": True})

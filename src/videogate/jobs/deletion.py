@@ -8,12 +8,12 @@ restarts, so an accepted delete is never forgotten.
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any, Literal
 
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..providers.base import CallContext, Capability
+from .backoff import backoff
 
 log = logging.getLogger("videogate.deletion")
 Outcome = Literal["done", "pending", "unsupported"]
@@ -22,9 +22,7 @@ INLINE_GRACE_SECONDS = 30.0
 
 
 def _backoff(gw: Gateway, attempts: int, base: float) -> float:
-    cap = gw.settings.worker.deletion_backoff_max_seconds
-    delay = min(cap, base * (2 ** min(attempts, 12)))
-    return float(delay * random.uniform(0.8, 1.2))
+    return backoff(base, attempts, gw.settings.worker.deletion_backoff_max_seconds, 12)
 
 
 async def carry_out(gw: Gateway, row: dict[str, Any]) -> Outcome:

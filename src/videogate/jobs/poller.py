@@ -9,7 +9,6 @@ whoever notices first.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..gateway import Gateway
 from ..providers.base import FAILURE_EXPIRED, TERMINAL, CallContext, Provider, UpstreamVideo
 from ..store.videos import fields_from_upstream
 from ..store.webhooks import WebhookStore
+from .backoff import backoff
 
 log = logging.getLogger("videogate.poller")
 Row = dict[str, Any]
@@ -32,9 +32,7 @@ def next_poll(
 ) -> float:
     """When to look again: the provider's interval with ±20% jitter, backing off on errors
     (up to `cap` seconds) and never sooner than a Retry-After the provider asked for."""
-    base = provider.poll_after_ms / 1000
-    delay = base * (2 ** min(failures, 8)) if failures else base
-    delay = min(delay, cap) * random.uniform(0.8, 1.2)
+    delay = backoff(provider.poll_after_ms / 1000, failures, cap, 8)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return time.time() + delay

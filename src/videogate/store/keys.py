@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .models import key_hashes, virtual_keys
@@ -119,7 +119,10 @@ class KeyStore:
             return [dict(r) for r in res.mappings()]
 
     async def count(self) -> int:
-        return len(await self.all())
+        async with self.engine.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(virtual_keys))).scalar_one()
+            )
 
     async def update(self, key_id: str, values: Row) -> Row | None:
         unknown = set(values) - EDITABLE
