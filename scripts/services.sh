@@ -4,6 +4,7 @@
 # Usage: eval "$(scripts/services.sh start)"     scripts/services.sh stop
 set -euo pipefail
 ROOT="${VIDEOGATE_SERVICES_DIR:-/tmp/videogate-services}"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PG_PORT="${VIDEOGATE_PG_PORT:-54329}"
 
 log() { echo "services: $*" >&2; }
@@ -18,9 +19,43 @@ apt_install() {
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
+# pgvector: no Debian package for bookworm, so the vendored release (third_party/pgvector) is
+# built against this server's headers and installed into it, once. Idempotent: nothing
+# happens when the server already has this version (or a newer one).
+ensure_pgvector() {
+  local bin="$1" src="$REPO/third_party/pgvector"
+  local pgc="$bin/pg_config" major; major="$(basename "$(dirname "$bin")")"
+  local want have control
+  want="$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$src/vector.control")"
+  control="$("$pgc" --sharedir)/extension/vector.control"
+  if [ -f "$control" ]; then
+    have="$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$control")"
+    if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" = "$want" ]; then
+      return 0
+    fi
+  fi
+  if [ ! -f "$("$pgc" --includedir-server)/postgres.h" ]; then
+    apt_install "postgresql-server-dev-$major" || return 1
+  fi
+  command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || apt_install build-essential || return 1
+  local tmp start=$SECONDS
+  tmp="$(mktemp -d)"
+  cp -R "$src/." "$tmp/"
+  log "building pgvector $want for PostgreSQL $major (third_party/pgvector)"
+  # OPTFLAGS="": no -march=native, so the library runs on any CPU of this architecture
+  # (pgvector picks its SIMD distance functions at run time).
+  if ! (cd "$tmp" && make -s -j"$(nproc)" PG_CONFIG="$pgc" OPTFLAGS="" \
+        && make -s PG_CONFIG="$pgc" OPTFLAGS="" install) >&2; then
+    rm -rf "$tmp"; log "pgvector build failed"; return 1
+  fi
+  rm -rf "$tmp"
+  log "pgvector $want installed in $((SECONDS - start)) s"
+}
+
 start_pg() {
   local bin; bin="$(pg_bin)"
   if [ -z "$bin" ]; then apt_install postgresql || return 1; bin="$(pg_bin)"; fi
+  ensure_pgvector "$bin" || log "pgvector unavailable: the cache falls back to brute force"
   local data="$ROOT/pg"
   mkdir -p "$ROOT"
   if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$ROOT" 2>/dev/null || true; fi
