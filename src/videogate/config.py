@@ -163,6 +163,9 @@ class CacheConfig(BaseModel):
     share: Literal["team", "customer", "key"] = "team"  # who may hit an entry
     disabled_keys: list[str] = Field(default_factory=list)  # virtual key ids or names
     max_semantic_candidates: int = Field(default=2000, gt=0)  # newest entries scored
+    # How long an identical create in flight holds its claim (others wait for it, then
+    # attach); a crashed holder's claim is taken over after this.
+    claim_ttl_seconds: float = Field(default=120.0, gt=0)
     embedding: CacheEmbeddingConfig = Field(default_factory=CacheEmbeddingConfig)
 
 

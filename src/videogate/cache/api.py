@@ -29,6 +29,11 @@ async def cache_stats(request: Request) -> Response:
             "dollars_saved": saved,
             "shared_jobs": await cache.store.shared_jobs(),
             "vector_index": cache.store.index,
+            # pgvector's HNSW indexes, one per embedding dimension stored: name, size
+            "vector_indexes": [
+                {"name": i["name"], "dimensions": i["dimensions"], "bytes": i["bytes"]}
+                for i in await cache.store.index_info()
+            ],
             "embedding_model": cache.embedder.label if cache.embedder else None,
             "namespaces": namespaces,
         }

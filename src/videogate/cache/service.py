@@ -5,6 +5,12 @@ source's upstream job: a finished source lends its mirrored media (shared, refer
 counted per job), a running one is attached to (the new row is polled like any job, so the
 existing poller, leases and webhooks drive it; its mirror reuses the sibling's copy). No
 reservation is made and the usage row says `cache_hit` at cost 0.
+
+Identical creates racing each other start one upstream job: the first to miss holds a claim
+(an in-process lock, then a `cache_claims` row shared by every instance on the database)
+until its entry is stored or the create fails; the others wait for it, look again and
+attach. A claim expires after `cache.claim_ttl_seconds`, so a crashed holder blocks nobody
+for longer than that.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ ACTIVE = ("queued", "in_progress")
 EXPIRY_MARGIN_SECONDS = 60.0
 SWEEP_INTERVAL_SECONDS = 60.0
 CANDIDATES = 5
+# How often a create waiting for another instance's claim on the same request looks again.
+CLAIM_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -65,8 +73,14 @@ class CacheLookup:
     threshold: float | None = None
     similarity: float | None = None
     # Held from a direct miss until the job is remembered (or the create fails), so an
-    # identical create arriving meanwhile waits and then attaches instead of going upstream.
+    # identical create arriving meanwhile waits and then attaches instead of going upstream:
+    # the lock within this process, the claim (its holder id) across instances.
     inflight: asyncio.Lock | None = field(default=None, repr=False)
+    claim: str | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.options.namespace, self.scope, self.direct_key)
 
     def release(self) -> None:
         if self.inflight is not None and self.inflight.locked():
@@ -95,20 +109,27 @@ class CacheService:
         self.embedder = embedder
         self._last_sweep = 0.0
         self._inflight: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._instance = secrets.token_hex(6)  # claim holders: this process, then a serial
+        self._serial = 0
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def start(cls, engine: AsyncEngine, config: CacheConfig) -> CacheService:
+        pgvector: vectors.PgVector | None = None
         if engine.dialect.name == "postgresql":
-            index = vectors.POSTGRES
+            pgvector = await vectors.prepare_pgvector(engine)
+            index = vectors.PGVECTOR if pgvector is not None else vectors.POSTGRES
         else:
             index = vectors.SQLITE_VEC if vectors.register_sqlite_vec() else vectors.PYTHON
             await engine.dispose()  # pooled connections predate the extension: reopen them
             if index == vectors.SQLITE_VEC and not await _has_vec(engine):
                 index = vectors.PYTHON
-        store = CacheStore(engine, index, config.max_semantic_candidates)
+        store = CacheStore(engine, index, config.max_semantic_candidates, pgvector)
         return cls(store, config, build_embedder(config.embedding))
 
     async def aclose(self) -> None:
+        if self._releasing:  # claims of creates that just ended
+            await asyncio.gather(*self._releasing, return_exceptions=True)
         if self.embedder is not None:
             await self.embedder.aclose()
 
@@ -155,14 +176,12 @@ class CacheService:
             if not options.no_store:
                 # Miss: claim this exact request until it is remembered; whoever waited for
                 # the claim looks again and attaches to the job the first one started.
-                lock = self._inflight.setdefault(
-                    (options.namespace, look.scope, look.direct_key), asyncio.Lock()
-                )
+                lock = self._inflight.setdefault(look.key, asyncio.Lock())
                 await lock.acquire()
                 look.inflight = lock
         try:
-            if look.inflight is not None and await self._direct(hit, look, time.time()):
-                self.done(look)
+            if look.inflight is not None and await self._claim(hit, look):
+                await self._finish(look)
                 return look
             if SEMANTIC in options.types and await self._embed(look):
                 assert look.vector is not None and look.embedding_model is not None
@@ -182,13 +201,39 @@ class CacheService:
                         break
                     if await hit.take(entry_id, SEMANTIC, now):
                         look.similarity = similarity
-                        self.done(look)  # a hit: nothing of ours is in flight
+                        await self._finish(look)  # a hit: nothing of ours is in flight
                         return look
             await self.store.count_miss(options.namespace)
         except BaseException:
             self.done(look)
             raise
         return look
+
+    async def _claim(self, hit: _Hit, look: CacheLookup) -> bool:
+        """Hold `look`'s claim across instances, or wait for whoever holds it and attach to
+        the job it started. True on a (direct) hit; False when this create is to go upstream,
+        normally holding the claim (without one only if the holder outlived the claim's TTL
+        and someone else took it over, or the wait ran out)."""
+        ttl = self.config.claim_ttl_seconds
+        deadline = time.monotonic() + ttl
+        self._serial += 1
+        holder = f"{self._instance}:{self._serial}"
+        while True:
+            now = time.time()
+            if await self.store.claim(look.key, holder, now, now + ttl):
+                look.claim = holder
+                # The previous holder, if any, stored its entry before letting go: look again.
+                return await self._direct(hit, look, time.time())
+            await self._claim_gone(look.key, deadline)
+            if await self._direct(hit, look, time.time()):
+                return True
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "gave up waiting %.0f s for an identical create in flight elsewhere; "
+                    "starting another upstream job",
+                    ttl,
+                )
+                return False
 
     async def _direct(self, hit: _Hit, look: CacheLookup, now: float) -> bool:
         for entry_id, _ in await self.store.direct_candidates(
@@ -198,13 +243,40 @@ class CacheService:
                 return True
         return False
 
+    async def _claim_gone(self, key: tuple[str, str, str], deadline: float) -> None:
+        """Until nobody holds `key` (released, or expired) or `deadline` (monotonic)."""
+        while True:
+            if time.monotonic() >= deadline or not await self.store.claim_live(key, time.time()):
+                return
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+
     def done(self, look: CacheLookup) -> None:
-        """The create that held `look`'s claim has finished (stored or failed)."""
-        key = (look.options.namespace, look.scope, look.direct_key)
+        """The create that held `look`'s claim has finished (stored or failed). Synchronous
+        for the create path's `finally`: a database claim still held (the create failed or
+        stored nothing) is deleted by a task, and this process's lock is let go after it, so
+        a local waiter finds the claim gone."""
+        if look.claim is None:
+            self._let_go(look)
+            return
+        task = asyncio.get_running_loop().create_task(self._finish(look))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _finish(self, look: CacheLookup) -> None:
+        holder, look.claim = look.claim, None
+        try:
+            if holder is not None:
+                await self.store.unclaim(look.key, holder)
+        except SQLAlchemyError:
+            log.exception("could not release a cache claim; it expires by itself")
+        finally:
+            self._let_go(look)
+
+    def _let_go(self, look: CacheLookup) -> None:
         lock = look.inflight
         look.release()
-        if lock is not None and not lock.locked() and self._inflight.get(key) is lock:
-            del self._inflight[key]
+        if lock is not None and not lock.locked() and self._inflight.get(look.key) is lock:
+            del self._inflight[look.key]
 
     async def remember(self, look: CacheLookup, row: Row) -> None:
         """After a miss created `row`: store the entry that later identical (or, with an
@@ -234,8 +306,10 @@ class CacheService:
                     "hits": 0,
                     "created_at": now,
                     "expires_at": now + look.options.ttl_seconds,
-                }
+                },
+                claim=(look.key, look.claim) if look.claim is not None else None,
             )
+            look.claim = None  # released with the entry
             look.entry_id = entry_id
             if now - self._last_sweep > SWEEP_INTERVAL_SECONDS:
                 self._last_sweep = now

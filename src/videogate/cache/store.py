@@ -8,28 +8,46 @@ counted before the delete decides what to remove.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..governance.prices import tier_of
-from ..store.models import cache_counters, cache_entries, cache_jobs, deletions, usage, videos
+from ..store.models import (
+    cache_claims,
+    cache_counters,
+    cache_entries,
+    cache_jobs,
+    deletions,
+    usage,
+    videos,
+)
 from . import vectors
 
+log = logging.getLogger("videogate.cache")
 Row = dict[str, Any]
 SWEEP_BATCH = 500
+# A dimension whose HNSW index could not be built is tried again after this long.
+INDEX_RETRY_SECONDS = 60.0
+ClaimKey = tuple[str, str, str]  # namespace, scope, direct_key
 
 
 class Unusable(Exception):
     """The entry's source video cannot serve a hit any more (failed, expired or gone)."""
 
 
+def _dialect(conn: AsyncConnection) -> Any:
+    return postgresql if conn.dialect.name == "postgresql" else sqlite
+
+
 def _upsert(conn: AsyncConnection, table: Any, values: Row, keys: list[str], changes: Row) -> Any:
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    dialect = _dialect(conn)
     return (
         dialect.insert(table)
         .values(**values)
@@ -65,11 +83,27 @@ def _count(
     )
 
 
+def _claimed(key: ClaimKey) -> tuple[Any, ...]:
+    c = cache_claims.c
+    return (c.namespace == key[0], c.scope == key[1], c.direct_key == key[2])
+
+
 class CacheStore:
-    def __init__(self, engine: AsyncEngine, index: str, max_candidates: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        index: str,
+        max_candidates: int,
+        pgvector: vectors.PgVector | None = None,
+    ) -> None:
         self.engine = engine
         self.index = index
         self.max_candidates = max_candidates
+        self.pgvector = pgvector
+        # Dimensions known to have their HNSW index (pgvector); others are indexed when first
+        # stored. Failed attempts: dimension -> when to try again.
+        self._indexed: set[int] = set(pgvector.dimensions) if pgvector else set()
+        self._index_retry: dict[int, float] = {}
 
     # -- lookups --------------------------------------------------------------------------
     async def direct_candidates(
@@ -112,14 +146,82 @@ class CacheStore:
                 now=now,
                 scan=self.max_candidates,
                 limit=limit,
+                iterative_scan=self.pgvector is not None and self.pgvector.iterative_scan,
             )
 
     # -- writes ---------------------------------------------------------------------------
-    async def add_entry(self, values: Row) -> None:
+    async def add_entry(self, values: Row, claim: tuple[ClaimKey, str] | None = None) -> None:
+        """Store an entry; with `claim` (key, holder), release that claim in the same
+        transaction, so whoever sees the claim gone also sees the entry."""
         if values.get("embedding") is not None:
+            await self._index_dimension(len(values["embedding"]))
             values = {**values, "embedding": vectors.pack(values["embedding"], self.index)}
         async with self.engine.begin() as conn:
             await conn.execute(insert(cache_entries).values(**values))
+            if claim is not None:
+                await conn.execute(_unclaim(*claim))
+
+    async def _index_dimension(self, dims: int) -> None:
+        """pgvector: the HNSW index for `dims`, the first time this process stores one."""
+        if self.index != vectors.PGVECTOR or dims in self._indexed:
+            return
+        if time.monotonic() < self._index_retry.get(dims, 0.0):
+            return
+        try:
+            await vectors.index_dimension(self.engine, dims)
+        except DBAPIError as exc:
+            log.warning(
+                "could not create the HNSW index for %d dimensions (%s): those lookups scan "
+                "exactly until it exists; retrying in %.0f s",
+                dims,
+                str(exc.orig).strip(),
+                INDEX_RETRY_SECONDS,
+            )
+            self._index_retry[dims] = time.monotonic() + INDEX_RETRY_SECONDS
+            return
+        self._indexed.add(dims)
+        self._index_retry.pop(dims, None)
+
+    # -- claims on identical creates in flight ---------------------------------------------
+    async def claim(self, key: ClaimKey, holder: str, now: float, expires_at: float) -> bool:
+        """Hold `key` for `holder`: a new claim, or one whose holder let it expire (crashed).
+        False while another holder's claim is live."""
+        c = cache_claims.c
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                _dialect(conn)
+                .insert(cache_claims)
+                .values(
+                    namespace=key[0],
+                    scope=key[1],
+                    direct_key=key[2],
+                    holder=holder,
+                    expires_at=expires_at,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            if res.rowcount == 1:
+                return True
+            # Taken over only if still expired when the row is locked (PostgreSQL re-checks
+            # the condition on the newest version; SQLite holds the write lock).
+            res = await conn.execute(
+                update(cache_claims)
+                .where(*_claimed(key), c.expires_at < now)
+                .values(holder=holder, expires_at=expires_at, created_at=now)
+            )
+            return bool(res.rowcount == 1)
+
+    async def claim_live(self, key: ClaimKey, now: float) -> bool:
+        """Whether someone holds `key` (a claim that has not expired)."""
+        c = cache_claims.c
+        async with self.engine.connect() as conn:
+            res = await conn.execute(select(c.holder).where(*_claimed(key), c.expires_at >= now))
+            return res.first() is not None
+
+    async def unclaim(self, key: ClaimKey, holder: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_unclaim(key, holder))
 
     async def drop_entry(self, entry_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -315,4 +417,18 @@ class CacheStore:
         batch = select(e.id).where(e.expires_at <= now).limit(SWEEP_BATCH).scalar_subquery()
         async with self.engine.begin() as conn:
             res = await conn.execute(delete(cache_entries).where(e.id.in_(batch)))
+            # Claims of crashed holders (a live holder always deletes its own).
+            await conn.execute(delete(cache_claims).where(cache_claims.c.expires_at < now))
             return int(res.rowcount)
+
+    async def index_info(self) -> list[Row]:
+        """The vector indexes behind semantic lookups (pgvector's HNSW), for the stats."""
+        if self.index != vectors.PGVECTOR:
+            return []
+        async with self.engine.connect() as conn:
+            return await vectors.hnsw_indexes(conn)
+
+
+def _unclaim(key: ClaimKey, holder: str) -> Any:
+    """Delete `holder`'s claim on `key`; nothing if it expired and someone else took it."""
+    return delete(cache_claims).where(*_claimed(key), cache_claims.c.holder == holder)

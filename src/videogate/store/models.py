@@ -313,5 +313,19 @@ cache_counters = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# An identical create in flight: the first instance to miss holds the claim until its entry
+# is stored (or the create fails); identical creates elsewhere wait for it, then attach.
+# A crashed holder's claim is taken over once `expires_at` passes.
+cache_claims = Table(
+    "cache_claims",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("scope", String(120), primary_key=True),
+    Column("direct_key", String(64), primary_key=True),
+    Column("holder", String(40), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 # Rows sharing one upstream job are found by it (mirroring reuses a sibling's copy).
 Index("ix_videos_upstream", videos.c.provider, videos.c.upstream_id)
