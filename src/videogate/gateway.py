@@ -27,7 +27,7 @@ from .ids import parse_video_id
 from .providers.base import Provider
 from .providers.registry import build_providers
 from .store.db import make_engine, migrate, normalise_url
-from .store.fast import reader_for
+from .store.fast import fast_path_for
 from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.outbox import DeletionOutbox
@@ -60,16 +60,16 @@ class Gateway:
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
         keys = KeyStore(engine)
-        reader = reader_for(normalise_url(settings.effective_database_url))
+        fast = fast_path_for(normalise_url(settings.effective_database_url))
         limits: LimitBackend = (
-            RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine)
+            RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine, fast)
         )
         gw = cls(
             settings=settings,
             providers=build_providers(settings),
-            videos=VideoStore(engine, reader),
+            videos=VideoStore(engine, fast),
             keys=keys,
-            outbox=DeletionOutbox(engine),
+            outbox=DeletionOutbox(engine, fast),
             auth=Authenticator(
                 keys,
                 settings.jwt_secret(),
@@ -84,8 +84,8 @@ class Gateway:
             cache=await CacheService.start(engine, settings.cache),
         )
         gw._closers += [limits.aclose, engine.dispose]
-        if reader is not None:
-            gw._closers.insert(0, reader.aclose)
+        if fast is not None:
+            gw._closers.insert(0, fast.aclose)
         gw._closers.insert(0, gw.cache.aclose)
         await gw.reload_governance()
         return gw

@@ -614,11 +614,11 @@ async def delete_video(request: Request) -> Response:
         # response cache: a job (and media) shared with other videos stays until the last goes
         sharers[0] = await gw.cache.release(conn, row)
 
-    seq = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS, announce)
+    outbox_row = await gw.videos.delete_with_outbox(row, INLINE_GRACE_SECONDS, announce)
+    if outbox_row is None:  # a concurrent delete of the same video got there first
+        raise not_found(row["id"])
     outcome: str = "shared"  # nothing owed upstream while other videos share the job
     if sharers[0] is None:
-        outbox_row = await gw.outbox.get(seq)
-        assert outbox_row is not None
         try:
             outcome = await asyncio.wait_for(carry_out(gw, outbox_row), INLINE_ATTEMPT_SECONDS)
         except TimeoutError:

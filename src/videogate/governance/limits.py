@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..store.fast import FastPath
 from ..store.models import limit_counters as lc
 
 EPSILON = 1e-9
@@ -93,13 +94,24 @@ def _ordered(claims: list[Claim]) -> list[Claim]:
 
 
 class SqlLimits(LimitBackend):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, fast: FastPath | None = None) -> None:
         self.engine = engine
+        self.fast = fast
         self._insert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     async def acquire(self, claims: list[Claim]) -> None:
         if not claims:
             return  # nothing is limited: no transaction at all
+        if self.fast is not None:
+            ordered = _ordered(claims)
+            # A counter's first claim inserts it unchecked, so a claim over the cap alone
+            # is refused here; the rest is one upsert per claim (store/fast.py).
+            too_big = [i for i, c in enumerate(ordered) if c.amount > c.limit + EPSILON]
+            refused = too_big[0] if too_big else await self.fast.claim(ordered)
+            if refused is not None:
+                used, reserved = await self.current(ordered[refused])
+                raise Denied(ordered[refused], used, reserved)
+            return
         try:
             await self._acquire_all(claims)
         except _RolledBack as exc:

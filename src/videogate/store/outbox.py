@@ -8,14 +8,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .fast import FastPath
 from .models import deletions
 
 Row = dict[str, Any]
 
 
 class DeletionOutbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, fast: FastPath | None = None) -> None:
         self.engine = engine
+        self.fast = fast
 
     async def due(self, limit: int = 50) -> list[Row]:
         async with self.engine.connect() as conn:
@@ -27,17 +29,14 @@ class DeletionOutbox:
             )
             return [dict(r) for r in res.mappings()]
 
-    async def get(self, seq: int) -> Row | None:
-        async with self.engine.connect() as conn:
-            res = await conn.execute(select(deletions).where(deletions.c.seq == seq))
-            found = res.mappings().first()
-        return dict(found) if found else None
-
     async def assets_removed(self, seq: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(deletions).where(deletions.c.seq == seq).values(assets=None))
 
     async def mark_done(self, seq: int) -> None:
+        if self.fast is not None:
+            await self.fast.mark_done(seq, time.time())
+            return
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(deletions)
