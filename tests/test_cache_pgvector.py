@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videogate.cache import vectors
 from videogate.cache.embeddings import normalise
+from videogate.cache.service import CacheService
+from videogate.config import CacheConfig
 from videogate.store.db import make_engine, migrate
 from videogate.store.models import cache_entries
 
@@ -300,3 +303,41 @@ async def explain_on(
         query = {"q": unit(dims), "now": time.time(), "scan": 2000, **params}
         res = await conn.execute(text("EXPLAIN (COSTS OFF) " + sql), query)
         return "\n".join(r[0] for r in res)
+
+
+def test_a_role_that_may_not_create_pgvector_gets_brute_force(db_url: str) -> None:
+    """pgvector is not a trusted extension: a database owner without superuser cannot create
+    it. Migration 0005 goes through (the attempt is in a savepoint) and the cache starts on
+    brute force, as on a server without pgvector at all."""
+    require_pgvector(db_url)
+    role = "vg_plain_" + secrets.token_hex(4)
+    database = db_url.rsplit("/", 1)[1]
+    on(
+        db_url,
+        f"CREATE ROLE {role} LOGIN",
+        f"ALTER DATABASE {database} OWNER TO {role}",
+        f"ALTER SCHEMA public OWNER TO {role}",
+    )
+
+    async def run() -> None:
+        engine = make_engine(db_url.replace("://postgres@", f"://{role}@"))
+        try:
+            await migrate(engine)
+            assert await vectors.prepare_pgvector(engine) is None
+            service = await CacheService.start(engine, CacheConfig())
+            assert service.store.index == vectors.POSTGRES
+            async with engine.connect() as conn:
+                res = await conn.execute(
+                    text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+                )
+                assert res.first() is None
+                res = await conn.execute(text("SELECT count(*) FROM cache_claims"))
+                assert res.scalar() == 0  # the rest of the migration is there
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        on(db_url, f"REASSIGN OWNED BY {role} TO postgres", f"DROP OWNED BY {role}")
+        on(db_url, f"DROP ROLE {role}")

@@ -53,7 +53,11 @@ def _pgvector(bind: sa.engine.Connection) -> None:
         with bind.begin_nested():
             bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
     except sa.exc.DBAPIError as exc:
-        log.warning("CREATE EXTENSION vector failed (%s): brute force", str(exc.orig).strip())
+        log.warning(
+            "CREATE EXTENSION vector failed (%s): the cache scores by brute force until a "
+            "superuser creates it (docs/cache.md)",
+            str(exc.orig).strip(),
+        )
         return
     stored = bind.execute(
         sa.text(
