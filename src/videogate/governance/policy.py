@@ -10,6 +10,7 @@ the provider bills failures). Every job gets a usage row.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,8 +34,14 @@ CACHE_SECONDS = 1.0
 
 def budget_window(period: str | None, now: float) -> tuple[str, float | None]:
     """(window name, when it resets) for a budget period, in UTC."""
-    dt = datetime.fromtimestamp(now, tz=UTC)
-    day = dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _window(period, int(now // 86400))  # every window starts at a UTC midnight
+
+
+@functools.lru_cache(maxsize=64)
+def _window(period: str | None, day_number: int) -> tuple[str, float | None]:
+    """Memoised per UTC day: the date arithmetic ran several times on every create."""
+    day = datetime.fromtimestamp(day_number * 86400, tz=UTC)
+    dt = day
     if period == "daily":
         return day.strftime("%Y-%m-%d"), (day + timedelta(days=1)).timestamp()
     if period == "weekly":

@@ -19,7 +19,11 @@ from ..errors import UpstreamError, UpstreamUnavailable
 from .base import CallContext, Content, Provider
 from .common import media_type_for
 
-STREAM_CHUNK = 256 * 1024
+# Read buffer of a streamed download: aiohttp's 64 KiB default caps a proxied download near
+# 0.7 GB/s on loopback; 1 MiB reaches ~1.7 GB/s (bench) and bounds what a slow client can
+# make the gateway hold (twice this per download).
+STREAM_BUFFER = 1024 * 1024
+STREAM_CHUNK = 256 * 1024  # slices of a body already in memory
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -207,7 +211,9 @@ class HttpProvider(Provider):
     ) -> Content:
         """GET an asset and hand back its body as chunks without buffering it whole."""
         try:
-            resp = await self.session.get(url, headers=headers, params=params)
+            resp = await self.session.get(
+                url, headers=headers, params=params, read_bufsize=STREAM_BUFFER
+            )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._unavailable(exc) from None
         if resp.status >= 400:
@@ -217,7 +223,7 @@ class HttpProvider(Provider):
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+                async for chunk in resp.content.iter_any():  # whatever has arrived, uncopied
                     yield chunk
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise UpstreamUnavailable(
