@@ -223,7 +223,8 @@ METHOD = [
     "the tree's summed RSS sampled every 50 ms (20 ms while streaming).",
     "Direct = the loopback upstream itself (raw asyncio Protocol on uvloop, {procs} "
     "SO_REUSEPORT processes); its RPS is the ceiling of this machine for each workload.",
-    "videogate: auth on with a virtual key (Bearer), log level info, no access log; the "
+    "videogate: auth on with a virtual key (Bearer) that has a monthly budget, so every "
+    "create reserves its estimated cost against it, log level info, no access log; the "
     "background worker runs in one process only and is parked during the bench; running "
     "jobs are stale so every retrieve of one refreshes it from the upstream; finished jobs "
     "are answered from the store. Jobs for retrieve/delete/scale are inserted directly into "

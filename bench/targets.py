@@ -132,10 +132,17 @@ def videogate_config(
     return config
 
 
+BENCH_BUDGET_USD = 1_000_000_000
+
+
 def create_key(config_file: Path) -> tuple[str, str]:
     """(key id, secret) of a new virtual key, made with the gateway's own CLI."""
     out = subprocess.run(
-        [str(VENV_BIN / "videogate"), "keys", "create", "bench", "--config", str(config_file)],
+        [
+            *(str(VENV_BIN / "videogate"), "keys", "create", "bench", "--config", str(config_file)),
+            # A real budget, so that every create claims it (the budget check under test).
+            *("--budget-usd", str(BENCH_BUDGET_USD), "--budget-period", "monthly"),
+        ],
         capture_output=True,
         text=True,
         check=True,
