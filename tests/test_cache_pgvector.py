@@ -230,7 +230,7 @@ def entry(n: int, group: str, vector: list[float]) -> dict[str, Any]:
 
 
 def test_hnsw_lookups_are_planned_and_agree_with_exact_search(db_url: str) -> None:
-    """2,000 entries in three groups of one namespace: the planner takes the HNSW index for
+    """1,900 entries in three groups of one namespace: the planner takes the HNSW index for
     the big group, the iterative scan still fills a selective one, and what comes back is
     ranked and scored as the exact search ranks and scores it."""
     require_pgvector(db_url)
