@@ -3,6 +3,7 @@ create, key balancing and fallbacks. Runs on SQLite + local disk and PostgreSQL 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -420,3 +421,32 @@ def test_http_only_instance_with_external_worker_serves_from_store(
     client.videos.retrieve(video2.id)
     upstream2 = f"/v1/videos/{video2.id.rsplit(':', 1)[0]}"
     assert len([r for r in mock.find_requests("GET") if r.path == upstream2]) == 1
+
+
+@pytest.mark.db
+def test_instances_starting_together_migrate_a_fresh_database_once(db_url: str) -> None:
+    """Alembic alone lets two concurrent upgrades both create `alembic_version`; the
+    migration lock makes the second wait and find the schema current."""
+    from sqlalchemy import text as sql_text
+
+    from videogate.store.db import make_engine, migrate
+
+    async def run() -> list[str]:
+        engines = [make_engine(db_url) for _ in range(4)]
+        try:
+            await asyncio.gather(*(migrate(e) for e in engines))
+            async with engines[0].connect() as conn:
+                rows = await conn.execute(sql_text("SELECT version_num FROM alembic_version"))
+                return [r[0] for r in rows]
+        finally:
+            for e in engines:
+                await e.dispose()
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from videogate.store.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert asyncio.run(run()) == [ScriptDirectory.from_config(cfg).get_current_head()]

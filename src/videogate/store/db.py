@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -55,7 +58,26 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+# Alembic does not serialise concurrent upgrades: two instances starting on one fresh
+# PostgreSQL database both created `alembic_version` and one failed. So the upgrade runs
+# under a transaction-scoped advisory lock; whoever waited then finds the schema current.
+_MIGRATION_LOCK = 0x7667_6D69_6772  # "vgmigr"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent; runs at start-up)."""
+    """Bring the schema to the newest revision (idempotent; runs at start-up; instances
+    starting together take turns)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path and path != ":memory:":  # SQLite: processes on one file queue on an flock
+        fd = os.open(path + ".migratelock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade)
+        finally:
+            os.close(fd)  # releases the lock
+        return
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
