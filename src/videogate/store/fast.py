@@ -152,6 +152,8 @@ def _qmark(_: int) -> str:
 class FastPath:
     """The hot statements. `None` from a delete means: take the full (SQLAlchemy) path."""
 
+    _updates: dict[tuple[tuple[str, ...], bool], str]
+
     async def video(self, video_id: str) -> Row | None:
         raise NotImplementedError
 
@@ -166,6 +168,24 @@ class FastPath:
         """Delete a video nobody shares or watches and queue its upstream deletion; the
         outbox seq, 0 when the row was already gone, None when the full path must run."""
         raise NotImplementedError
+
+    def _update(
+        self,
+        video_id: str,
+        values: Row,
+        lease_token: str | None,
+        mark: Callable[[int], str],
+    ) -> tuple[str, list[Any]]:
+        """`update_active`'s statement (one per set of columns, kept) and parameters."""
+        keys, leased = tuple(values), lease_token is not None
+        sql = self._updates.get((keys, leased))
+        if sql is None:
+            sql = self._updates[(keys, leased)] = update_sql(keys, mark, leased)
+        params = [_json(v) if k in JSON_COLUMNS else v for k, v in values.items()]
+        params.append(video_id)
+        if leased:
+            params.append(lease_token)
+        return sql, params
 
     async def mark_done(self, seq: int, now: float) -> None:
         raise NotImplementedError
@@ -242,15 +262,7 @@ class SqlitePath(FastPath):
         await self._write(work)
 
     async def update_active(self, video_id: str, values: Row, lease_token: str | None) -> bool:
-        keys = tuple(values)
-        leased = lease_token is not None
-        sql = self._updates.get((keys, leased))
-        if sql is None:
-            sql = self._updates[(keys, leased)] = update_sql(keys, _qmark, leased)
-        params = [_json(v) if k in JSON_COLUMNS else v for k, v in values.items()]
-        params.append(video_id)
-        if leased:
-            params.append(lease_token)
+        sql, params = self._update(video_id, values, lease_token, _qmark)
         return await self._write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
     async def delete_plain(self, row: Row, next_attempt_at: float, now: float) -> int | None:
@@ -339,15 +351,7 @@ class PostgresPath(FastPath):
             await pool.execute(self._insert_both, *params)
 
     async def update_active(self, video_id: str, values: Row, lease_token: str | None) -> bool:
-        keys = tuple(values)
-        leased = lease_token is not None
-        sql = self._updates.get((keys, leased))
-        if sql is None:
-            sql = self._updates[(keys, leased)] = update_sql(keys, _pg, leased)
-        params = [_json(v) if k in JSON_COLUMNS else v for k, v in values.items()]
-        params.append(video_id)
-        if leased:
-            params.append(lease_token)
+        sql, params = self._update(video_id, values, lease_token, _pg)
         pool = await self._get_pool()
         status: str = await pool.execute(sql, *params)
         return status == "UPDATE 1"
