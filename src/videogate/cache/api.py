@@ -30,10 +30,7 @@ async def cache_stats(request: Request) -> Response:
             "shared_jobs": await cache.store.shared_jobs(),
             "vector_index": cache.store.index,
             # pgvector's HNSW indexes, one per embedding dimension stored: name, size
-            "vector_indexes": [
-                {"name": i["name"], "dimensions": i["dimensions"], "bytes": i["bytes"]}
-                for i in await cache.store.index_info()
-            ],
+            "vector_indexes": await cache.store.index_info(),
             "embedding_model": cache.embedder.label if cache.embedder else None,
             "namespaces": namespaces,
         }

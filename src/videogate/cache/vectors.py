@@ -351,9 +351,7 @@ async def hnsw_indexes(conn: AsyncConnection) -> list[dict[str, Any]]:
     out = []
     for name, size in res:
         tail = str(name).removeprefix("ix_cache_hnsw_")
-        dims = int(tail) if tail.isdigit() else None
-        ops = pg_type(dims)[1] if dims is not None else None
         out.append(
-            {"name": name, "method": "hnsw", "dimensions": dims, "opclass": ops, "bytes": size}
+            {"name": name, "dimensions": int(tail) if tail.isdigit() else None, "bytes": size}
         )
     return out

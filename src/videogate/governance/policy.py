@@ -41,14 +41,13 @@ def budget_window(period: str | None, now: float) -> tuple[str, float | None]:
 def _window(period: str | None, day_number: int) -> tuple[str, float | None]:
     """Memoised per UTC day: the date arithmetic ran several times on every create."""
     day = datetime.fromtimestamp(day_number * 86400, tz=UTC)
-    dt = day
     if period == "daily":
         return day.strftime("%Y-%m-%d"), (day + timedelta(days=1)).timestamp()
     if period == "weekly":
         monday = day - timedelta(days=day.weekday())
         return "w" + monday.strftime("%Y-%m-%d"), (monday + timedelta(days=7)).timestamp()
     if period == "monthly":
-        days = calendar.monthrange(dt.year, dt.month)[1]
+        days = calendar.monthrange(day.year, day.month)[1]
         start = day.replace(day=1)
         return start.strftime("%Y-%m"), (start + timedelta(days=days)).timestamp()
     return "all", None

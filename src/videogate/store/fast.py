@@ -103,20 +103,24 @@ VIDEO_INSERT = Insert(videos)
 USAGE_INSERT = Insert(usage)
 
 
-def outbox_params(row: Row, next_attempt_at: float, now: float) -> list[Any]:
-    assets = [a["key"] for a in (row.get("assets") or {}).values()] or None
-    return [
-        row["id"],
-        row["provider"],
-        row["upstream_id"],
-        row["provider_key"],
-        row["owner"],
-        "pending",
-        0,
-        next_attempt_at,
-        now,
-        _json(assets),
-    ]
+def outbox_row(row: Row, next_attempt_at: float, now: float) -> Row:
+    """The deletion-outbox row owed for deleting video `row` (columns `OUTBOX_COLUMNS`)."""
+    return {
+        "video_id": row["id"],
+        "provider": row["provider"],
+        "upstream_id": row["upstream_id"],
+        "provider_key": row["provider_key"],
+        "owner": row["owner"],
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at,
+        "created_at": now,
+        "assets": [a["key"] for a in (row.get("assets") or {}).values()] or None,
+    }
+
+
+def _outbox_params(outbox: Row) -> list[Any]:
+    return [_json(outbox[k]) if k == "assets" else outbox[k] for k in OUTBOX_COLUMNS]
 
 
 def update_sql(keys: tuple[str, ...], mark: Callable[[int], str], leased: bool) -> str:
@@ -152,7 +156,9 @@ def _qmark(_: int) -> str:
 class FastPath:
     """The hot statements. `None` from a delete means: take the full (SQLAlchemy) path."""
 
-    _updates: dict[tuple[tuple[str, ...], bool], str]
+    def __init__(self) -> None:
+        # `update_active` statements, one per (columns set, leased), built on first use
+        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
 
     async def video(self, video_id: str) -> Row | None:
         raise NotImplementedError
@@ -164,9 +170,10 @@ class FastPath:
         """Apply a poll's answer while the job is still active; True if the row changed."""
         raise NotImplementedError
 
-    async def delete_plain(self, row: Row, next_attempt_at: float, now: float) -> int | None:
-        """Delete a video nobody shares or watches and queue its upstream deletion; the
-        outbox seq, 0 when the row was already gone, None when the full path must run."""
+    async def delete_plain(self, row: Row, outbox: Row) -> int | None:
+        """Delete a video nobody shares or watches and queue its upstream deletion (`outbox`,
+        from `outbox_row`); the outbox seq, 0 when the row was already gone, None when the
+        full path must run."""
         raise NotImplementedError
 
     def _update(
@@ -200,6 +207,7 @@ class FastPath:
 
 class SqlitePath(FastPath):
     def __init__(self, path: str) -> None:
+        super().__init__()
         uri = f"file:{quote(path)}?mode=ro"
         self._ro = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         self._ro.execute("PRAGMA busy_timeout=5000")
@@ -217,7 +225,6 @@ class SqlitePath(FastPath):
         marks = ", ".join("?" for _ in OUTBOX_COLUMNS)
         self._outbox = f"INSERT INTO deletions ({names}) VALUES ({marks})"
         self._claim = claim_sql(_qmark)
-        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def _conn(self) -> sqlite3.Connection:
         if self._rw is None:
@@ -265,7 +272,7 @@ class SqlitePath(FastPath):
         sql, params = self._update(video_id, values, lease_token, _qmark)
         return await self._write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
-    async def delete_plain(self, row: Row, next_attempt_at: float, now: float) -> int | None:
+    async def delete_plain(self, row: Row, outbox: Row) -> int | None:
         def work(conn: sqlite3.Connection) -> int | None:
             shared = conn.execute(
                 self._shared, (row["id"], row["provider"], row["upstream_id"], row["owner"])
@@ -274,7 +281,7 @@ class SqlitePath(FastPath):
                 return None
             if conn.execute("DELETE FROM videos WHERE id = ?", (row["id"],)).rowcount != 1:
                 return 0
-            cur = conn.execute(self._outbox, outbox_params(row, next_attempt_at, now))
+            cur = conn.execute(self._outbox, _outbox_params(outbox))
             return int(cur.lastrowid or 0)
 
         return await self._write(work)
@@ -311,6 +318,7 @@ class _Refused(Exception):
 
 class PostgresPath(FastPath):
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
         self._pool: Any = None
         self._select = f"SELECT {', '.join(COLUMNS)} FROM videos WHERE id = $1"
@@ -328,7 +336,6 @@ class PostgresPath(FastPath):
             "SELECT (SELECT shared FROM s), (SELECT seq FROM d)"
         )
         self._claim = claim_sql(_pg)
-        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -356,7 +363,7 @@ class PostgresPath(FastPath):
         status: str = await pool.execute(sql, *params)
         return status == "UPDATE 1"
 
-    async def delete_plain(self, row: Row, next_attempt_at: float, now: float) -> int | None:
+    async def delete_plain(self, row: Row, outbox: Row) -> int | None:
         pool = await self._get_pool()
         found = await pool.fetchrow(
             self._delete,
@@ -364,7 +371,7 @@ class PostgresPath(FastPath):
             row["provider"],
             row["upstream_id"],
             row["owner"],
-            *outbox_params(row, next_attempt_at, now),
+            *_outbox_params(outbox),
         )
         if found[0]:
             return None

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..providers.base import UpstreamVideo
-from .fast import OUTBOX_COLUMNS, FastPath, outbox_params
+from .fast import FastPath, outbox_row
 from .models import deletions, usage, videos
 
 Row = dict[str, Any]
@@ -200,11 +200,9 @@ class VideoStore:
         references, webhook events) would have had nothing to do.
         """
         now = time.time()
-        params = outbox_params(row, now + grace_seconds, now)
-        outbox = dict(zip(OUTBOX_COLUMNS, params, strict=True))
-        outbox["assets"] = [a["key"] for a in (row.get("assets") or {}).values()] or None
+        outbox = outbox_row(row, now + grace_seconds, now)
         if self.fast is not None:
-            seq = await self.fast.delete_plain(row, now + grace_seconds, now)
+            seq = await self.fast.delete_plain(row, outbox)
             if seq == 0:
                 return None
             if seq is not None:
