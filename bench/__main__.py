@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from . import litellm, pyspy, report, seed, wrk
-from .measure import LIST, RETRIEVE, WORKLOADS, Measure, Profile, run_all, run_workload, saturate
+from .measure import (
+    LIST,
+    RETRIEVE,
+    WORKLOADS,
+    Measure,
+    Profile,
+    log_measure,
+    run_all,
+    run_workload,
+    saturate,
+)
 from .procs import Group, Service
 from .targets import ROOT, VENV_BIN, Target, Variant, direct_target, start_upstream, start_videogate
 
@@ -265,6 +275,33 @@ def run_variants(
     return out
 
 
+def run_requests_only(
+    group: Group,
+    work: Path,
+    variants: list[Variant],
+    upstream: Service,
+    pg_base: str | None,
+    prof: Profile,
+) -> None:
+    """Direct, then each variant, on the request workloads only (no content, scale, report)."""
+    direct = direct_target(upstream)
+    for wl in WORKLOADS:
+        log_measure(direct, wl, run_workload(direct, wl, prof, work), log)
+    for variant in variants:
+        if variant.db == "pg" and pg_base is None:
+            continue
+        target, setup = start_videogate(
+            group, work, variant, upstream.port, pg_base, seed_pools=prof.pool_size
+        )
+        try:
+            for wl in WORKLOADS:
+                log_measure(target, wl, run_workload(target, wl, prof, work), log)
+        finally:
+            group.stop(target.service)
+            if setup.pg_name and pg_base:
+                seed.pg_drop(pg_base, setup.pg_name)
+
+
 def _cycler(pool: list[str]) -> Callable[[str, int], list[str]]:
     return lambda _kind, n: [pool[i % len(pool)] for i in range(n)]
 
@@ -397,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also py-spy the hot paths")
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profiles")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--only",
+        metavar="SLUGS",
+        help="comma-separated variants (e.g. uvicorn_pg_1w,granian_sqlite_2w): direct and "
+        "these only, request workloads only, logged without a report (a quick A/B while tuning)",
+    )
     args = parser.parse_args(argv)
     prof = QUICK if args.quick else FULL
     started = time.monotonic()
@@ -419,6 +462,13 @@ def main(argv: list[str] | None = None) -> int:
             pg_base, pg_started = ensure_pg()
             variants = FULL_VARIANTS
         upstream = start_upstream(group, work)
+        if args.only:
+            wanted = args.only.split(",")
+            picked = [v for v in FULL_VARIANTS if v.slug in wanted]
+            if len(picked) != len(wanted):
+                parser.error(f"--only takes these: {', '.join(v.slug for v in FULL_VARIANTS)}")
+            run_requests_only(group, work, picked, upstream, pg_base, prof)
+            return 0
         if args.profile_only:
             profile_hot_paths(
                 group,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,18 +300,21 @@ def content(target: Target, prof: Profile, work: Path) -> Measure:
     return m
 
 
+def log_measure(target: Target, wl: Workload, m: Measure, log: Any = print) -> None:
+    log(
+        f"  {target.name:<22} {wl.key:<18} "
+        + (f"{m.rps:>9,.0f} rps " if m.rps is not None else f"{'n/a':>13} ")
+        + (f"p50 {m.p50_ms:6.2f} p99 {m.p99_ms:7.2f} ms " if m.p50_ms is not None else "")
+        + (f"cpu {m.cpu_ms_per_req:.3f} ms/req " if m.cpu_ms_per_req else "")
+        + ("ok" if m.clean else m.note)
+    )
+
+
 def run_all(target: Target, prof: Profile, work: Path, log: Any) -> list[Measure]:
     out = []
     for wl in WORKLOADS:
-        t = time.monotonic()
         m = run_workload(target, wl, prof, work)
-        log(
-            f"  {target.name:<22} {wl.key:<18} "
-            + (f"{m.rps:>9,.0f} rps " if m.rps is not None else f"{'n/a':>13} ")
-            + (f"p50 {m.p50_ms:6.2f} p99 {m.p99_ms:7.2f} ms " if m.p50_ms is not None else "")
-            + (f"cpu {m.cpu_ms_per_req:.3f} ms/req " if m.cpu_ms_per_req else "")
-            + f"{'ok' if m.clean else m.note}  ({time.monotonic() - t:.1f}s)"
-        )
+        log_measure(target, wl, m, log)
         out.append(m)
     m = content(target, prof, work)
     log(
