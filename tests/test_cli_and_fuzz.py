@@ -51,9 +51,12 @@ ID_CHARS = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_
 def test_any_video_id_gets_a_4xx_envelope(gateway: GatewayHandle, raw: str) -> None:
     from urllib.parse import quote
 
+    # dots escaped too: the client would drop a bare "." or ".." segment (RFC 3986 5.2.4),
+    # turning the path into the collection's, which is not an id at all
+    quoted = quote(raw, safe="").replace(".", "%2E")
     with gateway.http() as http:
         for method, suffix in (("GET", ""), ("DELETE", ""), ("GET", "/content")):
-            resp = http.request(method, f"/v1/videos/{quote(raw, safe='')}{suffix}")
+            resp = http.request(method, f"/v1/videos/{quoted}{suffix}")
             assert resp.status_code in (400, 404, 405), (raw, resp.text)
             assert "error" in resp.json()
 

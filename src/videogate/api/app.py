@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..cache import api as cache_api
 from ..config import Settings
@@ -22,6 +23,7 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
 from . import admin, governance, videos
+from .dispatch import ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
 from .openapi import openapi_document
 
@@ -30,15 +32,22 @@ PREFIXES = ("/v1", "", "/openai/v1")
 HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}
 
 
+# (method, path under <prefix>/videos) → handler; served by `dispatch.VideoRoutes` and, for
+# what it passes on (HEAD, wrong methods), by the same routes registered with Starlette.
+VIDEO_ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", ""): videos.create_video,
+    ("GET", ""): videos.list_videos,
+    ("GET", ID): videos.retrieve_video,
+    ("DELETE", ID): videos.delete_video,
+    ("GET", f"{ID}/content"): videos.video_content,
+    ("POST", f"{ID}/remix"): videos.remix_video,
+}
+
+
 def video_routes(prefix: str) -> list[Route]:
-    base = f"{prefix}/videos"
     return [
-        Route(base, videos.create_video, methods=["POST"]),
-        Route(base, videos.list_videos, methods=["GET"]),
-        Route(base + "/{video_id}", videos.retrieve_video, methods=["GET"]),
-        Route(base + "/{video_id}", videos.delete_video, methods=["DELETE"]),
-        Route(base + "/{video_id}/content", videos.video_content, methods=["GET"]),
-        Route(base + "/{video_id}/remix", videos.remix_video, methods=["POST"]),
+        Route(f"{prefix}/videos" + (f"/{shape}" if shape else ""), handler, methods=[method])
+        for (method, shape), handler in VIDEO_ROUTES.items()
     ]
 
 
@@ -109,6 +118,34 @@ async def on_crash(request: Request, exc: Exception) -> Response:
     return response
 
 
+EXCEPTION_HANDLERS = {
+    GatewayError: on_gateway_error,
+    HTTPException: on_http_error,
+    Exception: on_crash,
+}
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    """The envelope for `exc`, by the first of its classes with a handler (as Starlette)."""
+    handler = next(EXCEPTION_HANDLERS[c] for c in type(exc).__mro__ if c in EXCEPTION_HANDLERS)
+    return await handler(request, exc)
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path)."""
+
+    videos = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            hit = self.videos.match(scope["method"], scope["path"])
+            if hit is not None:
+                scope["app"] = self
+                await self.videos.run(hit, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 async def ensure_first_key(gw: Gateway) -> None:
     """On a fresh data dir with auth on, mint one key so a newcomer can start at once."""
     if not gw.settings.auth.enabled or await gw.keys.count():
@@ -131,7 +168,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlette:
+def create_app(settings: Settings, *, run_worker: bool | None = None) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         gw = await Gateway.start(settings)
@@ -171,14 +208,6 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
     routes.extend(admin.ROUTES)
     routes.extend(governance.ROUTES)
     routes.extend(cache_api.ROUTES)
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={
-            GatewayError: on_gateway_error,
-            HTTPException: on_http_error,
-            Exception: on_crash,
-        },
-    )
+    app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.router.redirect_slashes = False  # an empty id is a 404 envelope, not a redirect
     return app

@@ -1,0 +1,101 @@
+"""The direct `/v1/videos` route table answers exactly what Starlette's routes would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from videogate.api import videos
+from videogate.api.app import GatewayApp, on_error
+from videogate.api.dispatch import VideoRoutes
+from videogate.errors import GatewayError
+
+from .conftest import GatewayHandle, assert_envelope
+
+MATCH = GatewayApp.videos.match
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "handler", "video_id"),
+    [
+        ("POST", "/v1/videos", videos.create_video, None),
+        ("GET", "/videos", videos.list_videos, None),
+        ("GET", "/openai/v1/videos", videos.list_videos, None),
+        ("GET", "/v1/videos/video_a:openai", videos.retrieve_video, "video_a:openai"),
+        ("DELETE", "/openai/v1/videos/x:y", videos.delete_video, "x:y"),
+        ("GET", "/videos/x:y/content", videos.video_content, "x:y"),
+        ("POST", "/v1/videos/x:y/remix", videos.remix_video, "x:y"),
+        ("GET", "/v1/videos/.", videos.retrieve_video, "."),
+    ],
+)
+def test_video_routes_are_found(method: str, path: str, handler: Any, video_id: str) -> None:
+    hit = MATCH(method, path)
+    assert hit is not None
+    assert hit[0] is handler
+    assert hit[1] == ({} if video_id is None else {"video_id": video_id})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/v1/videos"),  # wrong method: Starlette's 405
+        ("HEAD", "/v1/videos/x:y"),  # Starlette answers HEAD for GET routes
+        ("GET", "/v1/videos/"),  # trailing slash / empty id: 404, never a redirect
+        ("GET", "/v1/videos//content"),
+        ("GET", "/v1/videos/x:y/"),
+        ("GET", "/v1/videos/x:y/content/more"),
+        ("GET", "/v1/videos/x:y/thumbnail"),
+        ("GET", "/v1/videosx"),
+        ("GET", "/v2/videos"),
+        ("POST", "/v1/videos/x:y"),
+        ("GET", "/v1/videos/x:y/remix"),
+    ],
+)
+def test_everything_else_is_left_to_starlette(method: str, path: str) -> None:
+    assert MATCH(method, path) is None
+
+
+def test_what_passes_through_still_gets_the_envelope(gateway: GatewayHandle) -> None:
+    with gateway.http() as http:
+        assert_envelope(http.put("/v1/videos"), 405, "method_not_allowed")
+        assert_envelope(http.get("/v1/videos/"), 404, "route_not_found")
+        assert_envelope(http.post("/openai/v1/videos/x:simulated"), 405, "method_not_allowed")
+        assert http.head("/v1/videos/nope:simulated").status_code == 404
+        listed = http.get("/openai/v1/videos")
+        assert listed.status_code == 200 and listed.json()["object"] == "list"
+
+
+async def _run(handler: Any) -> tuple[int, dict[str, Any]]:
+    routes = VideoRoutes(["/v1"], {("GET", ""): handler}, on_error)
+    hit = routes.match("GET", "/v1/videos")
+    assert hit is not None
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/videos", "headers": []}
+    await routes.run(hit, scope, receive, send)
+    return sent[0]["status"], orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+async def test_handler_errors_become_envelopes(caplog: pytest.LogCaptureFixture) -> None:
+    async def refuses(request: Request) -> Response:
+        raise GatewayError(409, "busy", "Not now.")
+
+    async def crashes(request: Request) -> Response:
+        raise RuntimeError("boom")
+
+    status, body = await _run(refuses)
+    assert status == 409 and body["error"]["code"] == "busy"
+    status, body = await _run(crashes)
+    assert status == 500 and body["error"]["code"] == "internal_error"
+    assert "boom" not in orjson.dumps(body).decode()  # no internals leak to the caller
+    assert "boom" in caplog.text  # but the log has the traceback
