@@ -155,34 +155,11 @@ def create_key(config_file: Path) -> tuple[str, str]:
     return found.group(1), out.strip().splitlines()[-1].strip()
 
 
-def server_argv(variant: Variant, config_file: Path, port: int) -> list[str]:
-    if variant.server == "uvicorn" and variant.workers == 1:
-        return [str(VENV_BIN / "videogate"), "serve", "--config", str(config_file)]
-    if variant.server == "uvicorn":
-        return [
-            str(VENV_BIN / "uvicorn"),
-            "bench.app_factory:create",
-            "--factory",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            f"--workers={variant.workers}",
-            "--loop=uvloop",
-            "--http=httptools",
-            "--log-level=info",
-            "--no-access-log",
-            "--lifespan=on",
-        ]
+def server_argv(variant: Variant, config_file: Path) -> list[str]:
+    """The product's own command: what a user runs (`videogate serve --server --workers`)."""
     return [
-        str(VENV_BIN / "granian"),
-        "--interface=asgi",
-        "--factory",
-        "--host=127.0.0.1",
-        f"--port={port}",
-        f"--workers={variant.workers}",
-        "--loop=uvloop",
-        "--log-level=info",
-        "--no-access-log",
-        "bench.app_factory:create",
+        *(str(VENV_BIN / "videogate"), "serve", "--config", str(config_file)),
+        *("--server", variant.server, "--workers", str(variant.workers)),
     ]
 
 
@@ -246,10 +223,10 @@ def start_videogate(
         pool = made[kind]
         return [pool[i % len(pool)] for i in range(n)]
 
-    env = clean_env(VIDEOGATE_BENCH_CONFIG=str(config_file), PYTHONPATH=str(ROOT))
+    env = clean_env(PYTHONPATH=str(ROOT))
     service = group.start(
         f"videogate_{slug}",
-        server_argv(variant, config_file, port),
+        server_argv(variant, config_file),
         port=port,
         log=work / f"videogate_{slug}.log",
         env=env,

@@ -16,43 +16,33 @@ from pathlib import Path
 from typing import Any
 
 from . import cli_admin
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, settings_from
+
+
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings as data (what `serve` hands its worker processes)."""
+    return {
+        "config": args.config,
+        "overrides": {
+            name: getattr(args, name, None)
+            for name in ("host", "port", "data_dir", "database_url", "log_level")
+        },
+        "no_auth": getattr(args, "no_auth", False),
+        "server": {
+            "kind": getattr(args, "server", None),
+            "workers": getattr(args, "workers", None),
+        },
+    }
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    for name in ("host", "port", "data_dir", "database_url", "log_level"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    if getattr(args, "no_auth", False):
-        overrides["auth"] = {"enabled": False}
-    settings = load_settings(args.config, **overrides)
-    if getattr(args, "no_auth", False) and args.config is not None:
-        settings.auth.enabled = False
-    return settings
+    return settings_from(_spec(args))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    from .api.serve import run
 
-    from .api.app import create_app
-
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=args.access_log,
-        lifespan="on",
-    )
-    return 0
+    return run(_spec(args), access_log=args.access_log)
 
 
 def cmd_providers(args: argparse.Namespace, settings: Settings) -> int:
@@ -195,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-auth", action="store_true", help="local mode: no keys needed (unsafe)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--server", choices=["uvicorn", "granian"], help="HTTP server (default uvicorn)"
+    )
+    serve.add_argument(
+        "--workers", type=int, help="processes serving requests (default 1); one runs the worker"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     cli_admin.register(sub, common)

@@ -92,6 +92,14 @@ class ModelsConfig(BaseModel):
     default_model: str = "simulated/test-pattern"
 
 
+class ServerConfig(BaseModel):
+    """The HTTP server and how many processes serve (bench/results/latest.md: granian with two
+    workers is the fastest on two cores; one uvicorn process is the simplest to run)."""
+
+    kind: Literal["uvicorn", "granian"] = "uvicorn"
+    workers: int = Field(default=1, ge=1, le=64)
+
+
 class WorkerConfig(BaseModel):
     """The background worker: poller, mirroring, deletion outbox, webhooks, retention."""
 
@@ -186,6 +194,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None  # counters and reservations shared by many instances
     log_level: str = "info"
+    server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     raw: RawConfig = Field(default_factory=RawConfig)
@@ -267,3 +276,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _yaml_data.reset(token)
+
+
+def settings_from(spec: dict[str, Any]) -> Settings:
+    """Settings from a config file path and command-line overrides (None = not given)."""
+    config = spec.get("config")
+    overrides = {k: v for k, v in spec.get("overrides", {}).items() if v is not None}
+    if spec.get("no_auth"):
+        overrides["auth"] = {"enabled": False}
+    settings = load_settings(Path(config) if config else None, **overrides)
+    if spec.get("no_auth"):
+        settings.auth.enabled = False  # the file's `auth:` section replaces the override
+    server = spec.get("server") or {}
+    if server.get("kind"):
+        settings.server.kind = server["kind"]
+    if server.get("workers"):
+        settings.server.workers = server["workers"]
+    return settings

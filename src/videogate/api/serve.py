@@ -1,0 +1,123 @@
+"""`videogate serve`: one uvicorn process, or several processes under uvicorn or granian.
+
+Worker processes cannot be handed the app object, so they build it from `worker_app`, which
+reads the command line's settings back from `VIDEOGATE_SERVE` (the config file's path and the
+flags, never secrets). The first start (migrations, the default key) happens once in the
+parent, before any worker exists, so workers do not race to create a key. Exactly one
+worker process runs the background worker: the first to lock `<data_dir>/worker.lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..config import Settings, settings_from
+from .app import GatewayApp, create_app, ensure_first_key
+
+ENV = "VIDEOGATE_SERVE"
+log = logging.getLogger("videogate")
+_lock: list[TextIO] = []  # holds the worker lock's file (and so the lock) for the process
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def take_worker_lock(data_dir: Path) -> bool:
+    """True for the one process that may run the background worker (held until it exits)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = (data_dir / "worker.lock").open("a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return False
+    _lock.append(fh)
+    return True
+
+
+def worker_app() -> GatewayApp:
+    """The app of one worker process (the servers' `--factory` target)."""
+    settings = settings_from(json.loads(os.environ[ENV]))
+    configure_logging(settings)
+    run_worker = settings.worker.enabled and take_worker_lock(settings.data_dir)
+    log.info("pid %d serving; background worker here: %s", os.getpid(), run_worker)
+    return create_app(settings, run_worker=run_worker)
+
+
+async def first_start(settings: Settings) -> None:
+    """Migrate the store and mint the default key once, before workers start."""
+    from ..gateway import Gateway
+
+    gw = await Gateway.start(settings)
+    try:
+        await ensure_first_key(gw)
+    finally:
+        await gw.close()
+
+
+def run(spec: dict[str, Any], *, access_log: bool) -> int:
+    settings = settings_from(spec)
+    configure_logging(settings)
+    kind, workers = settings.server.kind, settings.server.workers
+    loop = "uvloop" if sys.platform != "win32" else "asyncio"
+    if kind == "uvicorn" and workers == 1:  # the simple case: the app object, one process
+        import uvicorn
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            loop=loop,
+            http="httptools",
+            log_level=settings.log_level,
+            access_log=access_log,
+            lifespan="on",
+        )
+        return 0
+    asyncio.run(first_start(settings))
+    os.environ[ENV] = json.dumps(spec, default=str)
+    target = f"{__name__}:worker_app"
+    log.info("serving with %s, %d worker process(es)", kind, workers)
+    if kind == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            target,
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            loop=loop,
+            http="httptools",
+            log_level=settings.log_level,
+            access_log=access_log,
+            lifespan="on",
+        )
+        return 0
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    Granian(
+        target,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop if loop == "uvloop" else Loops.asyncio,
+        log_level=LogLevels(settings.log_level),
+        log_access=access_log,
+        factory=True,
+        respawn_failed_workers=True,
+    ).serve()
+    return 0
