@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -17,6 +18,16 @@ def new_event_id() -> str:
 
 class JSON(Response):
     media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's, minus its scans: a JSON body always has a length and this type (a
+        caller's own content-type still wins)."""
+        raw = [(b"content-length", str(len(self.body)).encode())]
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        if not headers or not any(k.lower() == "content-type" for k in headers):
+            raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
 
     def render(self, content: Any) -> bytes:
         try:

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from ..config import ProviderConfig, UpstreamKey
@@ -42,6 +41,7 @@ from .base import (
 )
 from .common import created_by, decode_data_url, refuse_reserved
 from .http import HttpProvider
+from .multipart import Multipart
 from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
 
 V1_PATH = "/openai/v1"
@@ -345,11 +345,11 @@ class AzureJobsProvider(_AzureEndpoint):
         items = [
             {"frame_index": 0, "type": "image", "file_name": filename, "crop_bounds": FULL_FRAME}
         ]
-        form = aiohttp.FormData()
+        form = Multipart()
         for name, value in fields.items():
             form.add_field(name, form_value(value))
         form.add_field("inpaint_items", orjson.dumps(items).decode())
-        form.add_field("files", data, filename=filename, content_type=mime)
+        form.add_file("files", data, filename=filename, content_type=mime)
         shown = {**fields, "inpaint_items": items, "files": f"<{len(data)} bytes {mime}>"}
         body = await self.call_api(
             "POST", self._jobs(key), key, ctx, data=form, params=self.query, shown=shown

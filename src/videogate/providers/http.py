@@ -18,6 +18,7 @@ from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, UpstreamUnavailable
 from .base import CallContext, Content, Provider
 from .common import media_type_for
+from .multipart import Multipart
 
 # Read buffer of a streamed download: aiohttp's 64 KiB default caps a proxied download near
 # 0.7 GB/s on loopback; 1 MiB reaches ~1.7 GB/s (bench) and bounds what a slow client can
@@ -161,6 +162,9 @@ class HttpProvider(Provider):
         if json is not None:
             kwargs["data"] = orjson.dumps(json)
             kwargs["headers"] = {**(headers or {}), "Content-Type": "application/json"}
+        elif isinstance(data, Multipart):
+            kwargs["data"], ctype = data.encode()
+            kwargs["headers"] = {**(headers or {}), "Content-Type": ctype}
         elif data is not None:
             kwargs["data"] = data
         try:

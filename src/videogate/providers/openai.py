@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from ..config import UpstreamKey
@@ -29,6 +28,7 @@ from .base import (
 )
 from .common import created_by, decode_data_url, pending_while_running
 from .http import HttpProvider
+from .multipart import Multipart
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Upstream status -> OpenAI public status. OpenAI's own are the identity; the rest appear on
@@ -109,8 +109,8 @@ class OpenAIProvider(HttpProvider):
             raw=body,
         )
 
-    def _form(self, params: CreateParams) -> tuple[aiohttp.FormData, dict[str, Any]]:
-        form = aiohttp.FormData()
+    def _form(self, params: CreateParams) -> tuple[Multipart, dict[str, Any]]:
+        form = Multipart()
         shown: dict[str, Any] = {"prompt": params.prompt, "model": params.model}
         form.add_field("prompt", params.prompt)
         form.add_field("model", params.model)
@@ -128,13 +128,13 @@ class OpenAIProvider(HttpProvider):
         return form, shown
 
     @staticmethod
-    def _add_reference(form: aiohttp.FormData, ref: InputReference, shown: dict[str, Any]) -> None:
+    def _add_reference(form: Multipart, ref: InputReference, shown: dict[str, Any]) -> None:
         data, mime, filename = ref.data, ref.content_type, ref.filename
         if data is None and ref.image_url and ref.image_url.startswith(DATA_URL_PREFIX):
             data, mime = decode_data_url(ref.image_url)
             filename = "input_reference." + mime.rsplit("/", 1)[-1]
         if data is not None:
-            form.add_field(
+            form.add_file(
                 "input_reference",
                 data,
                 filename=filename or "input_reference",

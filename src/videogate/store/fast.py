@@ -8,8 +8,11 @@ the statements on the path of create, retrieve and delete run here, one round tr
 - PostgreSQL: an asyncpg pool; a write that touches two tables is one statement with a
   data-modifying CTE, so it is atomic without BEGIN/COMMIT round trips.
 - SQLite: reads on a read-only `sqlite3` connection on the event-loop thread (an indexed
-  lookup in WAL mode takes microseconds, less than a thread hop); writes on a read-write
-  connection in one dedicated thread, one hop per transaction (aiosqlite hops per statement).
+  lookup in WAL mode takes microseconds, less than a thread hop). A write runs on the
+  event-loop thread too when it can start at once: no write of this process is queued, the
+  cross-process write lock is free and SQLite grants the write lock without waiting. Else it
+  queues on a read-write connection in one dedicated thread, one hop per transaction
+  (aiosqlite hops per statement), which may wait.
 
 The SQL is generated from the table definitions in `models.py`, so columns are named once.
 Everything else (and every rare branch: a job ending, a video shared through the cache or
@@ -38,6 +41,7 @@ COLUMNS = [c.name for c in videos.c]
 JSON_COLUMNS = frozenset(c.name for c in videos.c if isinstance(c.type, JSON))
 ACTIVE = ("queued", "in_progress")
 EPSILON = 1e-9
+CHECKPOINT_EVERY = 500  # inline SQLite commits between WAL checkpoints (~2 MB of WAL)
 
 # Why a delete leaves the fast path: rows the cache shares or webhooks watch need the full
 # transaction (reference counts, held assets, event rows) that `VideoStore` runs.
@@ -213,6 +217,11 @@ class SqlitePath(FastPath):
         self._ro.execute("PRAGMA busy_timeout=5000")
         self._path = path
         self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        # its own open file, so the flock also excludes this process's writer thread
+        self._inline_fd = os.open(path + ".writelock", os.O_RDWR)
+        self._inline: sqlite3.Connection | None = None
+        self._queued = 0  # writes handed to the writer thread, not yet finished
+        self._unchecked = 0  # inline commits since the last WAL checkpoint
         self._rw: sqlite3.Connection | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videogate-sqlite")
         self._select = f"SELECT {', '.join(COLUMNS)} FROM videos WHERE id = ?"
@@ -234,8 +243,62 @@ class SqlitePath(FastPath):
         return self._rw
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work` in one IMMEDIATE transaction on the writer thread (rolled back if it raises)."""
+        """`work` in one IMMEDIATE transaction (rolled back if it raises): right here if that
+        needs no wait, else on the writer thread."""
+        if not self._queued:
+            done, result = self._write_inline(work)
+            if done:
+                return result  # type: ignore[return-value]
+        self._queued += 1
+        try:
+            return await self._write_queued(work)
+        finally:
+            self._queued -= 1
 
+    def _write_inline(self, work: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """(True, result) if the transaction ran on this thread; (False, None) if it would
+        have had to wait for another writer. Never blocks: a commit here takes tens of µs,
+        a thread hop costs more, and waiting is the writer thread's job."""
+        try:
+            fcntl.flock(self._inline_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False, None  # another process is writing
+        try:
+            conn = self._inline_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # SQLITE_BUSY: a SQLAlchemy writer holds it
+                return False, None
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            fcntl.flock(self._inline_fd, fcntl.LOCK_UN)
+        self._unchecked += 1
+        if self._unchecked >= CHECKPOINT_EVERY:
+            self._unchecked = 0
+            self._writer.submit(self._checkpoint)
+        return True, result
+
+    def _inline_conn(self) -> sqlite3.Connection:
+        if self._inline is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=0")  # busy means: queue it instead
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # a checkpoint writes and fsyncs the database file: not on the event loop
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._inline = conn
+        return self._inline
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database on the writer thread (PASSIVE: never blocks
+        writers); inline commits skip SQLite's automatic one."""
+        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _write_queued(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             conn = self._conn()
             # Writers of other worker processes queue on an flock, woken the moment it is
@@ -304,6 +367,9 @@ class SqlitePath(FastPath):
 
     async def aclose(self) -> None:
         self._ro.close()
+        if self._inline is not None:
+            self._inline.close()
+        os.close(self._inline_fd)
         if self._rw is not None:
             rw = self._rw
             await asyncio.get_running_loop().run_in_executor(self._writer, rw.close)
