@@ -81,13 +81,13 @@ async def openapi(request: Request) -> Response:
 
 
 def _request_type(request: Request) -> str | None:
-    call = getattr(request.state, "call", None)
+    call = request.scope.get(videos.CALL)
     return call.request_type if call is not None else None
 
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    call = getattr(request.state, "call", None)
+    call = request.scope.get(videos.CALL)
     if call is not None:
         exc.provider = exc.provider or call.provider
         exc.model_requested = exc.model_requested or call.model_requested
@@ -134,14 +134,14 @@ async def on_error(request: Request, exc: Exception) -> Response:
 class GatewayApp(Starlette):
     """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path)."""
 
-    videos = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error)
+    video_table = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error, videos.CALL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            hit = self.videos.match(scope["method"], scope["path"])
+            hit = self.video_table.match(scope["method"], scope["path"])
             if hit is not None:
                 scope["app"] = self
-                await self.videos.run(hit, scope, receive, send)
+                await self.video_table.run(hit, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

@@ -34,6 +34,7 @@ from .envelope import JSON, new_event_id
 from .parsing import parse_create, parse_remix_prompt
 
 Row = dict[str, Any]
+CALL = "videogate.call"  # the scope key of the request's Call
 TRUE = ("1", "true", "yes")
 INLINE_ATTEMPT_SECONDS = 10.0
 # A create still marked started after this long was lost with its process.
@@ -62,7 +63,7 @@ class Call:
         self.event_id = new_event_id()
         self.provider: str | None = None
         self.model_requested: str | None = None
-        request.state.call = self
+        request.scope[CALL] = self  # for the error handlers; `dispatch` unlinks it
         raw = gw.settings.raw
         headers = request.headers
         self.ctx = CallContext(
