@@ -137,6 +137,92 @@ def _ratio_mb(a: M | None, b: M | None) -> str:
     return f"{a['mb_per_s'] / b['mb_per_s']:.1f}x"
 
 
+def _added_ms(m: M | None, d: M | None, key: str, rate: float) -> float | None:
+    """Added latency in ms, only if measured at `rate` (else it says nothing of the target)."""
+    if not m or m.get(key) is None or m.get("fixed_rate") != rate:
+        return None
+    return float(m[key] - ((d or {}).get(key) or 0.0))
+
+
+def _checks(
+    direct: list[M], vg: list[M], ll: list[M] | None, rate: float, same: dict[str, M]
+) -> list[Any]:
+    """(target, value text, met) for each of issue 7's targets, from one variant's measures;
+    `same` holds its latencies at LiteLLM's (lower) rates, where they were taken."""
+    d, v, lm = by_workload(direct), by_workload(vg), by_workload(ll or [])
+    rows: list[Any] = []
+
+    def rps(key: str) -> float | None:
+        return (v.get(key) or {}).get("rps") if (v.get(key) or {}).get("clean") else None
+
+    for key, floor in (("retrieve_finished", 5000), ("create", 2000), ("delete", 2000)):
+        got = rps(key)
+        rows.append((f"{key} ≥ {floor:,} RPS", _num(got), got is not None and got >= floor))
+    for key, _ in ROWS:
+        p50 = _added_ms(v.get(key), d.get(key), "p50_ms", rate)
+        p99 = _added_ms(v.get(key), d.get(key), "p99_ms", rate)
+        ok = p50 is not None and p99 is not None and p50 <= 1 and p99 <= 5
+        text = "not at that rate" if p50 is None else f"{p50:.2f} / {p99:.2f}"
+        rows.append((f"{key}: added p50 ≤ 1 / p99 ≤ 5 ms @ {rate:,.0f}/s", text, ok))
+    for key in ("create", "retrieve_running", "retrieve_finished", "content"):
+        unit = "mb_per_s" if key == "content" else "rps"
+        a, b = (v.get(key) or {}).get(unit), (lm.get(key) or {}).get(unit)
+        ratio = a / b if a and b else None
+        text = "-" if ratio is None else f"{ratio:.1f}x"
+        rows.append((f"{key}: ≥ 10x LiteLLM's throughput", text, ratio is not None and ratio >= 10))
+    for key in ("create", "retrieve_running", "retrieve_finished"):
+        for q in ("p50_ms", "p99_ms"):
+            lmm = lm.get(key)
+            ours_m = same.get(key) or v.get(key)
+            ours = _added_ms(ours_m, d.get(key), q, (ours_m or {}).get("fixed_rate") or rate)
+            if lmm and ours_m and ours_m.get("fixed_rate") != lmm.get("fixed_rate"):
+                ours = None  # not under the same load: no comparison
+            theirs = None if not lmm or lmm.get(q) is None else lmm[q] - (d.get(key) or {})[q]
+            ok = ours is not None and theirs is not None and theirs > 0 and ours <= theirs / 10
+            text = "-" if ours is None or theirs is None else f"{ours:.2f} vs {theirs:.2f}"
+            at = f" (both @{lmm['fixed_rate']:,.0f}/s)" if lmm and lmm.get("fixed_rate") else ""
+            rows.append((f"{key}: {q[:3]} added ≤ 1/10 of LiteLLM's{at}", text, ok))
+    dc, vc = d.get("content"), v.get("content")
+    share = (
+        vc["mb_per_s"] / dc["mb_per_s"]
+        if vc and dc and vc.get("mb_per_s") and dc.get("mb_per_s")
+        else None
+    )
+    rows.append(
+        (
+            "content ≥ 80% of direct MB/s",
+            "-" if share is None else f"{share:.0%}",
+            share is not None and share >= 0.8,
+        )
+    )
+    return rows
+
+
+def targets_table(
+    direct: list[M],
+    variants: dict[str, list[M]],
+    best: str,
+    ll: list[M] | None,
+    rate: float,
+    same: dict[str, M],
+) -> str:
+    """Each target: the headline variant's value, and which variants met it."""
+    mine = _checks(direct, variants.get(best, []), ll, rate, same)
+    others = {
+        name: _checks(direct, ms, ll, rate, same if name == best else {})
+        for name, ms in variants.items()
+    }
+    out = [
+        f"| target | {best} | met | met by any variant |",
+        "|---|---:|:-:|---|",
+    ]
+    for i, (what, text, ok) in enumerate(mine):
+        anyone = [name for name, rows in others.items() if rows[i][2]]
+        who = "all" if len(anyone) == len(others) else ", ".join(anyone) or "none"
+        out.append(f"| {what} | {text} | {'yes' if ok else '**no**'} | {who} |")
+    return "\n".join(out)
+
+
 def variants_table(direct: list[M], variants: dict[str, list[M]]) -> str:
     d = by_workload(direct)
     head = "| variant | " + " | ".join(label for _, label in ROWS) + " | content MB/s |"
@@ -181,15 +267,23 @@ def facts_block(facts: dict[str, Any]) -> str:
     return "\n".join(f"- **{k}**: {v}" for k, v in facts.items())
 
 
+def litellm_run(ll: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The LiteLLM run the report compares with: its fastest."""
+    return max(ll["runs"], key=_score) if ll and ll.get("runs") else None
+
+
+def litellm_measures(ll: dict[str, Any] | None) -> list[M] | None:
+    run = litellm_run(ll)
+    return run["measures"] if run else None
+
+
 def render(results: dict[str, Any]) -> str:
     direct = results["direct"]
     variants: dict[str, list[M]] = results["videogate"]
     best = results.get("best_variant") or best_variant(variants) or ""
     ll = results.get("litellm")
-    ll_measures = ll_name = None
-    if ll and ll.get("runs"):
-        run = max(ll["runs"], key=_score)
-        ll_measures, ll_name = run["measures"], run["label"]
+    run = litellm_run(ll)
+    ll_measures, ll_name = (run["measures"], run["label"]) if run else (None, None)
     parts = [
         f"# videogate benchmark ({results['profile']['name']})",
         "",
@@ -204,6 +298,21 @@ def render(results: dict[str, Any]) -> str:
             ll_measures,
             best,
             ll_name or ("not run: " + (ll or {}).get("skipped", "skipped")),
+        ),
+        "",
+        "## Targets (issue 7)",
+        "",
+        "The headline variant against each target; the last column names every variant "
+        "that met it in this run. Latency against LiteLLM is compared at LiteLLM's own "
+        "(lower) fixed rate, where the headline variant was measured again.",
+        "",
+        targets_table(
+            direct,
+            variants,
+            best,
+            ll_measures,
+            float(results["profile"]["fixed_rate"]),
+            results.get("same_rate") or {},
         ),
         "",
         "## videogate variants (server · store · worker processes)",
