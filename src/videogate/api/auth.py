@@ -6,6 +6,7 @@ revoked key stops working everywhere within that time without a database read pe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,20 +50,39 @@ class Authenticator:
         self.issuer = issuer
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._loading: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._generation = 0  # bumped by `forget`
 
     def forget(self) -> None:
+        """Drop what is cached and what is being looked up (a key changed)."""
+        self._generation += 1
         self._cache.clear()
+        self._loading.clear()
 
     async def _key_row(self, cache_key: str, load: Any) -> dict[str, Any] | None:
         now = time.monotonic()
         hit = self._cache.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row: dict[str, Any] | None = await load()
+        # One lookup per key when its entry expires, however many requests are waiting on it
+        # (under load every connection missed at once: dozens of identical queries a second).
+        loading = self._loading.get(cache_key)
+        if loading is None:
+            loading = self._loading[cache_key] = asyncio.ensure_future(load())
+            loading.add_done_callback(lambda done: self._drop(cache_key, done))
+        generation = self._generation
+        # shielded: a caller that goes away leaves the lookup to the others
+        row: dict[str, Any] | None = await asyncio.shield(loading)
+        if generation != self._generation:
+            return row  # `forget` came meanwhile: this row may predate a revocation
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
         self._cache[cache_key] = (now + self.cache_seconds, row)
         return row
+
+    def _drop(self, cache_key: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(cache_key) is done:  # not a newer lookup started after `forget`
+            del self._loading[cache_key]
 
     @staticmethod
     def _check_row(row: dict[str, Any] | None) -> Principal:
