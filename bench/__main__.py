@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import importlib.metadata as md
 import importlib.util
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,16 @@ from .measure import (
     saturate,
 )
 from .procs import Group, Service
-from .targets import ROOT, VENV_BIN, Target, Variant, direct_target, start_upstream, start_videogate
+from .targets import (
+    ROOT,
+    VENV_BIN,
+    Target,
+    Variant,
+    VideogateSetup,
+    direct_target,
+    start_upstream,
+    start_videogate,
+)
 
 RESULTS = ROOT / "bench" / "results"
 GRANIAN_VERSION = "2.8.7"
@@ -250,6 +260,34 @@ METHOD = [
 
 
 # -- phases -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def running_videogate(
+    group: Group,
+    work: Path,
+    variant: Variant,
+    upstream: Service,
+    pg_base: str | None,
+    **options: Any,
+) -> Iterator[tuple[Target, VideogateSetup]]:
+    """A videogate variant for the `with` block: stopped after, its PG database dropped."""
+    target, setup = start_videogate(group, work, variant, upstream.port, pg_base, **options)
+    try:
+        yield target, setup
+    finally:
+        group.stop(target.service)
+        if setup.pg_name and pg_base:
+            seed.pg_drop(pg_base, setup.pg_name)
+
+
+def run_requests(target: Target, prof: Profile, work: Path) -> list[Measure]:
+    """The request workloads only (no content download), each logged as it ends."""
+    out = []
+    for wl in WORKLOADS:
+        out.append(run_workload(target, wl, prof, work))
+        log_measure(target, wl, out[-1], log)
+    return out
+
+
 def run_variants(
     group: Group,
     work: Path,
@@ -257,49 +295,23 @@ def run_variants(
     upstream: Service,
     pg_base: str | None,
     prof: Profile,
+    *,
+    requests_only: bool = False,
 ) -> dict[str, list[Measure]]:
     out: dict[str, list[Measure]] = {}
     for variant in variants:
         if variant.db == "pg" and pg_base is None:
             continue
         log(f"videogate {variant.name}")
-        target, setup = start_videogate(
-            group, work, variant, upstream.port, pg_base, seed_pools=prof.pool_size
-        )
-        try:
-            out[variant.name] = run_all(target, prof, work, log)
-        finally:
-            group.stop(target.service)
-            if setup.pg_name and pg_base:
-                seed.pg_drop(pg_base, setup.pg_name)
+        with running_videogate(
+            group, work, variant, upstream, pg_base, seed_pools=prof.pool_size
+        ) as (target, _setup):
+            out[variant.name] = (
+                run_requests(target, prof, work)
+                if requests_only
+                else run_all(target, prof, work, log)
+            )
     return out
-
-
-def run_requests_only(
-    group: Group,
-    work: Path,
-    variants: list[Variant],
-    upstream: Service,
-    pg_base: str | None,
-    prof: Profile,
-) -> None:
-    """Direct, then each variant, on the request workloads only (no content, scale, report)."""
-    direct = direct_target(upstream)
-    for wl in WORKLOADS:
-        log_measure(direct, wl, run_workload(direct, wl, prof, work), log)
-    for variant in variants:
-        if variant.db == "pg" and pg_base is None:
-            continue
-        target, setup = start_videogate(
-            group, work, variant, upstream.port, pg_base, seed_pools=prof.pool_size
-        )
-        try:
-            for wl in WORKLOADS:
-                log_measure(target, wl, run_workload(target, wl, prof, work), log)
-        finally:
-            group.stop(target.service)
-            if setup.pg_name and pg_base:
-                seed.pg_drop(pg_base, setup.pg_name)
 
 
 def _cycler(pool: list[str]) -> Callable[[str, int], list[str]]:
@@ -322,10 +334,9 @@ def run_scale(
         if variant.db == "pg" and pg_base is None:
             continue
         log(f"scale {variant.name}")
-        target, setup = start_videogate(
-            group, work, variant, upstream.port, pg_base, tag="_scale", seed_pools=0
-        )
-        try:
+        with running_videogate(
+            group, work, variant, upstream, pg_base, tag="_scale", seed_pools=0
+        ) as (target, setup):
             have = 0
             for size in prof.scale_sizes:
                 t = time.monotonic()
@@ -354,10 +365,6 @@ def run_scale(
                             "measure": m.as_dict(),
                         }
                     )
-        finally:
-            group.stop(target.service)
-            if setup.pg_name and pg_base:
-                seed.pg_drop(pg_base, setup.pg_name)
     return rows
 
 
@@ -383,25 +390,20 @@ def at_litellm_rates(
     if variant is None or not wanted or (variant.db == "pg" and pg_base is None):
         return {}
     log(f"videogate {variant.name} at LiteLLM's rates")
-    target, setup = start_videogate(
-        group, work, variant, upstream.port, pg_base, tag="_same", seed_pools=prof.pool_size
-    )
     out: dict[str, dict[str, Any]] = {}
-    try:
+    with running_videogate(
+        group, work, variant, upstream, pg_base, tag="_same", seed_pools=prof.pool_size
+    ) as (target, _setup):
         for wl in wanted:
             got, _ = fixed_rate(target, wl, prof, work, rates[wl.key])
+            p50, p99 = got["p50_ms"], got["p99_ms"]
             out[wl.key] = {
                 "variant": variant.name,
                 "fixed_rate": rates[wl.key],
-                "p50_ms": got["p50_ms"],
-                "p99_ms": got["p99_ms"],
+                "p50_ms": p50,
+                "p99_ms": p99,
             }
-            p50, p99 = got["p50_ms"], got["p99_ms"]
             log(f"  {wl.key:<18} @{rates[wl.key]:,.0f}/s p50 {p50:.2f} p99 {p99:.2f} ms")
-    finally:
-        group.stop(target.service)
-        if setup.pg_name and pg_base:
-            seed.pg_drop(pg_base, setup.pg_name)
     return out
 
 
@@ -432,10 +434,9 @@ def profile_hot_paths(
     for variant in variants:
         if variant.db == "pg" and pg_base is None:
             continue
-        target, setup = start_videogate(
-            group, work, variant, upstream.port, pg_base, tag="_profile", seed_pools=prof.pool_size
-        )
-        try:
+        with running_videogate(
+            group, work, variant, upstream, pg_base, tag="_profile", seed_pools=prof.pool_size
+        ) as (target, _setup):
             for wl in WORKLOADS:
                 if wl.key == "retrieve_running":
                     continue
@@ -463,10 +464,6 @@ def profile_hot_paths(
                     (outdir / f"{name}.summary.txt").write_text(head + text + "\n")
                     summaries[name] = head + text
                     log(head.strip())
-        finally:
-            group.stop(target.service)
-            if setup.pg_name and pg_base:
-                seed.pg_drop(pg_base, setup.pg_name)
     return summaries
 
 
@@ -511,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
             picked = [v for v in FULL_VARIANTS if v.slug in wanted]
             if len(picked) != len(wanted):
                 parser.error(f"--only takes these: {', '.join(v.slug for v in FULL_VARIANTS)}")
-            run_requests_only(group, work, picked, upstream, pg_base, prof)
+            run_requests(direct_target(upstream), prof, work)
+            run_variants(group, work, picked, upstream, pg_base, prof, requests_only=True)
             return 0
         if args.profile_only:
             profile_hot_paths(

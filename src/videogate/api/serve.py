@@ -70,39 +70,27 @@ def run(spec: dict[str, Any], *, access_log: bool) -> int:
     configure_logging(settings)
     kind, workers = settings.server.kind, settings.server.workers
     loop = "uvloop" if sys.platform != "win32" else "asyncio"
-    if kind == "uvicorn" and workers == 1:  # the simple case: the app object, one process
-        import uvicorn
-
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            loop=loop,
-            http="httptools",
-            log_level=settings.log_level,
-            access_log=access_log,
-            lifespan="on",
-        )
-        return 0
-    asyncio.run(first_start(settings))
-    os.environ[ENV] = json.dumps(spec, default=str)
-    target = f"{__name__}:worker_app"
-    log.info("serving with %s, %d worker process(es)", kind, workers)
     if kind == "uvicorn":
         import uvicorn
 
-        uvicorn.run(
-            target,
-            factory=True,
-            workers=workers,
-            host=settings.host,
-            port=settings.port,
-            loop=loop,
-            http="httptools",
-            log_level=settings.log_level,
-            access_log=access_log,
-            lifespan="on",
-        )
+        options: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "loop": loop,
+            "http": "httptools",
+            "log_level": settings.log_level,
+            "access_log": access_log,
+            "lifespan": "on",
+        }
+        if workers == 1:  # the simple case: the app object, one process
+            uvicorn.run(create_app(settings), **options)
+            return 0
+    target = f"{__name__}:worker_app"
+    asyncio.run(first_start(settings))
+    os.environ[ENV] = json.dumps(spec, default=str)
+    log.info("serving with %s, %d worker process(es)", kind, workers)
+    if kind == "uvicorn":
+        uvicorn.run(target, factory=True, workers=workers, **options)
         return 0
     from granian import Granian
     from granian.constants import Interfaces, Loops

@@ -269,12 +269,7 @@ class SqlitePath(FastPath):
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:  # SQLITE_BUSY: a SQLAlchemy writer holds it
                 return False, None
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            result = _finish(conn, work)
         finally:
             fcntl.flock(self._inline_fd, fcntl.LOCK_UN)
         self._unchecked += 1
@@ -307,13 +302,7 @@ class SqlitePath(FastPath):
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
+                return _finish(conn, work)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
@@ -375,6 +364,17 @@ class SqlitePath(FastPath):
             await asyncio.get_running_loop().run_in_executor(self._writer, rw.close)
         self._writer.shutdown(wait=True)
         os.close(self._lock_fd)
+
+
+def _finish(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` in the transaction just begun on `conn`: committed, or rolled back if it raises."""
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 class _Refused(Exception):
