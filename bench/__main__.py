@@ -377,8 +377,8 @@ def at_litellm_rates(
     prof: Profile,
     ll_measures: list[dict[str, Any]] | None,
 ) -> dict[str, dict[str, Any]]:
-    """The headline variant's latency again, at the lower rate each LiteLLM latency was taken
-    at (it cannot sustain the fixed rate), so the two are compared under the same load."""
+    """A variant's latency again, at the lower rate each LiteLLM latency was taken at (it
+    cannot sustain the fixed rate), so the two are compared under the same load."""
     from .measure import fixed_rate
 
     rates = {
@@ -558,15 +558,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"LiteLLM answered {run['litellm_ok']}; all hit upstream: "
                     f"{run['all_hit_upstream']}; egress log lines: {len(run['egress_lines'])}"
                 )
-        same_rate = at_litellm_rates(
-            group,
-            work,
-            next((v for v in variants if v.name == best), None),
-            upstream,
-            pg_base,
-            prof,
-            report.litellm_measures(ll_result),
-        )
+        same_rate = {
+            v.name: at_litellm_rates(
+                group, work, v, upstream, pg_base, prof, report.litellm_measures(ll_result)
+            )
+            for v in variants
+        }
         scale_variants = []
         for db in ("sqlite", "pg"):
             if args.quick and db == "pg":
