@@ -72,15 +72,16 @@ def by_workload(measures: Sequence[M]) -> dict[str, M]:
     return {m["workload"]: m for m in measures}
 
 
+def _geomean_rps(measures: list[M]) -> float:
+    """Geometric mean RPS over the request workloads (how variants and runs are ranked)."""
+    got = by_workload(measures)
+    vals = [got[k]["rps"] for k in RPS_KEYS if got.get(k) and got[k].get("rps")]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else 0.0
+
+
 def best_variant(variants: dict[str, list[M]]) -> str | None:
     """The variant with the highest geometric mean RPS over the request workloads."""
-
-    def score(ms: list[M]) -> float:
-        got = by_workload(ms)
-        vals = [got[k]["rps"] for k in RPS_KEYS if got.get(k) and got[k].get("rps")]
-        return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else 0.0
-
-    return max(variants, key=lambda name: score(variants[name]), default=None)
+    return max(variants, key=lambda name: _geomean_rps(variants[name]), default=None)
 
 
 def headline(direct: list[M], vg: list[M], ll: list[M] | None, vg_name: str, ll_name: str) -> str:
@@ -173,14 +174,13 @@ def _checks(
     for key in ("create", "retrieve_running", "retrieve_finished"):
         for q in ("p50_ms", "p99_ms"):
             lmm = lm.get(key)
-            ours_m = same.get(key) or v.get(key)
-            ours = _added_ms(ours_m, d.get(key), q, (ours_m or {}).get("fixed_rate") or rate)
-            if lmm and ours_m and ours_m.get("fixed_rate") != lmm.get("fixed_rate"):
-                ours = None  # not under the same load: no comparison
-            theirs = None if not lmm or lmm.get(q) is None else lmm[q] - (d.get(key) or {})[q]
+            at_rate = (lmm or {}).get("fixed_rate")
+            # compared only under the same load: ours at LiteLLM's rate (`same`), if taken
+            ours = _added_ms(same.get(key) or v.get(key), d.get(key), q, at_rate or -1)
+            theirs = _added_ms(lmm, d.get(key), q, at_rate or -1)
             ok = ours is not None and theirs is not None and theirs > 0 and ours <= theirs / 10
             text = "-" if ours is None or theirs is None else f"{ours:.2f} vs {theirs:.2f}"
-            at = f" (both @{lmm['fixed_rate']:,.0f}/s)" if lmm and lmm.get("fixed_rate") else ""
+            at = f" (both @{at_rate:,.0f}/s)" if at_rate else ""
             rows.append((f"{key}: {q[:3]} added ≤ 1/10 of LiteLLM's{at}", text, ok))
     dc, vc = d.get("content"), v.get("content")
     share = (
@@ -207,10 +207,10 @@ def targets_table(
     same: dict[str, dict[str, M]],
 ) -> str:
     """Each target: the headline variant's value, and which variants met it."""
-    mine = _checks(direct, variants.get(best, []), ll, rate, same.get(best, {}))
     others = {
         name: _checks(direct, ms, ll, rate, same.get(name, {})) for name, ms in variants.items()
     }
+    mine = others[best] if best in others else _checks(direct, [], ll, rate, {})
     out = [
         f"| target | {best} | met | met by any variant |",
         "|---|---:|:-:|---|",
@@ -268,7 +268,9 @@ def facts_block(facts: dict[str, Any]) -> str:
 
 def litellm_run(ll: dict[str, Any] | None) -> dict[str, Any] | None:
     """The LiteLLM run the report compares with: its fastest."""
-    return max(ll["runs"], key=_score) if ll and ll.get("runs") else None
+    if not ll or not ll.get("runs"):
+        return None
+    return max(ll["runs"], key=lambda run: _geomean_rps(run["measures"]))
 
 
 def litellm_measures(ll: dict[str, Any] | None) -> list[M] | None:
@@ -332,9 +334,3 @@ def render(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
-
-
-def _score(run: dict[str, Any]) -> float:
-    got = by_workload(run["measures"])
-    vals = [got[k]["rps"] for k in RPS_KEYS if got.get(k) and got[k].get("rps")]
-    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else 0.0

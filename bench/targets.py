@@ -223,7 +223,7 @@ def start_videogate(
         pool = made[kind]
         return [pool[i % len(pool)] for i in range(n)]
 
-    env = clean_env(PYTHONPATH=str(ROOT))
+    env = clean_env()
     service = group.start(
         f"videogate_{slug}",
         server_argv(variant, config_file),

@@ -63,3 +63,21 @@ def test_several_workers_share_one_store(tmp_path: Path, server: str) -> None:
     assert len({pid for pid, _ in workers}) == 2, text
     assert [here for _, here in workers].count("True") == 1, text
     assert "Traceback" not in text, text
+
+
+def test_server_flags_merge_with_the_file_and_are_validated(tmp_path: Path) -> None:
+    config = tmp_path / "v.yaml"
+    config.write_text("server: {workers: 3}\n")
+    from videogate.config import settings_from
+
+    merged = settings_from({"config": config, "server": {"kind": "granian", "workers": None}})
+    assert (merged.server.kind, merged.server.workers) == ("granian", 3)
+    for bad in ("0", "-2"):
+        out = subprocess.run(
+            [sys.executable, "-m", "videogate", "serve", "--workers", bad, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and "greater than or equal to 1" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr

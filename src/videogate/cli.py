@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cli_admin
-from .config import ConfigError, Settings, settings_from
+from .config import ConfigError, Settings, configure_logging, settings_from
 
 
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -87,9 +87,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from .gateway import Gateway
     from .jobs.worker import Worker
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     gw = await Gateway.start(settings)
     worker = Worker(gw)
     worker.start()

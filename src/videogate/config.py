@@ -7,6 +7,7 @@ file can be committed while its keys stay in the environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from contextvars import ContextVar
@@ -287,9 +288,14 @@ def settings_from(spec: dict[str, Any]) -> Settings:
     settings = load_settings(Path(config) if config else None, **overrides)
     if spec.get("no_auth"):
         settings.auth.enabled = False  # the file's `auth:` section replaces the override
-    server = spec.get("server") or {}
-    if server.get("kind"):
-        settings.server.kind = server["kind"]
-    if server.get("workers"):
-        settings.server.workers = server["workers"]
+    given = {k: v for k, v in (spec.get("server") or {}).items() if v is not None}
+    if given:  # validated like the file's own values (`--workers 0` is an error)
+        settings.server = ServerConfig.model_validate(settings.server.model_dump() | given)
     return settings
+
+
+def configure_logging(settings: Settings) -> None:
+    """The process's log format and level, for `serve`, its worker processes and `worker`."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )

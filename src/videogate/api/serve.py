@@ -18,18 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..config import Settings, settings_from
+from ..config import Settings, configure_logging, settings_from
 from .app import GatewayApp, create_app, ensure_first_key
 
 ENV = "VIDEOGATE_SERVE"
 log = logging.getLogger("videogate")
 _lock: list[TextIO] = []  # holds the worker lock's file (and so the lock) for the process
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
 
 
 def take_worker_lock(data_dir: Path) -> bool:
@@ -65,32 +59,35 @@ async def first_start(settings: Settings) -> None:
         await gw.close()
 
 
+def _uvicorn_options(settings: Settings, access_log: bool) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "log_level": settings.log_level,
+        "access_log": access_log,
+        "lifespan": "on",
+    }
+
+
 def run(spec: dict[str, Any], *, access_log: bool) -> int:
     settings = settings_from(spec)
     configure_logging(settings)
     kind, workers = settings.server.kind, settings.server.workers
-    loop = "uvloop" if sys.platform != "win32" else "asyncio"
-    if kind == "uvicorn":
+    if kind == "uvicorn" and workers == 1:  # the simple case: the app object, one process
         import uvicorn
 
-        options: dict[str, Any] = {
-            "host": settings.host,
-            "port": settings.port,
-            "loop": loop,
-            "http": "httptools",
-            "log_level": settings.log_level,
-            "access_log": access_log,
-            "lifespan": "on",
-        }
-        if workers == 1:  # the simple case: the app object, one process
-            uvicorn.run(create_app(settings), **options)
-            return 0
+        uvicorn.run(create_app(settings), **_uvicorn_options(settings, access_log))
+        return 0
     target = f"{__name__}:worker_app"
     asyncio.run(first_start(settings))
     os.environ[ENV] = json.dumps(spec, default=str)
     log.info("serving with %s, %d worker process(es)", kind, workers)
     if kind == "uvicorn":
-        uvicorn.run(target, factory=True, workers=workers, **options)
+        import uvicorn
+
+        uvicorn.run(target, factory=True, workers=workers, **_uvicorn_options(settings, access_log))
         return 0
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -102,7 +99,7 @@ def run(spec: dict[str, Any], *, access_log: bool) -> int:
         port=settings.port,
         interface=Interfaces.ASGI,
         workers=workers,
-        loop=Loops.uvloop if loop == "uvloop" else Loops.asyncio,
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
         log_level=LogLevels(settings.log_level),
         log_access=access_log,
         factory=True,

@@ -27,7 +27,8 @@ import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from enum import Enum
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -246,29 +247,29 @@ class SqlitePath(FastPath):
         """`work` in one IMMEDIATE transaction (rolled back if it raises): right here if that
         needs no wait, else on the writer thread."""
         if not self._queued:
-            done, result = self._write_inline(work)
-            if done:
-                return result  # type: ignore[return-value]
+            result = self._write_inline(work)
+            if result is not _Wait.WAIT:
+                return result
         self._queued += 1
         try:
             return await self._write_queued(work)
         finally:
             self._queued -= 1
 
-    def _write_inline(self, work: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
-        """(True, result) if the transaction ran on this thread; (False, None) if it would
+    def _write_inline(self, work: Callable[[sqlite3.Connection], T]) -> T | Literal[_Wait.WAIT]:
+        """`work`'s result if the transaction ran on this thread; `_Wait.WAIT` if it would
         have had to wait for another writer. Never blocks: a commit here takes tens of µs,
         a thread hop costs more, and waiting is the writer thread's job."""
         try:
             fcntl.flock(self._inline_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False, None  # another process is writing
+            return _Wait.WAIT  # another process is writing
         try:
             conn = self._inline_conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:  # SQLITE_BUSY: a SQLAlchemy writer holds it
-                return False, None
+                return _Wait.WAIT
             result = _finish(conn, work)
         finally:
             fcntl.flock(self._inline_fd, fcntl.LOCK_UN)
@@ -276,7 +277,7 @@ class SqlitePath(FastPath):
         if self._unchecked >= CHECKPOINT_EVERY:
             self._unchecked = 0
             self._writer.submit(self._checkpoint)
-        return True, result
+        return result
 
     def _inline_conn(self) -> sqlite3.Connection:
         if self._inline is None:
@@ -364,6 +365,12 @@ class SqlitePath(FastPath):
             await asyncio.get_running_loop().run_in_executor(self._writer, rw.close)
         self._writer.shutdown(wait=True)
         os.close(self._lock_fd)
+
+
+class _Wait(Enum):
+    """What `_write_inline` answers when the write must queue instead."""
+
+    WAIT = 0
 
 
 def _finish(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
