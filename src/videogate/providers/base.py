@@ -8,20 +8,18 @@ job is always polled, downloaded and deleted with the key that created it.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import GatewayError
+from ..video import STATUSES, TERMINAL, Failure, Status, UpstreamVideo
 from .balancer import CircuitBreaker, KeyPool
 
-Status = Literal["queued", "in_progress", "completed", "failed"]
-STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "completed", "failed"})
-TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
+__all__ = ["STATUSES", "TERMINAL", "Failure", "Status", "UpstreamVideo"]
 VARIANT_TYPES: dict[str, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
@@ -44,14 +42,13 @@ class Capability(StrEnum):
     SPRITESHEET = "spritesheet"
 
 
-# Canonical `error.code`s for failed jobs, so clients can tell a refused prompt from an
-# outage whatever the provider: adapters map their own reasons onto these in a table.
-FAILURE_MODERATION = "moderation_blocked"  # input or output refused by safety filters
-FAILURE_INTERNAL = "internal_error"  # the provider failed while generating
-FAILURE_CANCELLED = "cancelled"  # cancelled upstream (by us or by someone else)
-FAILURE_EXPIRED = "expired"  # the provider dropped the job before it finished
-FAILURE_INVALID = "invalid_request"  # the provider rejected the parameters after accepting
-FAILURE_UNKNOWN = "generation_failed"
+# Transitional names of `Failure` members (the adapters' constants before the enum).
+FAILURE_MODERATION = Failure.MODERATION.value
+FAILURE_INTERNAL = Failure.INTERNAL.value
+FAILURE_CANCELLED = Failure.CANCELLED.value
+FAILURE_EXPIRED = Failure.EXPIRED.value
+FAILURE_INVALID = Failure.INVALID.value
+FAILURE_UNKNOWN = Failure.UNKNOWN.value
 
 VARIANT_CAPABILITY: dict[str, Capability] = {
     "video": Capability.CONTENT,
@@ -81,30 +78,6 @@ class CreateParams:
     size: str | None = None
     input_reference: InputReference | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class UpstreamVideo:
-    """A provider's job, already mapped to OpenAI's vocabulary (ids are the provider's)."""
-
-    id: str
-    status: Status
-    progress: int = 0
-    created_at: int = field(default_factory=lambda: int(time.time()))
-    completed_at: int | None = None
-    expires_at: int | None = None
-    model: str | None = None
-    prompt: str | None = None
-    size: str | None = None
-    seconds: str | None = None
-    remixed_from: str | None = None  # the provider's id of the source video
-    error: dict[str, str] | None = None
-    raw: Any = None
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"not an OpenAI video status: {self.status!r}")
-        self.progress = max(0, min(100, int(self.progress)))
 
 
 @dataclass
