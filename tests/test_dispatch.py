@@ -71,7 +71,7 @@ def test_what_passes_through_still_gets_the_envelope(gateway: GatewayHandle) -> 
 
 
 async def _run(handler: Any) -> tuple[int, dict[str, Any]]:
-    routes = VideoRoutes(["/v1"], {("GET", ""): handler}, on_error, "videogate.call")
+    routes = VideoRoutes(["/v1"], {("GET", ""): handler}, on_error)
     hit = routes.match("GET", "/v1/videos")
     assert hit is not None
     sent: list[dict[str, Any]] = []

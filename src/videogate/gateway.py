@@ -1,8 +1,8 @@
-"""The running gateway: settings, providers, stores and auth, built once per process.
+"""The composition root: settings, providers, stores and services, built once per process.
 
-HTTP handlers (`api/`), background jobs (`jobs/`) and the CLI all work through this object,
-so there is one place that knows how a model name becomes a provider and how a video id
-becomes a row the caller may see.
+Only the API layer, the background worker and the CLI import this module. It wires each
+service with the collaborators it needs (`lifecycle/`), and holds nothing else: no routing
+rule, no policy and no SQL lives here.
 """
 
 from __future__ import annotations
@@ -13,17 +13,26 @@ from typing import Any
 
 import aiohttp
 
-from .api.auth import Authenticator, Principal
 from .assets.store import AssetStore
 from .cache.service import CacheService
 from .config import Settings, UpstreamKey
-from .errors import bad_request, not_found
+from .governance.auth import Authenticator
 from .governance.crypto import decrypt
 from .governance.limits import LimitBackend, RedisLimits, SqlLimits
 from .governance.policy import Governance
 from .governance.prices import Price, PriceTable
 from .governance.registry import Registry
-from .ids import parse_video_id
+from .lifecycle.create import CreateVideo
+from .lifecycle.delete import DeleteVideo
+from .lifecycle.mirror import Mirror
+from .lifecycle.outbox import Deletions
+from .lifecycle.policy import PollPolicy
+from .lifecycle.poll import Poller
+from .lifecycle.progress import JobProgress
+from .lifecycle.reading import Reader
+from .lifecycle.remix import RemixVideo
+from .lifecycle.routing import Routing
+from .lifecycle.webhooks import WebhookDelivery
 from .providers.base import Provider
 from .providers.registry import build_providers
 from .store.db import make_engine, migrate, normalise_url
@@ -41,6 +50,8 @@ log = logging.getLogger("videogate")
 class Gateway:
     settings: Settings
     providers: dict[str, Provider]
+    routing: Routing
+    policy: PollPolicy
     videos: VideoStore
     keys: KeyStore
     outbox: DeletionOutbox
@@ -51,42 +62,93 @@ class Gateway:
     gov: Governance
     registry: Registry
     cache: CacheService
+    # services
+    progress: JobProgress
+    reader: Reader
+    create: CreateVideo
+    remix: RemixVideo
+    delete: DeleteVideo
+    deletions: Deletions
+    poller: Poller
+    mirror: Mirror
+    webhook_delivery: WebhookDelivery
     _closers: list[Any] = field(default_factory=list)
-    _http: aiohttp.ClientSession | None = None
+    _http: list[aiohttp.ClientSession] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings) -> Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
-        keys = KeyStore(engine)
         fast = fast_path_for(normalise_url(settings.effective_database_url))
         limits: LimitBackend = (
             RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine, fast)
         )
+        providers = build_providers(settings)
+        routing = Routing(providers, settings.models)
+        policy = PollPolicy(settings.worker)
+        keys = KeyStore(engine)
+        videos = VideoStore(engine, fast)
+        outbox = DeletionOutbox(engine, fast)
+        assets = AssetStore.from_config(settings.assets, settings.data_dir)
+        webhooks = WebhookStore(engine)
+        idempotency = IdempotencyStore(engine)
+        gov = Governance(engine, limits, PriceTable(settings.governance.prices))
+        cache = await CacheService.start(engine, settings.cache, routing.poll_after_ms)
+        progress = JobProgress(videos, routing, gov, policy, mirror=settings.assets.mirror)
+        reader = Reader(videos, routing, progress, policy, assets)
+        deletions = Deletions(outbox, routing, assets, policy)
+        sessions: list[aiohttp.ClientSession] = []
+
+        def http_session() -> aiohttp.ClientSession:
+            """A pooled session for the gateway's own outgoing calls (webhooks)."""
+            if not sessions or sessions[0].closed:
+                sessions[:] = [aiohttp.ClientSession()]
+            return sessions[0]
+
         gw = cls(
             settings=settings,
-            providers=build_providers(settings),
-            videos=VideoStore(engine, fast),
+            providers=providers,
+            routing=routing,
+            policy=policy,
+            videos=videos,
             keys=keys,
-            outbox=DeletionOutbox(engine, fast),
+            outbox=outbox,
             auth=Authenticator(
                 keys,
                 settings.jwt_secret(),
                 settings.auth.key_cache_seconds,
                 settings.auth.jwt_issuer,
             ),
-            assets=AssetStore.from_config(settings.assets, settings.data_dir),
-            webhooks=WebhookStore(engine),
-            idempotency=IdempotencyStore(engine),
-            gov=Governance(engine, limits, PriceTable(settings.governance.prices)),
+            assets=assets,
+            webhooks=webhooks,
+            idempotency=idempotency,
+            gov=gov,
             registry=Registry(engine),
-            cache=await CacheService.start(engine, settings.cache),
+            cache=cache,
+            progress=progress,
+            reader=reader,
+            create=CreateVideo(routing, gov, idempotency, cache, videos, progress),
+            remix=RemixVideo(videos, reader, routing, gov, progress),
+            delete=DeleteVideo(videos, reader, deletions, routing, gov),
+            deletions=deletions,
+            poller=Poller(videos, routing, progress, policy),
+            mirror=Mirror(
+                videos,
+                routing,
+                assets,
+                policy,
+                cache.shared_copy,
+                retention_days=settings.assets.retention_days,
+                lease_seconds=settings.worker.mirror_lease_seconds,
+            ),
+            webhook_delivery=WebhookDelivery(webhooks, settings.webhooks, http_session),
+            _http=sessions,
         )
         gw._closers += [limits.aclose, engine.dispose]
         if fast is not None:
             gw._closers.insert(0, fast.aclose)
-        gw._closers.insert(0, gw.cache.aclose)
+        gw._closers.insert(0, cache.aclose)
         await gw.reload_governance()
         return gw
 
@@ -113,69 +175,10 @@ class Gateway:
             configured = [k for k in provider.config.keys if k.name not in names]
             provider.keys.keys = configured + stored.get(pid, [])
 
-    def http_session(self) -> aiohttp.ClientSession:
-        """A pooled session for the gateway's own outgoing calls (webhooks)."""
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-        return self._http
-
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
-        if self._http is not None:
-            await self._http.close()
+        for session in self._http:
+            await session.close()
         for closer in self._closers:
             await closer()
-
-    # -- routing --------------------------------------------------------------------------
-    def provider(self, provider_id: str) -> Provider:
-        found = self.providers.get(provider_id)
-        if found is None:
-            raise bad_request(
-                "unknown_provider",
-                f"Provider {provider_id!r} is not configured; configured: "
-                f"{', '.join(sorted(self.providers))}.",
-                "provider",
-            )
-        return found
-
-    def resolve_model(self, model: str | None, _depth: int = 0) -> tuple[Provider, str]:
-        """`provider/model`, a configured alias, or a bare model on the default provider."""
-        model = model or self.settings.models.default_model
-        alias = self.settings.models.aliases.get(model)
-        if alias and _depth < 3:
-            return self.resolve_model(alias, _depth + 1)
-        pid, sep, name = model.partition("/")
-        if sep and pid in self.providers and name:
-            return self.providers[pid], name
-        default = self.settings.models.default_provider
-        if default and default in self.providers:
-            return self.providers[default], model
-        if sep:
-            raise bad_request(
-                "unknown_provider",
-                f"Model {model!r} names provider {pid!r}, which is not configured; configured: "
-                f"{', '.join(sorted(self.providers))}.",
-                "model",
-            )
-        raise bad_request(
-            "unknown_model",
-            f"Model {model!r} has no provider: use 'provider/model' (e.g. "
-            f"'{self.settings.models.default_model}') or configure an alias.",
-            "model",
-        )
-
-    async def owned_video(self, principal: Principal, video_id: str) -> dict[str, Any]:
-        """The row for `video_id` if the caller may see it; 404 otherwise (never 403)."""
-        _, provider_id = parse_video_id(video_id)
-        row = await self.videos.get(video_id)
-        if row is None and provider_id not in self.providers:
-            raise bad_request(
-                "unknown_provider",
-                f"Video id {video_id!r} names provider {provider_id!r}, which is not "
-                f"configured; configured: {', '.join(sorted(self.providers))}.",
-                "video_id",
-            )
-        if row is None or not (principal.is_admin or row["owner"] == principal.owner):
-            raise not_found(video_id)
-        return row

@@ -6,7 +6,14 @@ The provider suffix makes every id self-routing; the store row behind it holds t
 
 from __future__ import annotations
 
+import os
+
 from .errors import bad_request
+
+
+def new_event_id() -> str:
+    """A request's id (`x-request-id`, the envelope's `event_id`)."""
+    return os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of its cost
 
 
 def public_id(upstream_id: str, provider: str) -> str:

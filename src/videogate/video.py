@@ -125,7 +125,7 @@ class Video:
         public_token: str,
         owner: str,
         model_requested: str,
-        deployment: str,
+        deployment: str | None,
         key_name: str,
         prompt: str,
         size: str | None,

@@ -10,19 +10,11 @@ from starlette.routing import Route
 
 from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
+from ..governance.auth import Principal
+from ..lifecycle.call import Call
 from ..store.webhooks import EVENTS
-from .auth import Principal
+from .context import admin_endpoint, respond
 from .parsing import read_json_object
-from .videos import Call
-
-
-async def admin_call(request: Request, request_type: str) -> tuple[Gateway, Call, Principal]:
-    gw: Gateway = request.app.state.gateway
-    call = Call(gw, request, request_type)
-    principal = await call.principal()
-    if not principal.is_admin:
-        raise GatewayError(403, "admin_required", "This route needs an admin JWT.")
-    return gw, call, principal
 
 
 def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, Any]:
@@ -32,8 +24,8 @@ def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, An
     return out
 
 
-async def create_webhook(request: Request) -> Response:
-    gw, call, _ = await admin_call(request, "webhook_create")
+@admin_endpoint("webhook_create")
+async def create_webhook(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     body = await read_json_object(request, gw.settings.limits)
     url, owner = body.get("url"), body.get("owner")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -46,25 +38,25 @@ async def create_webhook(request: Request) -> Response:
     if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
         raise bad_request("invalid_events", f"events must be a subset of {list(EVENTS)}.", "events")
     endpoint = await gw.webhooks.create_endpoint(owner, url, list(events))
-    return call.respond(_public(endpoint, with_secret=True))
+    return respond(call, _public(endpoint, with_secret=True))
 
 
-async def list_webhooks(request: Request) -> Response:
-    gw, call, _ = await admin_call(request, "webhook_list")
+@admin_endpoint("webhook_list")
+async def list_webhooks(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     rows = await gw.webhooks.endpoints(request.query_params.get("owner"))
-    return call.respond({"object": "list", "data": [_public(r) for r in rows]})
+    return respond(call, {"object": "list", "data": [_public(r) for r in rows]})
 
 
-async def delete_webhook(request: Request) -> Response:
-    gw, call, _ = await admin_call(request, "webhook_delete")
+@admin_endpoint("webhook_delete")
+async def delete_webhook(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     endpoint_id = request.path_params["endpoint_id"]
     if not await gw.webhooks.delete_endpoint(endpoint_id):
         raise GatewayError(404, "webhook_not_found", f"No webhook endpoint {endpoint_id!r}.")
-    return call.respond({"id": endpoint_id, "deleted": True})
+    return respond(call, {"id": endpoint_id, "deleted": True})
 
 
-async def list_deliveries(request: Request) -> Response:
-    gw, call, _ = await admin_call(request, "webhook_deliveries")
+@admin_endpoint("webhook_deliveries")
+async def list_deliveries(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     q = request.query_params
     rows = await gw.webhooks.deliveries(q.get("endpoint_id"), q.get("owner"))
     data = [
@@ -86,7 +78,7 @@ async def list_deliveries(request: Request) -> Response:
         }
         for r in rows
     ]
-    return call.respond({"object": "list", "data": data})
+    return respond(call, {"object": "list", "data": data})
 
 
 ROUTES = [

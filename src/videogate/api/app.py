@@ -17,12 +17,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..cache import api as cache_api
 from ..config import Settings
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
-from . import admin, governance, videos
+from . import admin, cache_admin, governance, videos
+from .context import error_for, gateway, new_call, principal
 from .dispatch import ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
 from .openapi import openapi_document
@@ -56,9 +56,12 @@ async def health(request: Request) -> Response:
 
 
 async def list_providers(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    call = videos.Call(gw, request, "provider_list")
-    await call.principal()
+    gw = gateway(request)
+    call = new_call(gw, request, "provider_list")
+    try:
+        await principal(gw, request)
+    except Exception as exc:
+        return error_for(exc, call, request)
     return JSON(
         {
             "object": "list",
@@ -80,18 +83,10 @@ async def openapi(request: Request) -> Response:
     return JSON(openapi_document())
 
 
-def _request_type(request: Request) -> str | None:
-    call = request.scope.get(videos.CALL)
-    return call.request_type if call is not None else None
-
-
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
+    """A gateway error raised outside a video or admin handler (they envelope their own)."""
     assert isinstance(exc, GatewayError)
-    call = request.scope.get(videos.CALL)
-    if call is not None:
-        exc.provider = exc.provider or call.provider
-        exc.model_requested = exc.model_requested or call.model_requested
-    return error_response(exc, call.event_id if call else None, _request_type(request))
+    return error_response(exc, None, None)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -106,16 +101,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
-    err = GatewayError(500, "internal_error", "The gateway failed unexpectedly; see its log.")
-    response = error_response(err, None, _request_type(request))
-    log.error(
-        "unhandled error on %s %s [%s]",
-        request.method,
-        request.url.path,
-        response.headers["x-request-id"],
-        exc_info=exc,
-    )
-    return response
+    return error_for(exc, None, request)
 
 
 EXCEPTION_HANDLERS = {
@@ -134,7 +120,7 @@ async def on_error(request: Request, exc: Exception) -> Response:
 class GatewayApp(Starlette):
     """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path)."""
 
-    video_table = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error, videos.CALL)
+    video_table = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -207,7 +193,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Gateway
         routes.extend(video_routes(prefix))
     routes.extend(admin.ROUTES)
     routes.extend(governance.ROUTES)
-    routes.extend(cache_api.ROUTES)
+    routes.extend(cache_admin.ROUTES)
     app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.router.redirect_slashes = False  # an empty id is a 404 envelope, not a redirect
     return app

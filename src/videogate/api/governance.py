@@ -15,11 +15,12 @@ from starlette.routing import Route
 
 from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
+from ..governance.auth import Principal
 from ..governance.crypto import encrypt
+from ..lifecycle.call import Call
 from ..store.keys import public_key
-from .admin import admin_call
+from .context import admin_endpoint, respond
 from .parsing import read_json_object
-from .videos import Call
 
 
 def _not_found(kind: str, ref: str) -> GatewayError:
@@ -38,14 +39,10 @@ async def _body(gw: Gateway, request: Request) -> dict[str, Any]:
     return await read_json_object(request, gw.settings.limits)
 
 
-async def _who(request: Request, request_type: str) -> tuple[Gateway, Call, str]:
-    gw, call, principal = await admin_call(request, request_type)
-    return gw, call, _actor(principal.name)
-
-
 def entity_routes(kind: str, plural: str) -> list[Route]:
-    async def create(request: Request) -> Response:
-        gw, call, actor = await _who(request, f"{kind}_create")
+    @admin_endpoint(f"{kind}_create")
+    async def create(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+        actor = _actor(who.name)
         body = await _body(gw, request)
         if not isinstance(body.get("name"), str) or not body["name"]:
             raise bad_request("missing_name", "name is required.", "name")
@@ -53,14 +50,15 @@ def entity_routes(kind: str, plural: str) -> list[Route]:
             row = await gw.registry.create_entity(kind, body, actor)
         except ValueError as exc:
             raise _invalid(exc) from None
-        return call.respond(row)
+        return respond(call, row)
 
-    async def listing(request: Request) -> Response:
-        gw, call, _ = await _who(request, f"{kind}_list")
-        return call.respond({"object": "list", "data": await gw.registry.entities(kind)})
+    @admin_endpoint(f"{kind}_list")
+    async def listing(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+        return respond(call, {"object": "list", "data": await gw.registry.entities(kind)})
 
-    async def one(request: Request) -> Response:
-        gw, call, actor = await _who(request, f"{kind}_{request.method.lower()}")
+    @admin_endpoint(lambda request: f"{kind}_{request.method.lower()}")
+    async def one(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+        actor = _actor(who.name)
         ref = request.path_params["ref"]
         if request.method == "GET":
             row = await gw.registry.get(kind, ref)
@@ -79,10 +77,10 @@ def entity_routes(kind: str, plural: str) -> list[Route]:
             found = await gw.registry.get(kind, ref)
             if found is None or not await gw.registry.delete_entity(kind, found["id"], actor):
                 raise _not_found(kind, ref)
-            return call.respond({"id": found["id"], "deleted": True})
+            return respond(call, {"id": found["id"], "deleted": True})
         if row is None:
             raise _not_found(kind, ref)
-        return call.respond(row)
+        return respond(call, row)
 
     base = f"/api/governance/{plural}"
     return [
@@ -92,8 +90,9 @@ def entity_routes(kind: str, plural: str) -> list[Route]:
     ]
 
 
-async def create_key(request: Request) -> Response:
-    gw, call, actor = await _who(request, "virtual_key_create")
+@admin_endpoint("virtual_key_create")
+async def create_key(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    actor = _actor(who.name)
     body = await _body(gw, request)
     name = body.pop("name", None)
     if not isinstance(name, str) or not name:
@@ -102,37 +101,39 @@ async def create_key(request: Request) -> Response:
         row, secret = await gw.registry.create_key(name, body, actor)
     except ValueError as exc:
         raise _invalid(exc) from None
-    return call.respond({**public_key(row), "key": secret})
+    return respond(call, {**public_key(row), "key": secret})
 
 
-async def list_keys(request: Request) -> Response:
-    gw, call, _ = await _who(request, "virtual_key_list")
-    return call.respond({"object": "list", "data": [public_key(r) for r in await gw.keys.all()]})
+@admin_endpoint("virtual_key_list")
+async def list_keys(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    return respond(call, {"object": "list", "data": [public_key(r) for r in await gw.keys.all()]})
 
 
-async def one_key(request: Request) -> Response:
-    gw, call, actor = await _who(request, f"virtual_key_{request.method.lower()}")
+@admin_endpoint(lambda request: f"virtual_key_{request.method.lower()}")
+async def one_key(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    actor = _actor(who.name)
     ref = request.path_params["ref"]
     found = await gw.keys.find(ref)
     if found is None:
         raise _not_found("virtual_key", ref)
     if request.method == "GET":
-        return call.respond(public_key(found))
+        return respond(call, public_key(found))
     if request.method == "DELETE":
         await gw.registry.revoke_key(found["id"], actor)
         gw.auth.forget()
-        return call.respond({"id": found["id"], "revoked": True})
+        return respond(call, {"id": found["id"], "revoked": True})
     body = await _body(gw, request)
     try:
         row = await gw.registry.update_key(found["id"], body, actor)
     except ValueError as exc:
         raise _invalid(exc) from None
     gw.auth.forget()
-    return call.respond(public_key(row or found))
+    return respond(call, public_key(row or found))
 
 
-async def rotate_key(request: Request) -> Response:
-    gw, call, actor = await _who(request, "virtual_key_rotate")
+@admin_endpoint("virtual_key_rotate")
+async def rotate_key(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    actor = _actor(who.name)
     body = await _body(gw, request) if request.headers.get("content-length", "0") != "0" else {}
     grace = body.get("grace_seconds", gw.settings.governance.rotation_grace_seconds)
     if not isinstance(grace, int | float) or grace < 0:
@@ -142,13 +143,13 @@ async def rotate_key(request: Request) -> Response:
         raise _not_found("virtual_key", request.path_params["ref"])
     row, secret = rotated
     gw.auth.forget()
-    return call.respond(
-        {**public_key(row), "key": secret, "old_key_valid_until": time.time() + float(grace)}
+    return respond(
+        call, {**public_key(row), "key": secret, "old_key_valid_until": time.time() + float(grace)}
     )
 
 
-async def usage(request: Request) -> Response:
-    gw, call, _ = await _who(request, "usage")
+@admin_endpoint("usage")
+async def usage(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     q = request.query_params
     filters = {
         k: q.get(k)
@@ -170,11 +171,12 @@ async def usage(request: Request) -> Response:
             except ValueError:
                 raise bad_request(f"invalid_{name}", f"{name} is a unix time.", name) from None
     rows, totals = await gw.registry.usage(filters)
-    return call.respond({"object": "list", "data": rows, "totals": totals})
+    return respond(call, {"object": "list", "data": rows, "totals": totals})
 
 
-async def prices(request: Request) -> Response:
-    gw, call, actor = await _who(request, f"price_{request.method.lower()}")
+@admin_endpoint(lambda request: f"price_{request.method.lower()}")
+async def prices(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    actor = _actor(who.name)
     if request.method == "PUT":
         body = await _body(gw, request)
         pattern, per_second = body.get("pattern"), body.get("per_second")
@@ -184,16 +186,16 @@ async def prices(request: Request) -> Response:
             raise bad_request("invalid_price", "per_second must be a non-negative number.")
         await gw.registry.set_price(pattern, body, actor)
         await gw.reload_governance()
-    return call.respond({"object": "price_table", "data": gw.gov.prices.effective()})
+    return respond(call, {"object": "price_table", "data": gw.gov.prices.effective()})
 
 
-async def audit(request: Request) -> Response:
-    gw, call, _ = await _who(request, "audit")
-    return call.respond({"object": "list", "data": await gw.registry.audit_entries()})
+@admin_endpoint("audit")
+async def audit(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    return respond(call, {"object": "list", "data": await gw.registry.audit_entries()})
 
 
-async def providers(request: Request) -> Response:
-    gw, call, _ = await _who(request, "provider_keys")
+@admin_endpoint("provider_keys")
+async def providers(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     stored = {(r["provider"], r["name"]) for r in await gw.registry.upstream_keys()}
     data = [
         {
@@ -213,12 +215,13 @@ async def providers(request: Request) -> Response:
         }
         for p in gw.providers.values()
     ]
-    return call.respond({"object": "list", "data": data})
+    return respond(call, {"object": "list", "data": data})
 
 
-async def put_provider_key(request: Request) -> Response:
-    gw, call, actor = await _who(request, "provider_key_put")
-    provider = gw.provider(request.path_params["provider"])
+@admin_endpoint("provider_key_put")
+async def put_provider_key(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
+    actor = _actor(who.name)
+    provider = gw.routing.provider(request.path_params["provider"])
     body = await _body(gw, request)
     name, value = body.get("name"), body.get("value")
     if not isinstance(name, str) or not name or not isinstance(value, str) or not value:
@@ -242,16 +245,21 @@ async def put_provider_key(request: Request) -> Response:
         actor,
     )
     await gw.reload_governance()
-    return call.respond({"provider": provider.id, "name": name, "weight": weight, "models": models})
+    return respond(
+        call, {"provider": provider.id, "name": name, "weight": weight, "models": models}
+    )
 
 
-async def delete_provider_key(request: Request) -> Response:
-    gw, call, actor = await _who(request, "provider_key_delete")
+@admin_endpoint("provider_key_delete")
+async def delete_provider_key(
+    request: Request, gw: Gateway, call: Call, who: Principal
+) -> Response:
+    actor = _actor(who.name)
     pid, name = request.path_params["provider"], request.path_params["name"]
     if not await gw.registry.delete_upstream_key(pid, name, actor):
         raise _not_found("provider_key", f"{pid}/{name}")
     await gw.reload_governance()
-    return call.respond({"provider": pid, "name": name, "deleted": True})
+    return respond(call, {"provider": pid, "name": name, "deleted": True})
 
 
 ROUTES = [

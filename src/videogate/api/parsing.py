@@ -1,13 +1,12 @@
 """Turning HTTP requests into checked values, cheaply (no Pydantic on the hot path).
 
 Create bodies arrive as multipart (the openai SDK), urlencoded forms or JSON; all three
-become one `CreateBody`. Every rejection is a 4xx `GatewayError` naming the parameter.
+become one `CreateRequest`. Every rejection is a 4xx `GatewayError` naming the parameter.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ from starlette.requests import Request
 
 from ..config import LimitsConfig
 from ..errors import GatewayError, bad_request
+from ..lifecycle.requests import CreateRequest
 from ..providers.base import InputReference
 
 SIZE_RE = re.compile(r"^\d{1,5}x\d{1,5}$")
@@ -24,17 +24,6 @@ KNOWN_FIELDS = frozenset({"prompt", "model", "seconds", "size", "input_reference
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-@dataclass
-class CreateBody:
-    prompt: str
-    model: str | None
-    seconds: str | None
-    size: str | None
-    input_reference: InputReference | None
-    fallbacks: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _too_large(limit: int) -> GatewayError:
@@ -206,7 +195,7 @@ def _fallbacks(value: Any) -> list[str]:
     return list(value)
 
 
-async def parse_create(request: Request, limits: LimitsConfig) -> CreateBody:
+async def parse_create(request: Request, limits: LimitsConfig) -> CreateRequest:
     body = await read_body(request, limits)
     prompt = _string(body, "prompt", required=True)
     assert prompt is not None
@@ -231,7 +220,7 @@ async def parse_create(request: Request, limits: LimitsConfig) -> CreateBody:
         if isinstance(value, UploadFile):
             raise bad_request("unexpected_file", f"Field {key!r} may not be a file.", key)
         extra[key] = value
-    return CreateBody(
+    return CreateRequest(
         prompt=prompt,
         model=_string(body, "model"),
         seconds=seconds,

@@ -19,29 +19,29 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import text
 
-from ..api.auth import Principal
 from ..config import CacheConfig
+from ..governance.auth import Principal
 from ..governance.policy import Subject
-from ..providers.base import CreateParams, Provider
+from ..lifecycle.policy import PollPolicy
+from ..providers.base import Prepared, Provider
+from ..video import ACTIVE, Video
 from . import fingerprint, vectors
 from .embeddings import Embedder, EmbeddingError, build_embedder
-from .options import DIRECT, SEMANTIC, CacheOptions, parse_options
+from .options import DIRECT, SEMANTIC, CacheOptions
 from .store import CacheStore
-
-if TYPE_CHECKING:
-    from ..gateway import Gateway
 
 log = logging.getLogger("videogate.cache")
 Row = dict[str, Any]
-ACTIVE = ("queued", "in_progress")
+# (provider, prepared request) pairs of a planned create, the model first
+Targets = Sequence[tuple[Provider, Prepared]]
 # A mirrored copy this close to its retention is not handed out any more.
 EXPIRY_MARGIN_SECONDS = 60.0
 SWEEP_INTERVAL_SECONDS = 60.0
@@ -62,7 +62,7 @@ class CacheLookup:
     direct_key: str
     prompt: str
     saves_usd: float
-    row: Row | None = None  # the hit's new video
+    video: Video | None = None  # the hit's new video
     entry_id: str | None = None
     hit_type: str | None = None
     provider_used: str | None = None
@@ -89,7 +89,7 @@ class CacheLookup:
 
     def debug(self) -> dict[str, Any]:
         return {
-            "cache_hit": self.row is not None,
+            "cache_hit": self.video is not None,
             "cache_id": self.entry_id,
             "hit_type": self.hit_type,
             "requested_provider": self.requested_provider,
@@ -103,8 +103,15 @@ class CacheLookup:
 
 
 class CacheService:
-    def __init__(self, store: CacheStore, config: CacheConfig, embedder: Embedder | None) -> None:
+    def __init__(
+        self,
+        store: CacheStore,
+        config: CacheConfig,
+        embedder: Embedder | None,
+        poll_after_ms: Callable[[str], int],
+    ) -> None:
         self.store = store
+        self.poll_after_ms = poll_after_ms  # a provider's poll interval, for attached hits
         self.config = config
         self.embedder = embedder
         self._last_sweep = 0.0
@@ -114,7 +121,9 @@ class CacheService:
         self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def start(cls, engine: AsyncEngine, config: CacheConfig) -> CacheService:
+    async def start(
+        cls, engine: AsyncEngine, config: CacheConfig, poll_after_ms: Callable[[str], int]
+    ) -> CacheService:
         pgvector: vectors.PgVector | None = None
         if engine.dialect.name == "postgresql":
             pgvector = await vectors.prepare_pgvector(engine)
@@ -125,7 +134,7 @@ class CacheService:
             if index == vectors.SQLITE_VEC and not await _has_vec(engine):
                 index = vectors.PYTHON
         store = CacheStore(engine, index, config.max_semantic_candidates, pgvector)
-        return cls(store, config, build_embedder(config.embedding))
+        return cls(store, config, build_embedder(config.embedding), poll_after_ms)
 
     async def aclose(self) -> None:
         if self._releasing:  # claims of creates that just ended
@@ -134,24 +143,30 @@ class CacheService:
             await self.embedder.aclose()
 
     # -- create path ----------------------------------------------------------------------
+    def serves(self, principal: Principal) -> bool:
+        """Whether this caller's creates may use the cache at all (then its options are
+        read from the request)."""
+        return self.config.enabled and not self._disabled(principal)
+
+    @property
+    def semantic_available(self) -> bool:
+        return self.embedder is not None
+
     async def lookup(
         self,
-        gw: Gateway,
-        headers: Mapping[str, str],
         principal: Principal,
         subject: Subject,
-        planned: list[tuple[Provider, CreateParams]],
+        planned: Targets,
         model_requested: str,
         idempotency_key: str | None,
-    ) -> CacheLookup | None:
-        """None when the request did not opt in; otherwise the lookup, with `row` set on a
-        hit (already written: the caller only answers with it)."""
-        if not self.config.enabled or self._disabled(principal):
-            return None
-        options = parse_options(headers, self.config, self.embedder is not None)
-        if options is None:
-            return None
-        provider, params = planned[0]
+        options: CacheOptions,
+        saves_usd: float,
+    ) -> CacheLookup:
+        """The lookup for a create that opted in, with `video` set on a hit (already
+        written: the caller only answers with it). `saves_usd` is what a hit saves (the
+        create's estimate)."""
+        provider, prepared = planned[0]
+        params = prepared.params
         pkey = fingerprint.params_key(planned)
         look = CacheLookup(
             options=options,
@@ -161,14 +176,14 @@ class CacheService:
             params_key=pkey,
             direct_key=fingerprint.direct_key(pkey, params.prompt),
             prompt=params.prompt,
-            saves_usd=gw.gov.estimate([(p.id, c.model, c.seconds, c.size) for p, c in planned])[0],
+            saves_usd=saves_usd,
         )
         who = {
             "key_id": subject.key["id"] if subject.key else None,
             "team_id": subject.team["id"] if subject.team else None,
             "customer_id": subject.customer["id"] if subject.customer else None,
         }
-        hit = _Hit(self, gw, look, principal.owner, model_requested, idempotency_key, who)
+        hit = _Hit(self, look, principal.owner, model_requested, idempotency_key, who)
         now = time.time()
         if DIRECT in options.types:
             if await self._direct(hit, look, now):
@@ -278,11 +293,11 @@ class CacheService:
         if lock is not None and not lock.locked() and self._inflight.get(look.key) is lock:
             del self._inflight[look.key]
 
-    async def remember(self, look: CacheLookup, row: Row) -> None:
-        """After a miss created `row`: store the entry that later identical (or, with an
+    async def remember(self, look: CacheLookup, video: Video) -> None:
+        """After a miss created `video`: store the entry that later identical (or, with an
         embedding, similar) creates will hit. Never fails the create."""
-        look.provider_used, look.model_used = row["provider"], row["model_deployment"]
-        if look.options.no_store or row["status"] == "failed":
+        look.provider_used, look.model_used = video.provider, video.model_deployment
+        if look.options.no_store or video.status == "failed":
             return
         if look.vector is None and self.embedder is not None:
             await self._embed(look)  # so that later semantic lookups can find it
@@ -302,7 +317,7 @@ class CacheService:
                     "embedding": look.vector,
                     "embedding_model": look.embedding_model,
                     "input_tokens": look.input_tokens,
-                    "source_video_id": row["id"],
+                    "source_video_id": video.id,
                     "hits": 0,
                     "created_at": now,
                     "expires_at": now + look.options.ttl_seconds,
@@ -315,16 +330,16 @@ class CacheService:
                 self._last_sweep = now
                 await self.store.sweep_expired(now)
         except SQLAlchemyError:
-            log.exception("could not store cache entry for %s", row["id"])
+            log.exception("could not store cache entry for %s", video.id)
 
     # -- delete and mirror hooks ----------------------------------------------------------
-    async def release(self, conn: AsyncConnection, row: Row) -> int | None:
-        """In the delete's transaction: see `CacheStore.release`."""
-        return await self.store.release(conn, row)
+    async def release(self, conn: AsyncConnection, video: Video) -> None:
+        """In the delete's transaction (a store delete hook): see `CacheStore.release`."""
+        await self.store.release(conn, video.to_row())
 
-    async def shared_copy(self, row: Row) -> Row | None:
+    async def shared_copy(self, video: Video) -> Row | None:
         """For the mirror: `{"assets", "expires_at"}` of a sibling's copy of a shared job."""
-        return await self.store.shared_copy(row, time.time() + EXPIRY_MARGIN_SECONDS)
+        return await self.store.shared_copy(video.to_row(), time.time() + EXPIRY_MARGIN_SECONDS)
 
     # -- helpers --------------------------------------------------------------------------
     def _disabled(self, principal: Principal) -> bool:
@@ -364,8 +379,7 @@ class CacheService:
 
     def hit_row(
         self,
-        gw: Gateway,
-        source: Row,
+        source: Video,
         *,
         owner: str,
         model_requested: str,
@@ -373,60 +387,44 @@ class CacheService:
         idempotency_key: str | None,
         extra: Row,
         now: float,
-    ) -> Row | None:
+    ) -> Video | None:
         """The caller's new video sharing `source`'s job, or None if it cannot serve."""
-        status = source["status"]
-        row: Row = {
-            "id": f"cache_{secrets.token_hex(12)}:{source['provider']}",
-            "provider": source["provider"],
-            "upstream_id": source["upstream_id"],
-            "model_requested": model_requested,
-            "model_deployment": source["model_deployment"],
-            "provider_key": source["provider_key"],
-            "owner": owner,
-            "prompt": prompt,  # the caller's own words, never the source's
-            "size": source["size"],
-            "seconds": source["seconds"],
-            "created_at": int(now),
-            "remixed_from": None,
-            "error_code": None,
-            "error_message": None,
-            "extra": extra,
-            "updated_at": now,
-            "poll_failures": 0,
-            "idempotency_key": idempotency_key,
-        }
-        if status in ACTIVE:  # attach: polled like any job, on the same upstream id
-            provider = gw.providers.get(source["provider"])
-            interval = provider.poll_after_ms / 1000 if provider is not None else 5.0
-            row.update(
-                status=status,
-                progress=source["progress"],
-                completed_at=None,
-                expires_at=None,
-                assets=None,
-                mirror_state=None,
-                next_poll_at=now + interval,
-            )
-            return row
-        if status != "completed":
+        video = Video(
+            id=f"cache_{secrets.token_hex(12)}:{source.provider}",
+            provider=source.provider,
+            upstream_id=source.upstream_id,
+            owner=owner,
+            status=source.status,
+            created_at=int(now),
+            updated_at=now,
+            model_requested=model_requested,
+            model_deployment=source.model_deployment,
+            provider_key=source.provider_key,
+            prompt=prompt,  # the caller's own words, never the source's
+            size=source.size,
+            seconds=source.seconds,
+            extra=extra,
+            idempotency_key=idempotency_key,
+        )
+        if source.status in ACTIVE:  # attach: polled like any job, on the same upstream id
+            video.progress = source.progress
+            video.next_poll_at = PollPolicy.attached_poll(self.poll_after_ms(source.provider), now)
+            return video
+        if source.status != "completed":
             return None
-        mirror = source["mirror_state"]
-        expires = source["expires_at"]
+        mirror = source.mirror_state
+        expires = source.expires_at
         if mirror == "expired" or (expires is not None and expires <= now + EXPIRY_MARGIN_SECONDS):
             return None
-        if mirror == "done" and not source["assets"]:
+        if mirror == "done" and not source.assets:
             return None
-        row.update(
-            status="completed",
-            progress=100,
-            completed_at=int(now),
-            expires_at=expires,
-            assets=source["assets"] if mirror == "done" else None,
-            mirror_state=mirror,
-            next_poll_at=now if mirror == "pending" else None,
-        )
-        return row
+        video.progress = 100
+        video.completed_at = int(now)
+        video.expires_at = expires
+        video.assets = source.assets if mirror == "done" else None
+        video.mirror_state = mirror
+        video.next_poll_at = now if mirror == "pending" else None
+        return video
 
 
 class _Hit:
@@ -435,7 +433,6 @@ class _Hit:
     def __init__(
         self,
         service: CacheService,
-        gw: Gateway,
         look: CacheLookup,
         owner: str,
         model_requested: str,
@@ -443,7 +440,6 @@ class _Hit:
         who: Row,
     ) -> None:
         self.service = service
-        self.gw = gw
         self.look = look
         self.owner = owner
         self.model_requested = model_requested
@@ -454,9 +450,8 @@ class _Hit:
         look = self.look
 
         def build(source: Row) -> Row | None:
-            return self.service.hit_row(
-                self.gw,
-                source,
+            video = self.service.hit_row(
+                Video.from_row(source),
                 owner=self.owner,
                 model_requested=self.model_requested,
                 prompt=look.prompt,
@@ -464,14 +459,15 @@ class _Hit:
                 extra={"cache_hit": {"entry_id": entry_id, "hit_type": hit_type}},
                 now=now,
             )
+            return video.to_row() if video is not None else None
 
         row = await self.service.store.create_hit(
             entry_id, now, build, self.who, look.options.namespace, hit_type, look.saves_usd
         )
         if row is None:
             return False
-        look.row, look.entry_id, look.hit_type = row, entry_id, hit_type
-        look.provider_used, look.model_used = row["provider"], row["model_deployment"]
+        look.video, look.entry_id, look.hit_type = Video.from_row(row), entry_id, hit_type
+        look.provider_used, look.model_used = look.video.provider, look.video.model_deployment
         return True
 
 

@@ -1,6 +1,6 @@
 """The background worker: runs inside `videogate serve`, or alone as `videogate worker`.
 
-Each pass advances due jobs (poll or mirror), carries out owed upstream deletions,
+Each pass leases due jobs and polls or mirrors each, carries out owed upstream deletions,
 delivers webhooks and, now and then, purges media past its retention. Every piece is
 driven by rows in the store, so any instance's worker can pick up any other's work.
 """
@@ -16,17 +16,19 @@ import socket
 import time
 
 from ..gateway import Gateway
-from .deletion import drain_due
-from .mirror import purge_expired
-from .poller import poll_due
-from .webhooks import deliver_due
 
 log = logging.getLogger("videogate.worker")
 
 
 class Worker:
     def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+        self.videos = gw.videos
+        self.poller = gw.poller
+        self.mirror = gw.mirror
+        self.deletions = gw.deletions
+        self.webhooks = gw.webhook_delivery
+        self.policy = gw.policy
+        self.settings = gw.settings.worker
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -45,26 +47,42 @@ class Worker:
         return done
 
     async def _poll(self) -> int:
-        return await poll_due(self.gw, self.id)
+        """Lease due jobs and poll or mirror each; returns how many were handled."""
+        token = f"{self.id}:{time.monotonic_ns()}"
+        due = await self.videos.lease_due(
+            token, self.settings.poll_batch, self.settings.lease_seconds
+        )
+        for video in due:
+            try:
+                if video.status == "completed" and video.mirror_state == "pending":
+                    await self.mirror.mirror_one(video, token)
+                else:
+                    await self.poller.poll_one(video, token)
+            except Exception:
+                log.exception("worker step for %s crashed", video.id)
+                await self.videos.release(
+                    video.id, token, {"next_poll_at": self.policy.after_crash()}
+                )
+        return len(due)
 
     async def _delete(self) -> int:
-        return await drain_due(self.gw)
+        return await self.deletions.drain_due()
 
     async def _webhooks(self) -> int:
-        return await deliver_due(self.gw)
+        return await self.webhooks.deliver_due()
 
     async def _purge(self) -> int:
-        if time.monotonic() - self._last_purge < self.gw.settings.worker.purge_interval_seconds:
+        if time.monotonic() - self._last_purge < self.settings.purge_interval_seconds:
             return 0
         self._last_purge = time.monotonic()
-        return await purge_expired(self.gw)
+        return await self.mirror.purge_expired()
 
     async def _run(self) -> None:
-        interval = self.gw.settings.worker.interval_seconds
+        interval = self.settings.interval_seconds
         while not self._stop.is_set():
             busy = await self.run_once()
             # A full batch means more is due: go again at once instead of sleeping.
-            if busy >= self.gw.settings.worker.poll_batch:
+            if busy >= self.settings.poll_batch:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)

@@ -1,4 +1,4 @@
-"""Starting a job: which provider, which key, what to do when one fails.
+"""Starting a job upstream: which target, which key, what to do when one fails.
 
 Order of attempts: the requested model, then each fallback; within each, the provider's
 healthy keys in weighted order. A key answering 401/403 is marked unhealthy and the next
@@ -14,11 +14,12 @@ from typing import Any
 
 import orjson
 
-from ..api.parsing import CreateBody
 from ..config import UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request, is_retryable
-from ..gateway import Gateway
-from ..providers.base import CallContext, Capability, CreateParams, Provider, UpstreamVideo
+from ..errors import GatewayError, UpstreamError, is_retryable
+from ..providers.base import CallContext, Prepared, Provider
+from ..video import UpstreamVideo
+from .requests import CreateRequest
+from .routing import Target
 
 AUTH_FAILURES = (401, 403)
 # Providers that answer a bad key with another status (Gemini: 400 API_KEY_INVALID).
@@ -28,47 +29,19 @@ AUTH_FAILURE_CODES = frozenset({"API_KEY_INVALID", "invalid_api_key"})
 @dataclass
 class Started:
     provider: Provider
-    params: CreateParams
+    prepared: Prepared
     key: UpstreamKey
     video: UpstreamVideo
     fallback_index: int
     notes: list[str]
 
 
-def plan(gw: Gateway, body: CreateBody) -> list[tuple[Provider, CreateParams]]:
-    """Every target, validated before any upstream call so no money is spent on a
-    request some target would refuse."""
-    targets = [gw.resolve_model(body.model)] + [gw.resolve_model(m) for m in body.fallbacks]
-    planned = []
-    for provider, model in targets:
-        params = CreateParams(
-            model=model,
-            prompt=body.prompt,
-            seconds=body.seconds,
-            size=body.size,
-            input_reference=body.input_reference,
-            extra=dict(body.extra),
-        )
-        if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
-            raise bad_request(
-                "unsupported_input_reference",
-                f"Provider {provider.id!r} does not accept an input_reference.",
-                "input_reference",
-            )
-        provider.validate(params)
-        planned.append((provider, params))
-    return planned
-
-
 async def start(
-    gw: Gateway,
-    planned: list[tuple[Provider, CreateParams]],
-    ctx: CallContext,
-    allowed_keys: list[str] | None = None,
+    targets: list[Target], ctx: CallContext, allowed_keys: list[str] | None = None
 ) -> Started:
     notes: list[str] = []
     last: GatewayError | None = None
-    for index, (provider, params) in enumerate(planned):
+    for index, (provider, prepared) in enumerate(targets):
         if not provider.breaker.allow():
             last = GatewayError(
                 503,
@@ -78,9 +51,9 @@ async def start(
             )
             notes.append(f"{provider.id}: circuit open")
             continue
-        for key in provider.candidate_keys(params.model, allowed_keys):
+        for key in provider.candidate_keys(prepared.params.model, allowed_keys):
             try:
-                video = await provider.create(params, key, ctx)
+                video = await provider.create(prepared, key, ctx)
             except GatewayError as exc:
                 exc.provider = exc.provider or provider.id
                 last = exc
@@ -96,14 +69,14 @@ async def start(
                     continue
                 raise
             provider.breaker.success()
-            return Started(provider, params, key, video, index, notes)
+            return Started(provider, prepared, key, video, index, notes)
     assert last is not None
     raise last
 
 
-def request_hash(body: CreateBody) -> str:
+def request_hash(request: CreateRequest) -> str:
     """A digest of everything that defines the job, for Idempotency-Key comparisons."""
-    ref = body.input_reference
+    ref = request.input_reference
     ref_part: Any = None
     if ref is not None:
         ref_part = [
@@ -112,31 +85,28 @@ def request_hash(body: CreateBody) -> str:
             ref.file_id,
         ]
     canonical = {
-        "prompt": body.prompt,
-        "model": body.model,
-        "seconds": body.seconds,
-        "size": body.size,
-        "fallbacks": body.fallbacks,
-        "extra": body.extra,
+        "prompt": request.prompt,
+        "model": request.model,
+        "seconds": request.seconds,
+        "size": request.size,
+        "fallbacks": request.fallbacks,
+        "extra": request.extra,
         "input_reference": ref_part,
     }
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 async def reconcile(
-    gw: Gateway, planned: list[tuple[Provider, CreateParams]], since: float, ctx: CallContext
-) -> tuple[Provider, CreateParams, UpstreamKey, UpstreamVideo] | None:
+    targets: list[Target], since: float, ctx: CallContext
+) -> tuple[Target, UpstreamKey, UpstreamVideo] | None:
     """After a create whose outcome is unknown (timeout): the job it started, if any."""
-    for provider, params in planned:
-        for key in provider.candidate_keys(params.model):
+    for target in targets:
+        provider, prepared = target
+        for key in provider.candidate_keys(prepared.params.model):
             try:
-                found = await provider.find_created(params, key, ctx, since)
+                found = await provider.find_created(prepared, key, ctx, since)
             except GatewayError:
                 continue
             if found is not None:
-                return provider, params, key, found
+                return target, key, found
     return None
-
-
-def idempotency_conflict(message: str, code: str = "idempotency_key_reused") -> GatewayError:
-    return GatewayError(409, code, message, param="Idempotency-Key")

@@ -8,13 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..api.admin import admin_call
+from ..gateway import Gateway
+from ..governance.auth import Principal
+from ..lifecycle.call import Call
+from .context import admin_endpoint, respond
 
 
-async def cache_stats(request: Request) -> Response:
+@admin_endpoint("cache_stats")
+async def cache_stats(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     """Entries, hits, misses and dollars saved, per namespace and in total
     (`?namespace=` narrows it)."""
-    gw, call, _ = await admin_call(request, "cache_stats")
     cache = gw.cache
     namespaces = await cache.store.stats(request.query_params.get("namespace"), time.time())
     totals = {
@@ -22,7 +25,8 @@ async def cache_stats(request: Request) -> Response:
         for name in ("entries", "hits", "direct_hits", "semantic_hits", "misses")
     }
     saved = round(sum(ns["dollars_saved"] for ns in namespaces), 6)
-    return call.respond(
+    return respond(
+        call,
         {
             "object": "cache.stats",
             **totals,
@@ -33,17 +37,17 @@ async def cache_stats(request: Request) -> Response:
             "vector_indexes": await cache.store.index_info(),
             "embedding_model": cache.embedder.label if cache.embedder else None,
             "namespaces": namespaces,
-        }
+        },
     )
 
 
-async def purge_namespace(request: Request) -> Response:
+@admin_endpoint("cache_purge")
+async def purge_namespace(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     """Forget every entry of a namespace (for all tenants). Videos made from hits keep
     working: they reference jobs and media, not entries."""
-    gw, call, _ = await admin_call(request, "cache_purge")
     namespace = request.path_params["namespace"]
     removed = await gw.cache.store.purge(namespace)
-    return call.respond({"namespace": namespace, "deleted_entries": removed, "purged": True})
+    return respond(call, {"namespace": namespace, "deleted_entries": removed, "purged": True})
 
 
 ROUTES = [

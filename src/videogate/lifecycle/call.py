@@ -1,0 +1,42 @@
+"""One operation's bookkeeping, as the services see it: its id, type, timer, the provider
+and model it concerns, and what goes into `extra_fields`.
+
+The API layer makes one per request (from the raw-capture headers) and hands it to the
+service; the service fills in `provider` and `model_requested` as it learns them, so an
+error raised anywhere below is tagged with them in the envelope. It holds no reference to
+the HTTP request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..ids import new_event_id
+from ..providers.base import CallContext
+
+
+class Call:
+    __slots__ = ("ctx", "event_id", "model_requested", "provider", "request_type", "started")
+
+    def __init__(self, request_type: str, *, capture_raw: bool = False) -> None:
+        self.request_type = request_type
+        self.started = time.perf_counter()
+        self.event_id = new_event_id()
+        self.provider: str | None = None
+        self.model_requested: str | None = None
+        self.ctx = CallContext(capture_raw=capture_raw)
+
+    def extra_fields(self, deployment: str | None = None, **more: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_type": self.request_type,
+            "provider": self.provider,
+            "model_requested": self.model_requested,
+            "model_deployment": deployment,
+            "latency": int((time.perf_counter() - self.started) * 1000),
+        }
+        if self.ctx.capture_raw:
+            fields["raw_request"] = self.ctx.raw_request
+            fields["raw_response"] = self.ctx.raw_response
+        fields.update(more)
+        return fields

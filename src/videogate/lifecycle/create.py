@@ -1,0 +1,257 @@
+"""Creating a video: one unit of work.
+
+    plan -> idempotency replay -> cache -> reserve -> start upstream -> record
+
+`plan` validates and builds the request for every target before anything is spent. Each
+claim taken on the way registers its undo once (`UnitOfWork`): the Idempotency-Key is
+released (or marked "unknown" once an upstream job may exist, so a retry looks it up), the
+budget reservation is given back, the cache claim is let go. Whatever fails — a provider's
+refusal, a timeout, or a bug — runs those steps; recording the job commits them away.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cache.options import CacheOptions
+from ..cache.service import CacheLookup, CacheService
+from ..config import UpstreamKey
+from ..errors import GatewayError, bad_request, not_found
+from ..governance.auth import Principal
+from ..governance.policy import Governance, Reservation, Subject
+from ..providers.base import Prepared, Provider
+from ..store.idempotency import IdempotencyStore
+from ..store.videos import VideoStore
+from ..video import UpstreamVideo, Video
+from .call import Call
+from .policy import STARTED_GIVE_UP_SECONDS
+from .progress import JobProgress
+from .requests import CreateRequest
+from .routing import Routing, Target
+from .starting import reconcile, request_hash, start
+from .undo import UnitOfWork
+
+
+@dataclass
+class Created:
+    """The new (or replayed, or shared) video, and what its `extra_fields` add."""
+
+    video: Video
+    extra: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+
+def idempotency_conflict(message: str, code: str = "idempotency_key_reused") -> GatewayError:
+    return GatewayError(409, code, message, param="Idempotency-Key")
+
+
+class CreateVideo:
+    def __init__(
+        self,
+        routing: Routing,
+        gov: Governance,
+        idempotency: IdempotencyStore,
+        cache: CacheService,
+        videos: VideoStore,
+        progress: JobProgress,
+    ) -> None:
+        self.routing = routing
+        self.gov = gov
+        self.idempotency = idempotency
+        self.cache = cache
+        self.videos = videos
+        self.progress = progress
+
+    async def __call__(
+        self,
+        principal: Principal,
+        request: CreateRequest,
+        call: Call,
+        *,
+        idempotency_key: str | None = None,
+        cache_options: CacheOptions | None = None,
+    ) -> Created:
+        call.model_requested = request.model or self.routing.models.default_model
+        targets = self.routing.plan(request)
+        subject = await self.gov.subject(principal.key)
+        for provider, prepared in targets:
+            self.gov.check_access(subject, provider.id, prepared.params.model)
+        idem = idempotency_key
+        async with UnitOfWork() as uow:
+            if idem is not None:
+                replay = await self._replay(principal, request, idem, targets, call)
+                if replay is not None:
+                    return replay
+                owner = principal.owner
+
+                async def forget_key(exc: BaseException) -> None:
+                    await self.idempotency.release(owner, idem)
+
+                uow.on_failure("idempotency", forget_key)
+            estimate, seconds = self.gov.estimate(
+                [(p.id, t.params.model, t.params.seconds, t.params.size) for p, t in targets]
+            )
+            look: CacheLookup | None = None
+            if cache_options is not None:
+                look = await self.cache.lookup(
+                    principal, subject, targets, call.model_requested, idem, cache_options, estimate
+                )
+                if look is not None:
+                    uow.finally_(lambda: self.cache.done(look))
+                if look is not None and look.video is not None:  # a hit: nothing is spent
+                    call.provider = look.video.provider
+                    if idem is not None:
+                        await self.idempotency.set_state(
+                            principal.owner, idem, "done", video_id=look.video.id,
+                            provider=call.provider,
+                        )  # fmt: skip
+                    uow.commit()
+                    return Created(look.video, {"cache_debug": look.debug()})
+            reservation = await self.gov.reserve(subject, estimate, seconds)
+
+            async def give_back(exc: BaseException) -> None:
+                await self.gov.release(reservation)
+
+            uow.on_failure("reservation", give_back)
+            if idem is not None:
+                self._maybe_started(uow, principal.owner, idem)
+            started = await start(targets, call.ctx, self.gov.upstream_keys(subject))
+            if idem is not None:  # a job exists upstream now: a failed retry must find it
+                self._started(uow, principal.owner, idem)
+            video = await self._record(
+                principal,
+                call,
+                started.provider,
+                started.prepared,
+                started.key,
+                started.video,
+                idem,
+                usage=(subject, reservation, seconds),
+            )
+            uow.commit()
+        if video.ended:  # some providers answer a finished job at once
+            await self.progress.settle_ended(video)
+        more: dict[str, Any] = {}
+        if look is not None:  # remember this job for later identical (or similar) creates
+            await self.cache.remember(look, video)
+            more["cache_debug"] = look.debug()
+        if started.fallback_index:
+            more["fallback_index"] = started.fallback_index
+        if started.notes:
+            more["attempts"] = started.notes
+        return Created(video, more)
+
+    def _maybe_started(self, uow: UnitOfWork, owner: str, idem: str) -> None:
+        """While the upstream create runs: a timeout may have started a job (keep the key,
+        as "unknown", for the retry to look up); any other failure frees the key."""
+
+        async def undo(exc: BaseException) -> None:
+            if isinstance(exc, GatewayError) and exc.code == "upstream_timeout":
+                await self.idempotency.set_state(owner, idem, "unknown")
+            else:
+                await self.idempotency.release(owner, idem)
+
+        uow.on_failure("idempotency", undo)
+
+    def _started(self, uow: UnitOfWork, owner: str, idem: str) -> None:
+        async def undo(exc: BaseException) -> None:
+            await self.idempotency.set_state(owner, idem, "unknown")
+
+        uow.on_failure("idempotency", undo)
+
+    async def _record(
+        self,
+        principal: Principal,
+        call: Call,
+        provider: Provider,
+        prepared: Prepared,
+        key: UpstreamKey,
+        up: UpstreamVideo,
+        idem: str | None,
+        usage: tuple[Subject, Reservation, float] | None = None,
+    ) -> Video:
+        """Insert the new video (with its usage row, in the same transaction)."""
+        call.provider = provider.id
+        params = prepared.params
+        video = Video.started(
+            up,
+            provider=provider.id,
+            public_token=provider.public_token(up.id),
+            owner=principal.owner,
+            model_requested=call.model_requested or "",
+            deployment=params.model,
+            key_name=key.name,
+            prompt=params.prompt,
+            size=params.size,
+            seconds=params.seconds,
+            idempotency_key=idem,
+        )
+        self.progress.schedule(video)
+        usage_row = None
+        if usage is not None:
+            subject, reservation, seconds = usage
+            usage_row = self.gov.usage_row(
+                video.id,
+                subject,
+                reservation,
+                provider.id,
+                params.model,
+                float(video.seconds or seconds),
+                video.size,
+            )
+        await self.videos.insert(video, usage_row)
+        if idem is not None:
+            await self.idempotency.set_state(
+                principal.owner, idem, "done", video_id=video.id, provider=provider.id
+            )
+        return video
+
+    async def _replay(
+        self,
+        principal: Principal,
+        request: CreateRequest,
+        idem: str,
+        targets: list[Target],
+        call: Call,
+    ) -> Created | None:
+        """The earlier create's answer for a retried `Idempotency-Key`, or None to go ahead
+        (then this create holds the key)."""
+        if not 0 < len(idem) <= 255:
+            raise bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 characters.",
+                "Idempotency-Key",
+            )
+        digest = request_hash(request)
+        held = await self.idempotency.claim(principal.owner, idem, digest)
+        if held is None:
+            return None
+        if held["request_hash"] != digest:
+            raise idempotency_conflict(
+                "This Idempotency-Key was used with a different request body."
+            )
+        if (
+            held["state"] == "started"
+            and time.time() - held["started_at"] > STARTED_GIVE_UP_SECONDS
+        ):
+            held["state"] = "unknown"  # its process died mid-create: look the job up instead
+        if held["state"] == "started":
+            raise idempotency_conflict(
+                "A create with this Idempotency-Key is still in progress; retry shortly.",
+                "idempotency_in_progress",
+            )
+        if held["state"] == "unknown":
+            found = await reconcile(targets, held["started_at"], call.ctx)
+            if found is None:
+                await self.idempotency.set_state(principal.owner, idem, "started")
+                return None  # nothing was created upstream: create it now
+            (provider, prepared), key, up = found
+            video = await self._record(principal, call, provider, prepared, key, up, idem)
+            return Created(video, {"reconciled": True})
+        replayed = await self.videos.get(held["video_id"])
+        if replayed is None:
+            raise not_found(held["video_id"])
+        call.provider = replayed.provider
+        return Created(replayed, {"idempotent_replay": True}, replayed=True)

@@ -1,0 +1,21 @@
+"""What a client asked for, parsed and checked by the API layer, handed to the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..providers.base import InputReference
+
+
+@dataclass
+class CreateRequest:
+    """A create body: multipart (the openai SDK), a form or JSON all become this."""
+
+    prompt: str
+    model: str | None
+    seconds: str | None
+    size: str | None
+    input_reference: InputReference | None
+    fallbacks: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,94 @@
+"""From a model name to the providers that will serve it, and from a video id to its row.
+
+`provider/model`, a configured alias (followed up to three deep), or a bare model on the
+default provider. A create is planned against every target (the model, then each fallback)
+before any upstream call, so no money is spent on a request some target would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..config import ModelsConfig
+from ..errors import bad_request
+from ..providers.base import Capability, CreateParams, Prepared, Provider
+from .requests import CreateRequest
+
+
+class Target(NamedTuple):
+    """One provider a create may go to, with the request it would send there."""
+
+    provider: Provider
+    prepared: Prepared
+
+
+class Routing:
+    def __init__(self, providers: dict[str, Provider], models: ModelsConfig) -> None:
+        self.providers = providers
+        self.models = models
+
+    def provider(self, provider_id: str, param: str = "provider") -> Provider:
+        found = self.providers.get(provider_id)
+        if found is None:
+            raise bad_request(
+                "unknown_provider",
+                f"Provider {provider_id!r} is not configured; configured: {self.configured()}.",
+                param,
+            )
+        return found
+
+    def configured(self) -> str:
+        return ", ".join(sorted(self.providers))
+
+    def poll_after_ms(self, provider_id: str, fallback_ms: int = 5000) -> int:
+        """The provider's poll interval; `fallback_ms` for one no longer configured."""
+        found = self.providers.get(provider_id)
+        return found.poll_after_ms if found is not None else fallback_ms
+
+    def resolve_model(self, model: str | None, _depth: int = 0) -> tuple[Provider, str]:
+        model = model or self.models.default_model
+        alias = self.models.aliases.get(model)
+        if alias and _depth < 3:
+            return self.resolve_model(alias, _depth + 1)
+        pid, sep, name = model.partition("/")
+        if sep and pid in self.providers and name:
+            return self.providers[pid], name
+        default = self.models.default_provider
+        if default and default in self.providers:
+            return self.providers[default], model
+        if sep:
+            raise bad_request(
+                "unknown_provider",
+                f"Model {model!r} names provider {pid!r}, which is not configured; "
+                f"configured: {self.configured()}.",
+                "model",
+            )
+        raise bad_request(
+            "unknown_model",
+            f"Model {model!r} has no provider: use 'provider/model' (e.g. "
+            f"'{self.models.default_model}') or configure an alias.",
+            "model",
+        )
+
+    def plan(self, request: CreateRequest) -> list[Target]:
+        """Every target, each request prepared (validated and built) once."""
+        targets = [self.resolve_model(request.model)]
+        targets += [self.resolve_model(m) for m in request.fallbacks]
+        planned = []
+        for provider, model in targets:
+            params = CreateParams(
+                model=model,
+                prompt=request.prompt,
+                seconds=request.seconds,
+                size=request.size,
+                input_reference=request.input_reference,
+                extra=dict(request.extra),
+            )
+            if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
+                raise bad_request(
+                    "unsupported_input_reference",
+                    f"Provider {provider.id!r} does not accept an input_reference.",
+                    "input_reference",
+                )
+            planned.append(Target(provider, provider.prepare(params)))
+        return planned

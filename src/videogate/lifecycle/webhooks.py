@@ -1,0 +1,99 @@
+"""Delivering webhook events, signed per Standard Webhooks, retried for about a day.
+
+The `webhook-id` is the same on every retry of one event to one endpoint, so receivers can
+de-duplicate; each attempt is recorded in the delivery log the admin API shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+
+from ..config import WebhooksConfig
+from ..store.webhooks import WebhookStore
+
+log = logging.getLogger("videogate.webhooks")
+
+
+class WebhookDelivery:
+    """Sends queued events, signed (Standard Webhooks), retrying on the configured schedule."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        config: WebhooksConfig,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.session = session  # the gateway's pooled session for its own outgoing calls
+
+    async def deliver_due(self) -> int:
+        rows = await self.store.due()
+        schedule = self.config.retry_schedule_seconds
+        for row in rows:
+            endpoint = await self.store.endpoint(row["endpoint_id"])
+            attempts = int(row["attempts"]) + 1
+            if endpoint is None or not endpoint["enabled"]:
+                await self.store.record_attempt(
+                    row["seq"],
+                    state="failed",
+                    attempts=attempts,
+                    next_at=time.time(),
+                    status=None,
+                    error="endpoint removed or disabled",
+                )
+                continue
+            status, error = await self._send(endpoint, row["id"], row["payload"])
+            if status is not None and 200 <= status < 300:
+                await self.store.record_attempt(
+                    row["seq"],
+                    state="delivered",
+                    attempts=attempts,
+                    next_at=time.time(),
+                    status=status,
+                    error=None,
+                )
+                continue
+            exhausted = attempts > len(schedule)
+            delay = 0.0 if exhausted else schedule[attempts - 1]
+            await self.store.record_attempt(
+                row["seq"],
+                state="failed" if exhausted else "pending",
+                attempts=attempts,
+                next_at=time.time() + delay,
+                status=status,
+                error=error,
+            )
+        return len(rows)
+
+    async def _send(
+        self, endpoint: dict[str, str], msg_id: str, payload: str
+    ) -> tuple[int | None, str | None]:
+        now = datetime.now(tz=UTC)
+        signature = Webhook(endpoint["secret"]).sign(msg_id, now, payload)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+            "user-agent": "videogate-webhooks",
+        }
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+        try:
+            async with self.session().post(
+                endpoint["url"],
+                data=payload.encode(),
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                await resp.read()
+                return resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
