@@ -53,7 +53,7 @@ def cmd_providers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from .api.auth import ADMIN_ROLE, VK_ROLE, mint_jwt
+    from .governance.auth import ADMIN_ROLE, VK_ROLE, mint_jwt
 
     secret = settings.jwt_secret()
     if args.kind == "admin":

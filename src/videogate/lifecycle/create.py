@@ -95,20 +95,22 @@ class CreateVideo:
             )
             look: CacheLookup | None = None
             if cache_options is not None:
-                look = await self.cache.lookup(
+                look = found = await self.cache.lookup(
                     principal, subject, targets, call.model_requested, idem, cache_options, estimate
                 )
-                if look is not None:
-                    uow.finally_(lambda: self.cache.done(look))
-                if look is not None and look.video is not None:  # a hit: nothing is spent
-                    call.provider = look.video.provider
+                uow.finally_(lambda: self.cache.done(found))
+                if found.video is not None:  # a hit: nothing is spent
+                    call.provider = found.video.provider
                     if idem is not None:
                         await self.idempotency.set_state(
-                            principal.owner, idem, "done", video_id=look.video.id,
+                            principal.owner,
+                            idem,
+                            "done",
+                            video_id=found.video.id,
                             provider=call.provider,
-                        )  # fmt: skip
+                        )
                     uow.commit()
-                    return Created(look.video, {"cache_debug": look.debug()})
+                    return Created(found.video, {"cache_debug": found.debug()})
             reservation = await self.gov.reserve(subject, estimate, seconds)
 
             async def give_back(exc: BaseException) -> None:
