@@ -35,13 +35,14 @@ from .lifecycle.routing import Routing
 from .lifecycle.webhooks import WebhookDelivery
 from .providers.base import Provider
 from .providers.registry import build_providers
-from .store.db import make_engine, migrate, normalise_url
-from .store.fast import fast_path_for
+from .store.backend import backend_for
+from .store.db import check_url, make_engine, migrate
 from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
+from .store.limits import LimitCounters
 from .store.outbox import DeletionOutbox
 from .store.videos import VideoStore
-from .store.webhooks import WebhookStore
+from .store.webhooks import DELETE_HOOK, WebhookStore
 
 log = logging.getLogger("videogate")
 
@@ -80,21 +81,26 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
-        fast = fast_path_for(normalise_url(settings.effective_database_url))
+        backend = backend_for(check_url(settings.effective_database_url))
         limits: LimitBackend = (
-            RedisLimits(settings.redis_url) if settings.redis_url else SqlLimits(engine, fast)
+            RedisLimits(settings.redis_url)
+            if settings.redis_url
+            else SqlLimits(LimitCounters(engine, backend))
         )
         providers = build_providers(settings)
         routing = Routing(providers, settings.models)
         policy = PollPolicy(settings.worker)
         keys = KeyStore(engine)
-        videos = VideoStore(engine, fast)
-        outbox = DeletionOutbox(engine, fast)
+        videos = VideoStore(engine, backend)
+        outbox = DeletionOutbox(engine, backend)
         assets = AssetStore.from_config(settings.assets, settings.data_dir)
         webhooks = WebhookStore(engine)
         idempotency = IdempotencyStore(engine)
         gov = Governance(engine, limits, PriceTable(settings.governance.prices))
         cache = await CacheService.start(engine, settings.cache, routing.poll_after_ms)
+        # Features that act on deletes register with the store (it names none of them).
+        videos.on_delete(DELETE_HOOK)
+        videos.on_delete(cache.delete_hook())
         progress = JobProgress(videos, routing, gov, policy, mirror=settings.assets.mirror)
         reader = Reader(videos, routing, progress, policy, assets)
         deletions = Deletions(outbox, routing, assets, policy)
@@ -145,10 +151,7 @@ class Gateway:
             webhook_delivery=WebhookDelivery(webhooks, settings.webhooks, http_session),
             _http=sessions,
         )
-        gw._closers += [limits.aclose, engine.dispose]
-        if fast is not None:
-            gw._closers.insert(0, fast.aclose)
-        gw._closers.insert(0, cache.aclose)
+        gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
         await gw.reload_governance()
         return gw
 

@@ -32,11 +32,12 @@ from ..governance.auth import Principal
 from ..governance.policy import Subject
 from ..lifecycle.policy import PollPolicy
 from ..providers.base import Prepared, Provider
+from ..store.videos import DeleteHook
 from ..video import ACTIVE, Video
 from . import fingerprint, vectors
 from .embeddings import Embedder, EmbeddingError, build_embedder
 from .options import DIRECT, SEMANTIC, CacheOptions
-from .store import CacheStore
+from .store import SHARED, CacheStore
 
 log = logging.getLogger("videogate.cache")
 Row = dict[str, Any]
@@ -167,7 +168,7 @@ class CacheService:
         create's estimate)."""
         provider, prepared = planned[0]
         params = prepared.params
-        pkey = fingerprint.params_key(planned)
+        pkey = fingerprint.params_key([(p, t.params) for p, t in planned])
         look = CacheLookup(
             options=options,
             scope=self._scope(principal, subject),
@@ -336,6 +337,10 @@ class CacheService:
     async def release(self, conn: AsyncConnection, video: Video) -> None:
         """In the delete's transaction (a store delete hook): see `CacheStore.release`."""
         await self.store.release(conn, video.to_row())
+
+    def delete_hook(self) -> DeleteHook:
+        """For the video store: deletes of a video the cache shares run `release`."""
+        return DeleteHook(SHARED, self.release)
 
     async def shared_copy(self, video: Video) -> Row | None:
         """For the mirror: `{"assets", "expires_at"}` of a sibling's copy of a shared job."""

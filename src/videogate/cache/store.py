@@ -88,6 +88,14 @@ def _claimed(key: ClaimKey) -> tuple[Any, ...]:
     return (c.namespace == key[0], c.scope == key[1], c.direct_key == key[2])
 
 
+# When a delete must run `CacheStore.release`: the video is an entry's source, or its job
+# is shared through the cache.
+SHARED = (
+    "EXISTS (SELECT 1 FROM cache_entries WHERE source_video_id = {id}) "
+    "OR EXISTS (SELECT 1 FROM cache_jobs WHERE provider = {provider} AND upstream_id = {upstream})"
+)
+
+
 class CacheStore:
     def __init__(
         self,

@@ -4,9 +4,9 @@ A `Claim` asks for `amount` more of something capped at `limit` in one window. `
 takes a whole list of claims (every level of the hierarchy, every kind of limit) all or
 nothing, so concurrent creates can never overrun a cap between a check and an increment:
 
-- SQL (default): one transaction of conditional UPDATEs (`used + reserved + amount <=
-  limit`), claims in a fixed order; SQLite serialises writers, PostgreSQL re-checks the
-  condition under the row lock.
+- SQL (default): one conditional upsert per claim (`used + reserved + amount <= limit`),
+  claims in a fixed order, all in one transaction (`store/limits.py`); SQLite serialises
+  writers, PostgreSQL re-checks the condition under the row lock.
 - Redis (`redis_url` set, for many instances): one Lua script checks every claim and then
   applies them, atomically on the server.
 
@@ -20,13 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from ..store.fast import FastPath
-from ..store.models import limit_counters as lc
+from ..store.limits import LimitCounters
 
 EPSILON = 1e-9
 
@@ -69,12 +63,6 @@ class Denied(Exception):
         self.reserved = reserved
 
 
-class _RolledBack(Exception):
-    def __init__(self, claim: Claim) -> None:
-        super().__init__(claim.scope)
-        self.claim = claim
-
-
 class LimitBackend(ABC):
     @abstractmethod
     async def acquire(self, claims: list[Claim]) -> None:
@@ -98,74 +86,28 @@ def _ordered(claims: list[Claim]) -> list[Claim]:
 
 
 class SqlLimits(LimitBackend):
-    def __init__(self, engine: AsyncEngine, fast: FastPath | None = None) -> None:
-        self.engine = engine
-        self.fast = fast
-        self._insert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    """Counters in the gateway's own database (the store's statements, `store/limits.py`)."""
+
+    def __init__(self, counters: LimitCounters) -> None:
+        self.counters = counters
 
     async def acquire(self, claims: list[Claim]) -> None:
         if not claims:
             return  # nothing is limited: no transaction at all
-        if self.fast is not None:
-            ordered = _ordered(claims)
-            # A counter's first claim inserts it unchecked, so a claim over the cap alone
-            # is refused here; the rest is one upsert per claim (store/fast.py).
-            too_big = [i for i, c in enumerate(ordered) if c.amount > c.limit + EPSILON]
-            refused = too_big[0] if too_big else await self.fast.claim(ordered)
-            if refused is not None:
-                used, reserved = await self.current(ordered[refused])
-                raise Denied(ordered[refused], used, reserved)
-            return
-        try:
-            await self._acquire_all(claims)
-        except _RolledBack as exc:
-            used, reserved = await self.current(exc.claim)
-            raise Denied(exc.claim, used, reserved) from None
-
-    async def _acquire_all(self, claims: list[Claim]) -> None:
-        async with self.engine.begin() as conn:  # an exception inside rolls everything back
-            for claim in _ordered(claims):
-                await conn.execute(
-                    self._insert(lc)
-                    .values(
-                        scope=claim.scope,
-                        window=claim.window,
-                        used=0.0,
-                        reserved=0.0,
-                        expires_at=claim.reset_at,
-                    )
-                    .on_conflict_do_nothing()
-                )
-                res = await conn.execute(
-                    update(lc)
-                    .where(
-                        lc.c.scope == claim.scope,
-                        lc.c.window == claim.window,
-                        lc.c.used + lc.c.reserved + claim.amount <= claim.limit + EPSILON,
-                    )
-                    .values(reserved=lc.c.reserved + claim.amount)
-                )
-                if res.rowcount != 1:
-                    raise _RolledBack(claim)
+        ordered = _ordered(claims)
+        # A counter's first claim inserts it unchecked, so a claim over the cap alone is
+        # refused here; the rest is one upsert per claim.
+        too_big = [i for i, c in enumerate(ordered) if c.amount > c.limit + EPSILON]
+        refused = too_big[0] if too_big else await self.counters.reserve(ordered)
+        if refused is not None:
+            used, reserved = await self.current(ordered[refused])
+            raise Denied(ordered[refused], used, reserved)
 
     async def settle(self, claim: Claim, actual: float) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(lc)
-                .where(lc.c.scope == claim.scope, lc.c.window == claim.window)
-                .values(reserved=lc.c.reserved - claim.amount, used=lc.c.used + actual)
-            )
+        await self.counters.settle(claim.scope, claim.window, claim.amount, actual)
 
     async def current(self, claim: Claim) -> tuple[float, float]:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(lc.c.used, lc.c.reserved).where(
-                        lc.c.scope == claim.scope, lc.c.window == claim.window
-                    )
-                )
-            ).first()
-        return (float(row[0]), float(row[1])) if row else (0.0, 0.0)
+        return await self.counters.current(claim.scope, claim.window)
 
 
 ACQUIRE_LUA = """

@@ -81,6 +81,18 @@ class CreateParams:
 
 
 @dataclass
+class Prepared:
+    """A create request checked and built for one provider, before any upstream call.
+
+    Transitional: `body` is None until each adapter builds its request here once; today
+    `prepare` runs the adapter's `validate` and `create` still builds from `params`.
+    """
+
+    params: CreateParams
+    body: Any = None
+
+
+@dataclass
 class UpstreamList:
     data: list[UpstreamVideo]
     has_more: bool
@@ -184,6 +196,12 @@ class Provider(ABC):
         real upstream id, so this never needs reversing.
         """
         return upstream_id
+
+    def prepare(self, params: CreateParams) -> Prepared:
+        """Check `params` for this provider (400s before any upstream call) and return what
+        a create will send."""
+        self.validate(params)
+        return Prepared(params)
 
     def validate(self, params: CreateParams) -> None:  # noqa: B027 - optional hook
         """Reject what this provider cannot do before any upstream call (400 in the envelope)."""

@@ -14,6 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..config import ConfigError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -29,12 +31,31 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> AsyncEngine:
+def check_url(url: str) -> str:
+    """The normalised URL, if the store can run on it: a SQLite file or PostgreSQL.
+
+    An in-memory SQLite database is refused: every process (and the store's own writer and
+    reader connections) must see one database, which only a file gives.
+    """
     url = normalise_url(url)
+    if url.startswith("sqlite+aiosqlite:///"):
+        path = url[len("sqlite+aiosqlite:///") :]
+        if not path or path == ":memory:" or "mode=memory" in path:
+            raise ConfigError(
+                f"database_url {url!r}: an in-memory SQLite database is not supported; "
+                "use a file (sqlite:///path/to/videogate.db) or PostgreSQL."
+            )
+        return url
+    if url.startswith("postgresql+asyncpg://"):
+        return url
+    raise ConfigError(f"database_url {url!r}: use sqlite:///<file> or postgresql://… (asyncpg).")
+
+
+def make_engine(url: str) -> AsyncEngine:
+    url = check_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = url.split("///", 1)[1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -68,7 +89,7 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent; runs at start-up; instances
     starting together take turns)."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if path and path != ":memory:":  # SQLite: processes on one file queue on an flock
+    if path:  # SQLite: processes on one file queue on an flock
         fd = os.open(path + ".migratelock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)

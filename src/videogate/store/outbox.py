@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .fast import FastPath
+from .backend import Backend
 from .models import deletions
 
 Row = dict[str, Any]
 
 
 class DeletionOutbox:
-    def __init__(self, engine: AsyncEngine, fast: FastPath | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, backend: Backend) -> None:
         self.engine = engine
-        self.fast = fast
+        self.backend = backend
 
     async def due(self, limit: int = 50) -> list[Row]:
         async with self.engine.connect() as conn:
@@ -34,15 +34,8 @@ class DeletionOutbox:
             await conn.execute(update(deletions).where(deletions.c.seq == seq).values(assets=None))
 
     async def mark_done(self, seq: int) -> None:
-        if self.fast is not None:
-            await self.fast.mark_done(seq, time.time())
-            return
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(deletions)
-                .where(deletions.c.seq == seq)
-                .values(state="done", done_at=time.time())
-            )
+        """The owed deletion is done (the backend's one statement: every delete ends here)."""
+        await self.backend.mark_done(seq, time.time())
 
     async def retry_later(self, seq: int, attempts: int, delay: float, error: str) -> None:
         async with self.engine.begin() as conn:

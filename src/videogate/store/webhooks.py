@@ -12,10 +12,14 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..video import Video
 from .models import webhook_deliveries, webhook_endpoints
+from .videos import DeleteHook
 
 Row = dict[str, Any]
 EVENTS = ("video.completed", "video.failed", "video.deleted")
+# When a delete must queue `video.deleted`: the owner has an enabled endpoint.
+WATCHED = "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner = {owner} AND enabled)"
 
 
 class WebhookStore:
@@ -150,3 +154,12 @@ class WebhookStore:
             )
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def _announce_delete(conn: AsyncConnection, video: Video) -> None:
+    await WebhookStore.enqueue(conn, video.owner, "video.deleted", video.id)
+
+
+# Registered with the video store: a deleted video's `video.deleted` events, queued in the
+# delete's own transaction.
+DELETE_HOOK = DeleteHook(WATCHED, _announce_delete)

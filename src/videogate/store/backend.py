@@ -1,4 +1,4 @@
-"""Direct-driver statements for the request hot path: the few queries every call makes.
+"""The SQLite and PostgreSQL backends: the one implementation of each hot statement.
 
 Through SQLAlchemy's async layer one statement costs a greenlet switch, cache-key generation,
 parameter processing and its own BEGIN/COMMIT round trips: 350 µs of CPU for a one-statement
@@ -15,8 +15,9 @@ the statements on the path of create, retrieve and delete run here, one round tr
   (aiosqlite hops per statement), which may wait.
 
 The SQL is generated from the table definitions in `models.py`, so columns are named once.
-Everything else (and every rare branch: a job ending, a video shared through the cache or
-watched by webhooks) stays on SQLAlchemy.
+These statements exist only here (there is no SQLAlchemy twin of any of them); the rare
+ones (leases, pages, a job ending with its webhook events, a delete that features hooked
+into) run on SQLAlchemy Core in `videos.py` and `outbox.py`, each once.
 """
 
 from __future__ import annotations
@@ -34,23 +35,18 @@ from urllib.parse import quote
 import orjson
 from sqlalchemy import JSON, Table
 
+from ..video import ACTIVE_SQL
 from .models import usage, videos
 
 Row = dict[str, Any]
 T = TypeVar("T")
 COLUMNS = [c.name for c in videos.c]
 JSON_COLUMNS = frozenset(c.name for c in videos.c if isinstance(c.type, JSON))
-ACTIVE = ("queued", "in_progress")
 EPSILON = 1e-9
 CHECKPOINT_EVERY = 500  # inline SQLite commits between WAL checkpoints (~2 MB of WAL)
 
-# Why a delete leaves the fast path: rows the cache shares or webhooks watch need the full
-# transaction (reference counts, held assets, event rows) that `VideoStore` runs.
-SHARED_OR_WATCHED = """(
-    EXISTS (SELECT 1 FROM cache_entries WHERE source_video_id = {id})
-    OR EXISTS (SELECT 1 FROM cache_jobs WHERE provider = {provider} AND upstream_id = {upstream})
-    OR EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner = {owner} AND enabled)
-)"""
+# No delete hook registered: nothing ever makes a delete leave the one-round-trip path.
+NOBODY = "(1 = 0)"
 OUTBOX_COLUMNS = (
     "video_id",
     "provider",
@@ -131,7 +127,7 @@ def _outbox_params(outbox: Row) -> list[Any]:
 def update_sql(keys: tuple[str, ...], mark: Callable[[int], str], leased: bool) -> str:
     sets = ", ".join(f'"{k}" = {mark(i)}' for i, k in enumerate(keys))
     n = len(keys)
-    sql = f"UPDATE videos SET {sets} WHERE id = {mark(n)} AND status IN ('queued', 'in_progress')"
+    sql = f"UPDATE videos SET {sets} WHERE id = {mark(n)} AND status IN {ACTIVE_SQL}"
     return sql + (f" AND lease_owner = {mark(n + 1)}" if leased else "")
 
 
@@ -158,12 +154,19 @@ def _qmark(_: int) -> str:
     return "?"
 
 
-class FastPath:
-    """The hot statements. `None` from a delete means: take the full (SQLAlchemy) path."""
+class Backend:
+    """The hot statements. `None` from a delete means: a registered hook is involved, take
+    the transaction in `VideoStore.delete` that runs the hooks."""
 
     def __init__(self) -> None:
         # `update_active` statements, one per (columns set, leased), built on first use
         self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
+        self.involved = NOBODY  # set by `VideoStore.on_delete`: when a delete needs hooks
+
+    def hooks_changed(self, involved: str) -> None:
+        """The registered delete hooks' predicate (placeholders {id} {provider} {upstream}
+        {owner}), or `NOBODY`."""
+        self.involved = involved
 
     async def video(self, video_id: str) -> Row | None:
         raise NotImplementedError
@@ -210,7 +213,7 @@ class FastPath:
         return None
 
 
-class SqlitePath(FastPath):
+class SqliteBackend(Backend):
     def __init__(self, path: str) -> None:
         super().__init__()
         uri = f"file:{quote(path)}?mode=ro"
@@ -228,13 +231,18 @@ class SqlitePath(FastPath):
         self._select = f"SELECT {', '.join(COLUMNS)} FROM videos WHERE id = ?"
         self._insert_video = VIDEO_INSERT.sql(_qmark)
         self._insert_usage = USAGE_INSERT.sql(_qmark)
-        self._shared = "SELECT " + SHARED_OR_WATCHED.format(
-            id="?", provider="?", upstream="?", owner="?"
-        )
         names = ", ".join(OUTBOX_COLUMNS)
         marks = ", ".join("?" for _ in OUTBOX_COLUMNS)
         self._outbox = f"INSERT INTO deletions ({names}) VALUES ({marks})"
         self._claim = claim_sql(_qmark)
+        self._shared = self._shared_sql()
+
+    def hooks_changed(self, involved: str) -> None:
+        super().hooks_changed(involved)
+        self._shared = self._shared_sql()
+
+    def _shared_sql(self) -> str:
+        return "SELECT " + self.involved.format(id="?", provider="?", upstream="?", owner="?")
 
     def _conn(self) -> sqlite3.Connection:
         if self._rw is None:
@@ -389,7 +397,7 @@ class _Refused(Exception):
         self.index = index
 
 
-class PostgresPath(FastPath):
+class PostgresBackend(Backend):
     def __init__(self, dsn: str) -> None:
         super().__init__()
         self._dsn = dsn
@@ -399,16 +407,24 @@ class PostgresPath(FastPath):
         n = len(VIDEO_INSERT.columns)
         # Both rows in one statement: atomic without a transaction's extra round trips.
         self._insert_both = f"WITH v AS ({self._insert_video}) {USAGE_INSERT.sql(_pg, start=n)}"
+        self._delete = self._delete_sql()
+        self._claim = claim_sql(_pg)
+
+    def hooks_changed(self, involved: str) -> None:
+        super().hooks_changed(involved)
+        self._delete = self._delete_sql()
+
+    def _delete_sql(self) -> str:
+        """Delete + outbox row in one statement, unless a registered hook is involved."""
         names = ", ".join(OUTBOX_COLUMNS)
         picks = ", ".join(f"${i + 5}" for i in range(len(OUTBOX_COLUMNS)))
-        shared = SHARED_OR_WATCHED.format(id="$1", provider="$2", upstream="$3", owner="$4")
-        self._delete = (
+        shared = self.involved.format(id="$1", provider="$2", upstream="$3", owner="$4")
+        return (
             f"WITH s AS (SELECT {shared} AS shared), "
             "v AS (DELETE FROM videos WHERE id = $1 AND NOT (SELECT shared FROM s) RETURNING 1), "
             f"d AS (INSERT INTO deletions ({names}) SELECT {picks} FROM v RETURNING seq) "
             "SELECT (SELECT shared FROM s), (SELECT seq FROM d)"
         )
-        self._claim = claim_sql(_pg)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -475,11 +491,8 @@ class PostgresPath(FastPath):
             await self._pool.close()
 
 
-def fast_path_for(url: str) -> FastPath | None:
-    """The fast path for a normalised SQLAlchemy URL, or None to stay on SQLAlchemy."""
+def backend_for(url: str) -> Backend:
+    """The backend for a normalised SQLAlchemy URL (`store.db.check_url` vetted it)."""
     if url.startswith("sqlite+aiosqlite:///"):
-        path = url[len("sqlite+aiosqlite:///") :]
-        return SqlitePath(path) if path and path != ":memory:" else None
-    if url.startswith("postgresql+asyncpg://"):
-        return PostgresPath("postgresql://" + url[len("postgresql+asyncpg://") :])
-    return None
+        return SqliteBackend(url[len("sqlite+aiosqlite:///") :])
+    return PostgresBackend("postgresql://" + url[len("postgresql+asyncpg://") :])
