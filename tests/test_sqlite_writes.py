@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from videogate.store import fast
-from videogate.store.fast import SqlitePath
+from videogate.store import backend as fast
+from videogate.store.backend import SqliteBackend as SqlitePath
 
 MAIN = threading.get_ident()
 

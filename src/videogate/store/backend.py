@@ -242,7 +242,8 @@ class SqliteBackend(Backend):
         self._shared = self._shared_sql()
 
     def _shared_sql(self) -> str:
-        return "SELECT " + self.involved.format(id="?", provider="?", upstream="?", owner="?")
+        # numbered: the predicates name the four values in any order
+        return "SELECT " + self.involved.format(id="?1", provider="?2", upstream="?3", owner="?4")
 
     def _conn(self) -> sqlite3.Connection:
         if self._rw is None:
