@@ -82,24 +82,32 @@ def error_for(exc: Exception, call: Call | None, request: Request) -> Response:
     return response
 
 
+def _handler(
+    request_type: str | Callable[[Request], str],
+    run: Callable[[Request, Gateway, Call], Awaitable[Response]],
+    named: Callable[..., Any],
+) -> Handler:
+    """`run` with its Call made (of `request_type`, fixed or by request) and its errors
+    enveloped; named after `named` (the route table and its tests know handlers by it)."""
+
+    async def handler(request: Request) -> Response:
+        gw = gateway(request)
+        kind = request_type if isinstance(request_type, str) else request_type(request)
+        call = new_call(gw, request, kind)
+        try:
+            return await run(request, gw, call)
+        except Exception as exc:
+            return error_for(exc, call, request)
+
+    handler.__name__ = named.__name__
+    handler.__qualname__ = named.__qualname__
+    handler.__doc__ = named.__doc__
+    return handler
+
+
 def endpoint(request_type: str) -> Callable[[Body], Handler]:
     """A handler `body(request, gw, call)` with its Call made and its errors enveloped."""
-
-    def wrap(body: Body) -> Handler:
-        async def handler(request: Request) -> Response:
-            gw = gateway(request)
-            call = new_call(gw, request, request_type)
-            try:
-                return await body(request, gw, call)
-            except Exception as exc:
-                return error_for(exc, call, request)
-
-        handler.__name__ = body.__name__
-        handler.__qualname__ = body.__qualname__
-        handler.__doc__ = body.__doc__
-        return handler
-
-    return wrap
+    return lambda body: _handler(request_type, body, body)
 
 
 AdminBody = Callable[[Request, Gateway, Call, Principal], Awaitable[Response]]
@@ -110,18 +118,9 @@ def admin_endpoint(request_type: str | Callable[[Request], str]) -> Callable[[Ad
     `request_type` may depend on the request (e.g. its method)."""
 
     def wrap(body: AdminBody) -> Handler:
-        async def handler(request: Request) -> Response:
-            gw = gateway(request)
-            kind = request_type if isinstance(request_type, str) else request_type(request)
-            call = new_call(gw, request, kind)
-            try:
-                return await body(request, gw, call, await admin(gw, request))
-            except Exception as exc:
-                return error_for(exc, call, request)
+        async def run(request: Request, gw: Gateway, call: Call) -> Response:
+            return await body(request, gw, call, await admin(gw, request))
 
-        handler.__name__ = body.__name__
-        handler.__qualname__ = body.__qualname__
-        handler.__doc__ = body.__doc__
-        return handler
+        return _handler(request_type, run, body)
 
     return wrap

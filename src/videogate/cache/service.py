@@ -47,6 +47,8 @@ Targets = Sequence[tuple[Provider, Prepared]]
 EXPIRY_MARGIN_SECONDS = 60.0
 SWEEP_INTERVAL_SECONDS = 60.0
 CANDIDATES = 5
+# The poll interval of an attached hit whose provider is unknown to whoever built this.
+DEFAULT_POLL_MS = 5000
 # How often a create waiting for another instance's claim on the same request looks again.
 CLAIM_POLL_SECONDS = 0.05
 
@@ -123,7 +125,10 @@ class CacheService:
 
     @classmethod
     async def start(
-        cls, engine: AsyncEngine, config: CacheConfig, poll_after_ms: Callable[[str], int]
+        cls,
+        engine: AsyncEngine,
+        config: CacheConfig,
+        poll_after_ms: Callable[[str], int] = lambda _provider: DEFAULT_POLL_MS,
     ) -> CacheService:
         pgvector: vectors.PgVector | None = None
         if engine.dialect.name == "postgresql":

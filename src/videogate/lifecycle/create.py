@@ -133,12 +133,14 @@ class CreateVideo:
                 usage=(subject, reservation, seconds),
             )
             uow.commit()
-        if video.ended:  # some providers answer a finished job at once
-            await self.progress.settle_ended(video)
-        more: dict[str, Any] = {}
-        if look is not None:  # remember this job for later identical (or similar) creates
-            await self.cache.remember(look, video)
-            more["cache_debug"] = look.debug()
+            # Committed: nothing below is undone. Still inside the unit, so the cache claim
+            # is let go only once the entry is stored (a waiting identical create finds it).
+            if video.ended:  # some providers answer a finished job at once
+                await self.progress.settle_ended(video)
+            more: dict[str, Any] = {}
+            if look is not None:  # remember this job for later identical (or similar) creates
+                await self.cache.remember(look, video)
+                more["cache_debug"] = look.debug()
         if started.fallback_index:
             more["fallback_index"] = started.fallback_index
         if started.notes:
