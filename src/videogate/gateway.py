@@ -16,13 +16,13 @@ import aiohttp
 from .api.auth import Authenticator, Principal
 from .assets.store import AssetStore
 from .cache.service import CacheService
-from .config import Settings, UpstreamKey
+from .config import Settings
 from .errors import bad_request, not_found
-from .governance.crypto import decrypt
 from .governance.limits import LimitBackend, RedisLimits, SqlLimits
 from .governance.policy import Governance
-from .governance.prices import Price, PriceTable
+from .governance.prices import PriceTable
 from .governance.registry import Registry
+from .governance.sync import GovernanceSync
 from .ids import parse_video_id
 from .providers.base import Provider
 from .providers.registry import build_providers
@@ -51,6 +51,7 @@ class Gateway:
     gov: Governance
     registry: Registry
     cache: CacheService
+    gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
 
@@ -87,31 +88,16 @@ class Gateway:
         if fast is not None:
             gw._closers.insert(0, fast.aclose)
         gw._closers.insert(0, gw.cache.aclose)
-        await gw.reload_governance()
+        gw.gov_sync = GovernanceSync(
+            gw.registry,
+            gw.gov.prices,
+            gw.providers,
+            settings.governance.refresh_seconds,
+            forget=(gw.auth.forget, gw.gov.forget),
+        )
+        gw._closers.insert(0, gw.gov_sync.stop)
+        await gw.gov_sync.reload()
         return gw
-
-    async def reload_governance(self) -> None:
-        """Pick up prices and upstream keys set through the admin API (any instance)."""
-        self.gov.prices.stored = {
-            r["pattern"]: Price(r["per_second"], r["tiers"] or {}, r["bill_failures"])
-            for r in await self.registry.stored_prices()
-        }
-        stored: dict[str, list[UpstreamKey]] = {}
-        rows = await self.registry.upstream_keys()
-        for r in rows:
-            stored.setdefault(r["provider"], []).append(
-                UpstreamKey(
-                    name=r["name"],
-                    value=decrypt(r["secret_encrypted"]),
-                    weight=r["weight"],
-                    models=r["models"] or [],
-                    base_url=r["base_url"],
-                )
-            )
-        for pid, provider in self.providers.items():
-            names = {k.name for k in stored.get(pid, [])}
-            configured = [k for k in provider.config.keys if k.name not in names]
-            provider.keys.keys = configured + stored.get(pid, [])
 
     def http_session(self) -> aiohttp.ClientSession:
         """A pooled session for the gateway's own outgoing calls (webhooks)."""

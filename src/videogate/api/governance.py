@@ -183,7 +183,7 @@ async def prices(request: Request) -> Response:
         if not isinstance(per_second, int | float) or per_second < 0:
             raise bad_request("invalid_price", "per_second must be a non-negative number.")
         await gw.registry.set_price(pattern, body, actor)
-        await gw.reload_governance()
+        await gw.gov_sync.reload()
     return call.respond({"object": "price_table", "data": gw.gov.prices.effective()})
 
 
@@ -241,7 +241,7 @@ async def put_provider_key(request: Request) -> Response:
         },
         actor,
     )
-    await gw.reload_governance()
+    await gw.gov_sync.reload()
     return call.respond({"provider": provider.id, "name": name, "weight": weight, "models": models})
 
 
@@ -250,7 +250,7 @@ async def delete_provider_key(request: Request) -> Response:
     pid, name = request.path_params["provider"], request.path_params["name"]
     if not await gw.registry.delete_upstream_key(pid, name, actor):
         raise _not_found("provider_key", f"{pid}/{name}")
-    await gw.reload_governance()
+    await gw.gov_sync.reload()
     return call.respond({"provider": pid, "name": name, "deleted": True})
 
 
