@@ -91,6 +91,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     gw = await Gateway.start(settings)
     worker = Worker(gw)
     worker.start()
+    gw.gov_sync.start()  # stopped by gw.close()
     logging.getLogger("videogate").info("worker %s running", worker.id)
     try:
         await asyncio.Event().wait()

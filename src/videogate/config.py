@@ -148,6 +148,9 @@ class GovernanceConfig(BaseModel):
     # "provider/model" pattern -> dollars per output second, or
     # {"per_second": x, "tiers": {"720p": y, "1080p": z}, "bill_failures": false}
     prices: dict[str, Any] = Field(default_factory=dict)
+    # How often each process checks the store for prices and upstream keys changed through
+    # another process or instance (one primary-key read; a reload only when they changed).
+    refresh_seconds: float = Field(default=2.0, gt=0)
 
 
 # -- response cache (docs/cache.md) ----------------------------------------------------------

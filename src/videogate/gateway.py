@@ -15,13 +15,13 @@ import aiohttp
 
 from .assets.store import AssetStore
 from .cache.service import CacheService
-from .config import Settings, UpstreamKey
+from .config import Settings
 from .governance.auth import Authenticator
-from .governance.crypto import decrypt
 from .governance.limits import LimitBackend, RedisLimits, SqlLimits
 from .governance.policy import Governance
-from .governance.prices import Price, PriceTable
+from .governance.prices import PriceTable
 from .governance.registry import Registry
+from .governance.sync import GovernanceSync
 from .lifecycle.create import CreateVideo
 from .lifecycle.delete import DeleteVideo
 from .lifecycle.mirror import Mirror
@@ -73,6 +73,7 @@ class Gateway:
     poller: Poller
     mirror: Mirror
     webhook_delivery: WebhookDelivery
+    gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
     _http: list[aiohttp.ClientSession] = field(default_factory=list)
 
@@ -97,6 +98,7 @@ class Gateway:
         webhooks = WebhookStore(engine)
         idempotency = IdempotencyStore(engine)
         gov = Governance(engine, limits, PriceTable(settings.governance.prices))
+        registry = Registry(engine)
         cache = await CacheService.start(engine, settings.cache, routing.poll_after_ms)
         # Features that act on deletes register with the store (it names none of them).
         videos.on_delete(DELETE_HOOK)
@@ -130,7 +132,7 @@ class Gateway:
             webhooks=webhooks,
             idempotency=idempotency,
             gov=gov,
-            registry=Registry(engine),
+            registry=registry,
             cache=cache,
             progress=progress,
             reader=reader,
@@ -152,31 +154,16 @@ class Gateway:
             _http=sessions,
         )
         gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
-        await gw.reload_governance()
+        gw.gov_sync = GovernanceSync(
+            registry,
+            gov.prices,
+            providers,
+            settings.governance.refresh_seconds,
+            forget=(gw.auth.forget, gov.forget),
+        )
+        gw._closers.insert(0, gw.gov_sync.stop)
+        await gw.gov_sync.reload()
         return gw
-
-    async def reload_governance(self) -> None:
-        """Pick up prices and upstream keys set through the admin API (any instance)."""
-        self.gov.prices.stored = {
-            r["pattern"]: Price(r["per_second"], r["tiers"] or {}, r["bill_failures"])
-            for r in await self.registry.stored_prices()
-        }
-        stored: dict[str, list[UpstreamKey]] = {}
-        rows = await self.registry.upstream_keys()
-        for r in rows:
-            stored.setdefault(r["provider"], []).append(
-                UpstreamKey(
-                    name=r["name"],
-                    value=decrypt(r["secret_encrypted"]),
-                    weight=r["weight"],
-                    models=r["models"] or [],
-                    base_url=r["base_url"],
-                )
-            )
-        for pid, provider in self.providers.items():
-            names = {k.name for k in stored.get(pid, [])}
-            configured = [k for k in provider.config.keys if k.name not in names]
-            provider.keys.keys = configured + stored.get(pid, [])
 
     async def close(self) -> None:
         for provider in self.providers.values():

@@ -176,6 +176,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Gateway
         )
         if worker:
             worker.start()
+        gw.gov_sync.start()  # stopped by gw.close()
         settle_heap()
         try:
             yield {}

@@ -185,7 +185,7 @@ async def prices(request: Request, gw: Gateway, call: Call, who: Principal) -> R
         if not isinstance(per_second, int | float) or per_second < 0:
             raise bad_request("invalid_price", "per_second must be a non-negative number.")
         await gw.registry.set_price(pattern, body, actor)
-        await gw.reload_governance()
+        await gw.gov_sync.reload()
     return respond(call, {"object": "price_table", "data": gw.gov.prices.effective()})
 
 
@@ -244,7 +244,7 @@ async def put_provider_key(request: Request, gw: Gateway, call: Call, who: Princ
         },
         actor,
     )
-    await gw.reload_governance()
+    await gw.gov_sync.reload()
     return respond(
         call, {"provider": provider.id, "name": name, "weight": weight, "models": models}
     )
@@ -258,7 +258,7 @@ async def delete_provider_key(
     pid, name = request.path_params["provider"], request.path_params["name"]
     if not await gw.registry.delete_upstream_key(pid, name, actor):
         raise _not_found("provider_key", f"{pid}/{name}")
-    await gw.reload_governance()
+    await gw.gov_sync.reload()
     return respond(call, {"provider": pid, "name": name, "deleted": True})
 
 

@@ -89,6 +89,10 @@ class Governance:
         self.prices = prices
         self._cache: dict[str, tuple[float, Row | None]] = {}
 
+    def forget(self) -> None:
+        """Drop cached team and customer rows (governance changed somewhere)."""
+        self._cache.clear()
+
     # -- who ------------------------------------------------------------------------------
     async def _row(self, table: Any, row_id: str | None) -> Row | None:
         if not row_id:

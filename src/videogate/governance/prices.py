@@ -69,7 +69,7 @@ def _specificity(pattern: str) -> tuple[int, int]:
 
 class PriceTable:
     def __init__(self, configured: dict[str, Any], stored: dict[str, Price] | None = None) -> None:
-        self.configured = {k: _price(v) for k, v in configured.items()}
+        self.configured = {k: parse_price(v) for k, v in configured.items()}
         self.stored = stored or {}
 
     def lookup(self, provider_model: str) -> tuple[str, Price]:
@@ -101,13 +101,21 @@ class PriceTable:
         return merged
 
 
-def _price(value: Any) -> Price:
+def parse_price(value: Any) -> Price:
+    """A price from config or a stored row: a number, or a mapping with `per_second`,
+    `tiers` (resolution → dollars per second) and `bill_failures`; ValueError otherwise."""
     if isinstance(value, int | float):
         return Price(float(value))
     if isinstance(value, dict):
-        return Price(
-            float(value.get("per_second", 0.0)),
-            {str(k): float(v) for k, v in (value.get("tiers") or {}).items()},
-            bool(value.get("bill_failures", False)),
-        )
+        tiers = value.get("tiers") or {}
+        if not isinstance(tiers, dict):
+            raise ValueError(f"a price's tiers must be a mapping, not {tiers!r}")
+        try:
+            return Price(
+                float(value.get("per_second", 0.0)),
+                {str(k): float(v) for k, v in tiers.items()},
+                bool(value.get("bill_failures", False)),
+            )
+        except (TypeError, ValueError):
+            raise ValueError(f"a price's amounts must be numbers, not {value!r}") from None
     raise ValueError(f"a price must be a number or a mapping, not {value!r}")

@@ -1,7 +1,9 @@
 """Customers, teams, prices, upstream keys and usage in the store, every change audited.
 
 Used by the admin API and the CLI alike, so both leave the same audit trail. Audit records
-never contain secrets: key digests and encrypted provider secrets are stripped.
+never contain secrets: key digests and encrypted provider secrets are stripped. Every audited
+change also bumps the governance stamp in the same transaction, which is how every other
+process and instance learns that it must reload (`governance.sync`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..store.keys import KeyStore, public_key
-from ..store.models import audit_log, customers, prices, provider_keys, teams, usage
+from ..store.models import (
+    audit_log,
+    customers,
+    governance_version,
+    prices,
+    provider_keys,
+    teams,
+    usage,
+)
 
 Row = dict[str, Any]
 LIMIT_FIELDS = ("budget_usd", "budget_period", "rpm", "max_active_jobs", "video_seconds_per_day")
@@ -51,6 +61,28 @@ async def audit(
             after=_jsonable(scrub(after)),
         )
     )
+    await bump_stamp(conn)
+
+
+STAMP_ID = 1  # the one row of `governance_version`
+
+
+async def bump_stamp(conn: AsyncConnection) -> None:
+    """Tell every process that governance changed (commits or rolls back with `conn`).
+
+    On PostgreSQL the update holds the row's lock until commit, so stamps become visible in
+    the order their changes commit: whoever reads stamp N before loading sees every change
+    up to N."""
+    now = time.time()
+    bumped = await conn.execute(
+        update(governance_version)
+        .where(governance_version.c.id == STAMP_ID)
+        .values(version=governance_version.c.version + 1, updated_at=now)
+    )
+    if bumped.rowcount == 0:  # the migration inserts the row; someone removed it
+        await conn.execute(
+            insert(governance_version).values(id=STAMP_ID, version=1, updated_at=now)
+        )
 
 
 def _jsonable(row: Row | None) -> Row | None:
@@ -213,6 +245,14 @@ class Registry:
         check_limits(values)
 
     # -- prices and upstream keys --------------------------------------------------------
+    async def stamp(self) -> int:
+        """The governance stamp: changes whenever an audited change commits (one PK read)."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(governance_version.c.version).where(governance_version.c.id == STAMP_ID)
+            )
+        return int(found or 0)
+
     async def stored_prices(self) -> list[Row]:
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(select(prices))).mappings()]

@@ -139,6 +139,16 @@ audit_log = Table(
     Column("after", JSON, nullable=True),
 )
 
+# One row (id 1): every audited governance change bumps `version` in its own transaction, so
+# each process notices with one read and reloads prices and upstream keys (governance/sync.py).
+governance_version = Table(
+    "governance_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 provider_keys = Table(
     "provider_keys",
     metadata,
