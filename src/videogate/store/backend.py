@@ -242,8 +242,10 @@ class SqliteBackend(Backend):
         self._shared = self._shared_sql()
 
     def _shared_sql(self) -> str:
-        # numbered: the predicates name the four values in any order
-        return "SELECT " + self.involved.format(id="?1", provider="?2", upstream="?3", owner="?4")
+        # named: the predicates name any of the four values, in any order
+        return "SELECT " + self.involved.format(
+            id=":id", provider=":provider", upstream=":upstream", owner=":owner"
+        )
 
     def _conn(self) -> sqlite3.Connection:
         if self._rw is None:
@@ -337,7 +339,13 @@ class SqliteBackend(Backend):
     async def delete_plain(self, row: Row, outbox: Row) -> int | None:
         def work(conn: sqlite3.Connection) -> int | None:
             shared = conn.execute(
-                self._shared, (row["id"], row["provider"], row["upstream_id"], row["owner"])
+                self._shared,
+                {
+                    "id": row["id"],
+                    "provider": row["provider"],
+                    "upstream": row["upstream_id"],
+                    "owner": row["owner"],
+                },
             ).fetchone()[0]
             if shared:
                 return None
@@ -421,7 +429,9 @@ class PostgresBackend(Backend):
         picks = ", ".join(f"${i + 5}" for i in range(len(OUTBOX_COLUMNS)))
         shared = self.involved.format(id="$1", provider="$2", upstream="$3", owner="$4")
         return (
-            f"WITH s AS (SELECT {shared} AS shared), "
+            # the casts type every parameter, whichever of them the predicates name
+            f"WITH s AS (SELECT {shared} AS shared, $2::text AS p, $3::text AS u, "
+            "$4::text AS o), "
             "v AS (DELETE FROM videos WHERE id = $1 AND NOT (SELECT shared FROM s) RETURNING 1), "
             f"d AS (INSERT INTO deletions ({names}) SELECT {picks} FROM v RETURNING seq) "
             "SELECT (SELECT shared FROM s), (SELECT seq FROM d)"

@@ -38,14 +38,14 @@ def check_url(url: str) -> str:
     reader connections) must see one database, which only a file gives.
     """
     url = normalise_url(url)
-    if url.startswith("sqlite+aiosqlite:///"):
-        path = url[len("sqlite+aiosqlite:///") :]
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
         if not path or path == ":memory:" or "mode=memory" in path:
             raise ConfigError(
                 f"database_url {url!r}: an in-memory SQLite database is not supported; "
                 "use a file (sqlite:///path/to/videogate.db) or PostgreSQL."
             )
-        return url
+        return "sqlite+aiosqlite:///" + path
     if url.startswith("postgresql+asyncpg://"):
         return url
     raise ConfigError(f"database_url {url!r}: use sqlite:///<file> or postgresql://… (asyncpg).")
