@@ -22,11 +22,8 @@ import orjson
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import GatewayError, UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_INTERNAL,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -107,20 +104,20 @@ UNKNOWN_STAGE_PROGRESS = 50
 # `failure_reason` (or the cancelled status) -> the failed job's error.
 FAILURE_MAP: dict[str, dict[str, str]] = {
     "input_moderation": {
-        "code": FAILURE_MODERATION,
+        "code": Failure.MODERATION,
         "message": "Azure's content filter rejected the prompt or the input image.",
     },
     "output_moderation": {
-        "code": FAILURE_MODERATION,
+        "code": Failure.MODERATION,
         "message": "Azure's content filter blocked the generated video.",
     },
     "internal_error": {
-        "code": FAILURE_INTERNAL,
+        "code": Failure.INTERNAL,
         "message": "Azure failed while generating the video.",
     },
-    "cancelled": {"code": FAILURE_CANCELLED, "message": "The job was cancelled on Azure."},
+    "cancelled": {"code": Failure.CANCELLED, "message": "The job was cancelled on Azure."},
 }
-UNKNOWN_FAILURE = {"code": FAILURE_UNKNOWN, "message": "Azure reports the job as failed."}
+UNKNOWN_FAILURE = {"code": Failure.UNKNOWN, "message": "Azure reports the job as failed."}
 # Variant -> (path segment under /video/generations/{id}/content, type if Azure sends none).
 CONTENT_ROUTES: dict[str, tuple[str, str]] = {
     "video": ("video", "video/mp4"),

@@ -42,14 +42,6 @@ class Capability(StrEnum):
     SPRITESHEET = "spritesheet"
 
 
-# Transitional names of `Failure` members (the adapters' constants before the enum).
-FAILURE_MODERATION = Failure.MODERATION.value
-FAILURE_INTERNAL = Failure.INTERNAL.value
-FAILURE_CANCELLED = Failure.CANCELLED.value
-FAILURE_EXPIRED = Failure.EXPIRED.value
-FAILURE_INVALID = Failure.INVALID.value
-FAILURE_UNKNOWN = Failure.UNKNOWN.value
-
 VARIANT_CAPABILITY: dict[str, Capability] = {
     "video": Capability.CONTENT,
     "thumbnail": Capability.THUMBNAIL,

@@ -21,12 +21,8 @@ from typing import Any
 
 from ..config import UpstreamKey
 from ..errors import GatewayError, UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -69,30 +65,30 @@ STATUS_MAP: dict[str, Status] = {
 # `detail[i].type` (docs.fal.ai/errors), request errors as `error_type`
 # (docs.fal.ai/documentation/model-apis/request-errors).
 FAILURE_MAP: dict[str, str] = {
-    "content_policy_violation": FAILURE_MODERATION,
-    "client_cancelled": FAILURE_CANCELLED,
-    "client_disconnected": FAILURE_CANCELLED,
-    "request_timeout": FAILURE_INTERNAL,
-    "startup_timeout": FAILURE_INTERNAL,
-    "runner_scheduling_failure": FAILURE_INTERNAL,
-    "runner_connection_timeout": FAILURE_INTERNAL,
-    "runner_disconnected": FAILURE_INTERNAL,
-    "runner_connection_refused": FAILURE_INTERNAL,
-    "runner_connection_error": FAILURE_INTERNAL,
-    "runner_incomplete_response": FAILURE_INTERNAL,
-    "runner_server_error": FAILURE_INTERNAL,
-    "internal_error": FAILURE_INTERNAL,
-    "internal_server_error": FAILURE_INTERNAL,
-    "generation_timeout": FAILURE_INTERNAL,
-    "downstream_service_error": FAILURE_INTERNAL,
-    "downstream_service_unavailable": FAILURE_INTERNAL,
-    "bad_request": FAILURE_INVALID,
+    "content_policy_violation": Failure.MODERATION,
+    "client_cancelled": Failure.CANCELLED,
+    "client_disconnected": Failure.CANCELLED,
+    "request_timeout": Failure.INTERNAL,
+    "startup_timeout": Failure.INTERNAL,
+    "runner_scheduling_failure": Failure.INTERNAL,
+    "runner_connection_timeout": Failure.INTERNAL,
+    "runner_disconnected": Failure.INTERNAL,
+    "runner_connection_refused": Failure.INTERNAL,
+    "runner_connection_error": Failure.INTERNAL,
+    "runner_incomplete_response": Failure.INTERNAL,
+    "runner_server_error": Failure.INTERNAL,
+    "internal_error": Failure.INTERNAL,
+    "internal_server_error": Failure.INTERNAL,
+    "generation_timeout": Failure.INTERNAL,
+    "downstream_service_error": Failure.INTERNAL,
+    "downstream_service_unavailable": Failure.INTERNAL,
+    "bad_request": Failure.INVALID,
 }
 # When the error names no known type: by the result's HTTP status (499 = client cancelled).
 FAILURE_BY_STATUS: dict[int, str] = {
-    400: FAILURE_INVALID,
-    422: FAILURE_INVALID,
-    499: FAILURE_CANCELLED,
+    400: Failure.INVALID,
+    422: Failure.INVALID,
+    499: Failure.CANCELLED,
 }
 # Result answers that are about our call, not the job's outcome: these are raised instead.
 NOT_AN_OUTCOME = frozenset({401, 403, 404, 408, 429})
@@ -250,7 +246,7 @@ class FalProvider(HttpProvider):
         status = STATUS_MAP.get(body["status"], "in_progress")
         if status == "failed":
             ctx.record(response=body)
-            code = FAILURE_MAP.get(str(body.get("error_type")), FAILURE_UNKNOWN)
+            code = FAILURE_MAP.get(str(body.get("error_type")), Failure.UNKNOWN)
             message = str(body.get("error") or body.get("detail") or body["status"])
             return self._video(video_id, "failed", body, {"code": code, "message": message})
         if status != "completed":
@@ -259,7 +255,7 @@ class FalProvider(HttpProvider):
         result, failure = await self._result(url, key)
         ctx.record(response={"status": body, "result": result})
         if failure is None and self._video_file(result) is None:
-            failure = {"code": FAILURE_UNKNOWN, "message": "fal finished without a video."}
+            failure = {"code": Failure.UNKNOWN, "message": "fal finished without a video."}
         return self._video(
             video_id,
             "failed" if failure else "completed",
@@ -302,7 +298,7 @@ class FalProvider(HttpProvider):
         for kind in kinds:
             if kind in FAILURE_MAP:
                 return {"code": FAILURE_MAP[kind], "message": message}
-        fallback = FAILURE_INTERNAL if status >= 500 else FAILURE_UNKNOWN
+        fallback = Failure.INTERNAL if status >= 500 else Failure.UNKNOWN
         return {"code": FAILURE_BY_STATUS.get(status, fallback), "message": message}
 
     def _video(

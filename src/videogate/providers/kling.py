@@ -26,11 +26,8 @@ import jwt
 
 from ..config import ConfigError, ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -104,18 +101,18 @@ NOT_FOUND_CODES = frozenset({1201, 1203})
 # A failed task has only free text (`task_status_msg`); phrases -> canonical failure code,
 # first match wins. Kling documents "triggering the content risk control" as a reason.
 FAILURE_MAP: dict[str, str] = {
-    "risk control": FAILURE_MODERATION,
-    "content security": FAILURE_MODERATION,
-    "sensitive": FAILURE_MODERATION,
-    "inappropriate": FAILURE_MODERATION,
-    "policy": FAILURE_MODERATION,
-    "violat": FAILURE_MODERATION,
-    "timeout": FAILURE_INTERNAL,
-    "timed out": FAILURE_INTERNAL,
-    "internal": FAILURE_INTERNAL,
-    "system error": FAILURE_INTERNAL,
-    "parameter": FAILURE_INVALID,
-    "invalid": FAILURE_INVALID,
+    "risk control": Failure.MODERATION,
+    "content security": Failure.MODERATION,
+    "sensitive": Failure.MODERATION,
+    "inappropriate": Failure.MODERATION,
+    "policy": Failure.MODERATION,
+    "violat": Failure.MODERATION,
+    "timeout": Failure.INTERNAL,
+    "timed out": Failure.INTERNAL,
+    "internal": Failure.INTERNAL,
+    "system error": Failure.INTERNAL,
+    "parameter": Failure.INVALID,
+    "invalid": Failure.INVALID,
 }
 # OpenAI size -> Kling (aspect_ratio, mode): std renders 720p, pro 1080p.
 MODE_BY_SHORT_EDGE: dict[int, str] = {720: "std", 1080: "pro"}
@@ -393,7 +390,7 @@ class KlingProvider(HttpProvider):
         if status == "failed":
             message = str(data.get("task_status_msg") or "no reason given")
             lowered = message.lower()
-            code = next((c for k, c in FAILURE_MAP.items() if k in lowered), FAILURE_UNKNOWN)
+            code = next((c for k, c in FAILURE_MAP.items() if k in lowered), Failure.UNKNOWN)
             error = {"code": code, "message": f"Kling reported the task as failed: {message}"}
         return UpstreamVideo(
             id=f"{endpoint}/{data['task_id']}",

@@ -24,11 +24,8 @@ from typing import Any
 
 from ..config import UpstreamKey
 from ..errors import UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -64,15 +61,15 @@ STATUS_MAP: dict[str, str] = {
 # failed to moderate image" (the keyframe URL could not be fetched or read) are reasons
 # users reported in lumalabs/ComfyUI-LumaAI-API#7 and #9; the rest are defensive guesses.
 FAILURE_MAP: dict[str, str] = {
-    "failed to moderate": FAILURE_INVALID,
-    "moderation": FAILURE_MODERATION,
-    "not allowed": FAILURE_MODERATION,
-    "blocked": FAILURE_MODERATION,
-    "nsfw": FAILURE_MODERATION,
-    "safety": FAILURE_MODERATION,
-    "internal": FAILURE_INTERNAL,
-    "server error": FAILURE_INTERNAL,
-    "timed out": FAILURE_INTERNAL,
+    "failed to moderate": Failure.INVALID,
+    "moderation": Failure.MODERATION,
+    "not allowed": Failure.MODERATION,
+    "blocked": Failure.MODERATION,
+    "nsfw": Failure.MODERATION,
+    "safety": Failure.MODERATION,
+    "internal": Failure.INTERNAL,
+    "server error": Failure.INTERNAL,
+    "timed out": Failure.INTERNAL,
 }
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
 # Resolution label by the short edge in pixels (inferred: 720p = 1280x720 / 720x1280).
@@ -136,7 +133,7 @@ def failure_code(reason: str | None) -> str:
     for needle, code in FAILURE_MAP.items():
         if needle in text:
             return code
-    return FAILURE_UNKNOWN
+    return Failure.UNKNOWN
 
 
 class LumaProvider(HttpProvider):

@@ -22,11 +22,8 @@ from typing import Any
 
 from ..config import UpstreamKey
 from ..errors import bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -83,12 +80,12 @@ BASE_RESP_ERRORS: dict[int, CodedError] = {
 }
 # `base_resp.status_code` of a task that ended in Fail -> canonical failure code.
 FAILURE_MAP: dict[int, str] = {
-    1026: FAILURE_MODERATION,  # prompt judged sensitive
-    1027: FAILURE_MODERATION,  # generated video judged sensitive
-    2013: FAILURE_INVALID,
-    1000: FAILURE_INTERNAL,
-    1024: FAILURE_INTERNAL,
-    1033: FAILURE_INTERNAL,
+    1026: Failure.MODERATION,  # prompt judged sensitive
+    1027: Failure.MODERATION,  # generated video judged sensitive
+    2013: Failure.INVALID,
+    1000: Failure.INTERNAL,
+    1024: Failure.INTERNAL,
+    1033: Failure.INTERNAL,
 }
 # OpenAI size short edge -> MiniMax resolution; text-to-video output is 16:9 at these.
 SHORT_EDGE_RESOLUTION: dict[int, str] = {512: "512P", 720: "720P", 768: "768P", 1080: "1080P"}
@@ -307,7 +304,7 @@ class MiniMaxProvider(HttpProvider):
             number, message = _error_number(obj)
             reason = f"{message} ({VENDOR} code {number})" if number else "no reason given"
             error = {
-                "code": FAILURE_MAP.get(number or 0, FAILURE_UNKNOWN),
+                "code": FAILURE_MAP.get(number or 0, Failure.UNKNOWN),
                 "message": f"MiniMax reported the task as failed: {reason}.",
             }
         width, height = int_or_none(obj.get("video_width")), int_or_none(obj.get("video_height"))

@@ -21,11 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..config import UpstreamKey
 from ..errors import GatewayError, UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_EXPIRED,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -62,16 +59,16 @@ STATUS_MAP: dict[str, Status] = {
     "aborted": "failed",  # deadline passed before it started
 }
 # Statuses that are themselves the failure reason.
-END_REASONS: dict[str, str] = {"canceled": FAILURE_CANCELLED, "aborted": FAILURE_EXPIRED}
+END_REASONS: dict[str, str] = {"canceled": Failure.CANCELLED, "aborted": Failure.EXPIRED}
 # A failed prediction's `error` is free text written by each model (no code field), so
 # refusals are recognised by wording: Stable Diffusion's safety checker ("NSFW content
 # detected"), Seedance/ByteDance models ("flagged as sensitive ... (E005)"), and the usual
 # content-policy phrasings. Anything else is `generation_failed`.
 FAILURE_MAP: dict[str, str] = {
-    r"\bnsfw\b": FAILURE_MODERATION,
-    r"flagged as sensitive|\(E005\)": FAILURE_MODERATION,
-    r"content (policy|filter|moderation)|safety (filter|checker|system)": FAILURE_MODERATION,
-    r"\bmoderat(ed|ion)\b|inappropriate content": FAILURE_MODERATION,
+    r"\bnsfw\b": Failure.MODERATION,
+    r"flagged as sensitive|\(E005\)": Failure.MODERATION,
+    r"content (policy|filter|moderation)|safety (filter|checker|system)": Failure.MODERATION,
+    r"\bmoderat(ed|ion)\b|inappropriate content": Failure.MODERATION,
 }
 _FAILURE_PATTERNS = [(re.compile(p, re.IGNORECASE), code) for p, code in FAILURE_MAP.items()]
 # How the OpenAI `size` becomes inputs; `options.size_as` picks one or more (default aspect).
@@ -108,7 +105,7 @@ def failure_code(status: str, error: Any) -> str:
     for pattern, code in _FAILURE_PATTERNS:
         if pattern.search(text):
             return code
-    return FAILURE_UNKNOWN
+    return Failure.UNKNOWN
 
 
 def video_url(output: Any) -> str | None:
@@ -250,7 +247,7 @@ class ReplicateProvider(HttpProvider):
             error = {"code": failure_code(state, body.get("error")), "message": message}
         elif status == "completed" and video_url(body.get("output")) is None:
             status = "failed"
-            error = {"code": FAILURE_UNKNOWN, "message": "The prediction produced no video."}
+            error = {"code": Failure.UNKNOWN, "message": "The prediction produced no video."}
         ended = status in TERMINAL
         completed_at = iso_to_unix(body.get("completed_at")) if ended else None
         if ended and completed_at is None:

@@ -22,12 +22,8 @@ from typing import Any
 
 from ..config import UpstreamKey
 from ..errors import UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -67,12 +63,12 @@ ACTIVE = frozenset({"PENDING", "THROTTLED", "RUNNING"})
 # INPUT_PREPROCESSING.*, INTERNAL*, ASSET.INVALID, THIRD_PARTY.UNAVAILABLE); anything else
 # is generation_failed.
 FAILURE_MAP: dict[str, str] = {
-    "SAFETY": FAILURE_MODERATION,  # SAFETY.INPUT.TEXT|IMAGE, SAFETY.OUTPUT.VIDEO|IMAGE
-    "INPUT_PREPROCESSING.SAFETY": FAILURE_MODERATION,
-    "INTERNAL": FAILURE_INTERNAL,  # INTERNAL, INTERNAL.BAD_OUTPUT.CODE01
-    "INPUT_PREPROCESSING.INTERNAL": FAILURE_INTERNAL,
-    "THIRD_PARTY": FAILURE_INTERNAL,
-    "ASSET": FAILURE_INVALID,  # ASSET.INVALID: the input image was unusable
+    "SAFETY": Failure.MODERATION,  # SAFETY.INPUT.TEXT|IMAGE, SAFETY.OUTPUT.VIDEO|IMAGE
+    "INPUT_PREPROCESSING.SAFETY": Failure.MODERATION,
+    "INTERNAL": Failure.INTERNAL,  # INTERNAL, INTERNAL.BAD_OUTPUT.CODE01
+    "INPUT_PREPROCESSING.INTERNAL": Failure.INTERNAL,
+    "THIRD_PARTY": Failure.INTERNAL,
+    "ASSET": Failure.INVALID,  # ASSET.INVALID: the input image was unusable
 }
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
@@ -120,7 +116,7 @@ MAX_PROMPT_UTF16 = 1000
 
 def failure_code(code: str | None) -> str:
     """The canonical code for a Runway `failureCode` (longest matching family)."""
-    best = FAILURE_UNKNOWN
+    best: str = Failure.UNKNOWN
     matched = -1
     for family, canonical in FAILURE_MAP.items():
         if code and (code == family or code.startswith(family + ".")) and len(family) > matched:
@@ -268,7 +264,7 @@ class RunwayProvider(HttpProvider):
                 "message": str(body.get("failure") or code or "Runway reported a failure."),
             }
         elif native == "CANCELLED":
-            error = {"code": FAILURE_CANCELLED, "message": "The task was cancelled at Runway."}
+            error = {"code": Failure.CANCELLED, "message": "The task was cancelled at Runway."}
         return UpstreamVideo(
             id=body["id"],
             status=status,  # type: ignore[arg-type]

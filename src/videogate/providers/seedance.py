@@ -29,13 +29,8 @@ from typing import Any
 
 from ..config import UpstreamKey
 from ..errors import UpstreamError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_EXPIRED,
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     TERMINAL,
     CallContext,
     Capability,
@@ -77,32 +72,32 @@ STATUS_MAP: dict[str, str] = {
 }
 # Statuses that end a job without an `error` of Ark's own -> the failure it reports.
 STATUS_FAILURES: dict[str, dict[str, str]] = {
-    "cancelled": {"code": FAILURE_CANCELLED, "message": "The task was cancelled on Ark."},
+    "cancelled": {"code": Failure.CANCELLED, "message": "The task was cancelled on Ark."},
     "expired": {
-        "code": FAILURE_EXPIRED,
+        "code": Failure.EXPIRED,
         "message": "Ark dropped the task: it did not finish within execution_expires_after.",
     },
 }
 # Ark `error.code` (the part before any `.PolicyViolation`-style suffix) -> canonical code.
 FAILURE_MAP: dict[str, str] = {
-    "SensitiveContentDetected": FAILURE_MODERATION,
-    "InputTextSensitiveContentDetected": FAILURE_MODERATION,
-    "InputImageSensitiveContentDetected": FAILURE_MODERATION,
-    "InputVideoSensitiveContentDetected": FAILURE_MODERATION,
-    "InputAudioSensitiveContentDetected": FAILURE_MODERATION,
-    "OutputTextSensitiveContentDetected": FAILURE_MODERATION,
-    "OutputImageSensitiveContentDetected": FAILURE_MODERATION,
-    "OutputVideoSensitiveContentDetected": FAILURE_MODERATION,
-    "OutputAudioSensitiveContentDetected": FAILURE_MODERATION,
-    "InputTextRiskDetection": FAILURE_MODERATION,
-    "InputImageRiskDetection": FAILURE_MODERATION,
-    "OutputTextRiskDetection": FAILURE_MODERATION,
-    "OutputImageRiskDetection": FAILURE_MODERATION,
-    "InternalServiceError": FAILURE_INTERNAL,
-    "InternalError": FAILURE_INTERNAL,
-    "ServerOverloaded": FAILURE_INTERNAL,
-    "InvalidParameter": FAILURE_INVALID,
-    "MissingParameter": FAILURE_INVALID,
+    "SensitiveContentDetected": Failure.MODERATION,
+    "InputTextSensitiveContentDetected": Failure.MODERATION,
+    "InputImageSensitiveContentDetected": Failure.MODERATION,
+    "InputVideoSensitiveContentDetected": Failure.MODERATION,
+    "InputAudioSensitiveContentDetected": Failure.MODERATION,
+    "OutputTextSensitiveContentDetected": Failure.MODERATION,
+    "OutputImageSensitiveContentDetected": Failure.MODERATION,
+    "OutputVideoSensitiveContentDetected": Failure.MODERATION,
+    "OutputAudioSensitiveContentDetected": Failure.MODERATION,
+    "InputTextRiskDetection": Failure.MODERATION,
+    "InputImageRiskDetection": Failure.MODERATION,
+    "OutputTextRiskDetection": Failure.MODERATION,
+    "OutputImageRiskDetection": Failure.MODERATION,
+    "InternalServiceError": Failure.INTERNAL,
+    "InternalError": Failure.INTERNAL,
+    "ServerOverloaded": Failure.INTERNAL,
+    "InvalidParameter": Failure.INVALID,
+    "MissingParameter": Failure.INVALID,
 }
 # Which task field each gateway variant is served from.
 VARIANT_FIELDS: dict[str, str] = {"video": "video_url", "thumbnail": "last_frame_url"}
@@ -392,11 +387,11 @@ class SeedanceProvider(HttpProvider):
         if isinstance(error, Mapping) and error.get("code"):
             code = str(error["code"])
             message = str(error.get("message") or "")
-            canonical = FAILURE_MAP.get(code.split(".", 1)[0], FAILURE_UNKNOWN)
+            canonical = FAILURE_MAP.get(code.split(".", 1)[0], Failure.UNKNOWN)
             return {"code": canonical, "message": f"{message} ({code})".strip()}
         return dict(
             STATUS_FAILURES.get(
-                raw_status, {"code": FAILURE_UNKNOWN, "message": "The Ark task failed."}
+                raw_status, {"code": Failure.UNKNOWN, "message": "The Ark task failed."}
             )
         )
 

@@ -31,12 +31,8 @@ from typing import Any, ClassVar
 
 from ..config import UpstreamKey
 from ..errors import GatewayError, bad_request
+from ..video import Failure
 from .base import (
-    FAILURE_CANCELLED,
-    FAILURE_INTERNAL,
-    FAILURE_INVALID,
-    FAILURE_MODERATION,
-    FAILURE_UNKNOWN,
     CallContext,
     Capability,
     Content,
@@ -124,21 +120,21 @@ STATUS_MAP: dict[str, Status] = {
 }
 # google.rpc.Code of a failed operation's `error` -> canonical failure code.
 FAILURE_MAP: dict[int, str] = {
-    1: FAILURE_CANCELLED,  # CANCELLED
-    2: FAILURE_UNKNOWN,  # UNKNOWN
-    3: FAILURE_INVALID,  # INVALID_ARGUMENT
-    4: FAILURE_INTERNAL,  # DEADLINE_EXCEEDED
-    5: FAILURE_INVALID,  # NOT_FOUND (e.g. an input gs:// object)
-    7: FAILURE_INVALID,  # PERMISSION_DENIED (e.g. storageUri not writable)
-    8: FAILURE_INTERNAL,  # RESOURCE_EXHAUSTED (capacity ran out mid-job)
-    9: FAILURE_INVALID,  # FAILED_PRECONDITION
-    10: FAILURE_INTERNAL,  # ABORTED
-    11: FAILURE_INVALID,  # OUT_OF_RANGE
-    12: FAILURE_INVALID,  # UNIMPLEMENTED
-    13: FAILURE_INTERNAL,  # INTERNAL
-    14: FAILURE_INTERNAL,  # UNAVAILABLE
-    15: FAILURE_INTERNAL,  # DATA_LOSS
-    16: FAILURE_INVALID,  # UNAUTHENTICATED
+    1: Failure.CANCELLED,  # CANCELLED
+    2: Failure.UNKNOWN,  # UNKNOWN
+    3: Failure.INVALID,  # INVALID_ARGUMENT
+    4: Failure.INTERNAL,  # DEADLINE_EXCEEDED
+    5: Failure.INVALID,  # NOT_FOUND (e.g. an input gs:// object)
+    7: Failure.INVALID,  # PERMISSION_DENIED (e.g. storageUri not writable)
+    8: Failure.INTERNAL,  # RESOURCE_EXHAUSTED (capacity ran out mid-job)
+    9: Failure.INVALID,  # FAILED_PRECONDITION
+    10: Failure.INTERNAL,  # ABORTED
+    11: Failure.INVALID,  # OUT_OF_RANGE
+    12: Failure.INVALID,  # UNIMPLEMENTED
+    13: Failure.INTERNAL,  # INTERNAL
+    14: Failure.INTERNAL,  # UNAVAILABLE
+    15: Failure.INTERNAL,  # DATA_LOSS
+    16: Failure.INVALID,  # UNAUTHENTICATED
 }
 # Lower-cased phrases that mark an INVALID_ARGUMENT operation error as a safety refusal
 # ("...contains sensitive words that violate Google's Responsible AI practices...", as
@@ -236,9 +232,9 @@ def rpc_failure(error: Mapping[str, Any]) -> dict[str, str]:
     """A google.rpc.Status from a failed operation -> the video's `error`."""
     message = str(error.get("message") or "Veo generation failed.")
     number = error.get("code")
-    code = FAILURE_MAP.get(number, FAILURE_UNKNOWN) if isinstance(number, int) else FAILURE_UNKNOWN
-    if code == FAILURE_INVALID and any(h in message.lower() for h in MODERATION_HINTS):
-        code = FAILURE_MODERATION
+    code = FAILURE_MAP.get(number, Failure.UNKNOWN) if isinstance(number, int) else Failure.UNKNOWN
+    if code == Failure.INVALID and any(h in message.lower() for h in MODERATION_HINTS):
+        code = Failure.MODERATION
     return {"code": code, "message": message}
 
 
@@ -454,11 +450,11 @@ class VeoProvider(HttpProvider):
         elif state == "filtered":
             detail = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
             error = {
-                "code": FAILURE_MODERATION,
+                "code": Failure.MODERATION,
                 "message": f"{FILTERED_MESSAGE} {detail}".strip(),
             }
         elif state == "empty":
-            error = {"code": FAILURE_UNKNOWN, "message": EMPTY_MESSAGE}
+            error = {"code": Failure.UNKNOWN, "message": EMPTY_MESSAGE}
         progress = metadata.get("progressPercent")
         return UpstreamVideo(
             id=op["name"],
