@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from .assets.store import AssetStore
 from .cache.service import CacheService
 from .config import Settings
@@ -75,7 +73,6 @@ class Gateway:
     webhook_delivery: WebhookDelivery
     gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
-    _http: list[aiohttp.ClientSession] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings) -> Gateway:
@@ -106,14 +103,6 @@ class Gateway:
         progress = JobProgress(videos, routing, gov, policy, mirror=settings.assets.mirror)
         reader = Reader(videos, routing, progress, policy, assets)
         deletions = Deletions(outbox, routing, assets, policy)
-        sessions: list[aiohttp.ClientSession] = []
-
-        def http_session() -> aiohttp.ClientSession:
-            """A pooled session for the gateway's own outgoing calls (webhooks)."""
-            if not sessions or sessions[0].closed:
-                sessions[:] = [aiohttp.ClientSession()]
-            return sessions[0]
-
         gw = cls(
             settings=settings,
             providers=providers,
@@ -150,8 +139,7 @@ class Gateway:
                 retention_days=settings.assets.retention_days,
                 lease_seconds=settings.worker.mirror_lease_seconds,
             ),
-            webhook_delivery=WebhookDelivery(webhooks, settings.webhooks, http_session),
-            _http=sessions,
+            webhook_delivery=WebhookDelivery(webhooks, settings.webhooks),
         )
         gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
         gw.gov_sync = GovernanceSync(
@@ -168,7 +156,6 @@ class Gateway:
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
-        for session in self._http:
-            await session.close()
+        await self.webhook_delivery.aclose()
         for closer in self._closers:
             await closer()

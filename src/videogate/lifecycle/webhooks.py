@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -23,15 +22,21 @@ log = logging.getLogger("videogate.webhooks")
 class WebhookDelivery:
     """Sends queued events, signed (Standard Webhooks), retrying on the configured schedule."""
 
-    def __init__(
-        self,
-        store: WebhookStore,
-        config: WebhooksConfig,
-        session: Callable[[], aiohttp.ClientSession],
-    ) -> None:
+    def __init__(self, store: WebhookStore, config: WebhooksConfig) -> None:
         self.store = store
         self.config = config
-        self.session = session  # the gateway's pooled session for its own outgoing calls
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """One pooled session for every delivery, made on first use (most processes never
+        deliver: no endpoints, or the worker runs elsewhere)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def deliver_due(self) -> int:
         rows = await self.store.due()
