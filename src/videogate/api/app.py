@@ -21,8 +21,9 @@ from ..config import Settings
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
+from ..lifecycle.call import Call
 from . import admin, cache_admin, governance, videos
-from .context import error_for, gateway, new_call, principal
+from .context import endpoint, error_for, principal
 from .dispatch import ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
 from .openapi import openapi_document
@@ -55,13 +56,9 @@ async def health(request: Request) -> Response:
     return JSON({"status": "ok"})
 
 
-async def list_providers(request: Request) -> Response:
-    gw = gateway(request)
-    call = new_call(gw, request, "provider_list")
-    try:
-        await principal(gw, request)
-    except Exception as exc:
-        return error_for(exc, call, request)
+@endpoint("provider_list")
+async def list_providers(request: Request, gw: Gateway, call: Call) -> Response:
+    await principal(gw, request)
     return JSON(
         {
             "object": "list",
