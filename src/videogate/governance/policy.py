@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import GatewayError
 from ..store.models import customers, teams
 from ..store.models import usage as usage_table
+from ..video import Video
 from .limits import Claim, Denied, LimitBackend
 from .prices import PriceTable, tier_of
 
@@ -264,24 +265,24 @@ class Governance:
     # -- usage ----------------------------------------------------------------------------
     @staticmethod
     def usage_row(
-        video_id: str,
+        video: Video,
         subject: Subject,
         reservation: Reservation,
-        provider_id: str,
         model: str,
-        seconds: float,
-        size: str | None,
+        fallback_seconds: float,
     ) -> Row:
-        """The usage row a new job starts with; written in the job's own insert transaction."""
+        """The usage row a new job starts with; written in the job's own insert transaction.
+        `model` is the deployment asked for; `fallback_seconds` counts when the provider
+        did not say how long the video is."""
         return {
-            "video_id": video_id,
+            "video_id": video.id,
             "key_id": subject.key["id"] if subject.key else None,
             "team_id": subject.team["id"] if subject.team else None,
             "customer_id": subject.customer["id"] if subject.customer else None,
-            "provider": provider_id,
+            "provider": video.provider,
             "model": model,
-            "seconds": seconds,
-            "resolution": tier_of(size),
+            "seconds": float(video.seconds or fallback_seconds),
+            "resolution": tier_of(video.size),
             "estimate_usd": reservation.estimate_usd,
             "cost_usd": 0.0,
             "status": "reserved",

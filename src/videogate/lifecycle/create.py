@@ -196,15 +196,7 @@ class CreateVideo:
         usage_row = None
         if usage is not None:
             subject, reservation, seconds = usage
-            usage_row = self.gov.usage_row(
-                video.id,
-                subject,
-                reservation,
-                provider.id,
-                params.model,
-                float(video.seconds or seconds),
-                video.size,
-            )
+            usage_row = self.gov.usage_row(video, subject, reservation, params.model, seconds)
         await self.videos.insert(video, usage_row)
         if idem is not None:
             await self.idempotency.set_state(

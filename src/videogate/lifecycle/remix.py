@@ -79,15 +79,7 @@ class RemixVideo:
                 remixed_from=source.id,
             )
             self.progress.schedule(video)  # its polls are scheduled like any new job's
-            usage = self.gov.usage_row(
-                video.id,
-                subject,
-                reservation,
-                provider.id,
-                model,
-                float(video.seconds or seconds),
-                video.size,
-            )
+            usage = self.gov.usage_row(video, subject, reservation, model, seconds)
             await self.videos.insert(video, usage)
             uow.commit()
         return video
