@@ -84,12 +84,7 @@ class CreateVideo:
                 replay = await self._replay(principal, request, idem, targets, call)
                 if replay is not None:
                     return replay
-                owner = principal.owner
-
-                async def forget_key(exc: BaseException) -> None:
-                    await self.idempotency.release(owner, idem)
-
-                uow.on_failure("idempotency", forget_key)
+                self._maybe_started(uow, principal.owner, idem)
             estimate, seconds = self.gov.estimate(
                 [(p.id, t.params.model, t.params.seconds, t.params.size) for p, t in targets]
             )
@@ -117,8 +112,6 @@ class CreateVideo:
                 await self.gov.release(reservation)
 
             uow.on_failure("reservation", give_back)
-            if idem is not None:
-                self._maybe_started(uow, principal.owner, idem)
             started = await start(targets, call.ctx, self.gov.upstream_keys(subject))
             if idem is not None:  # a job exists upstream now: a failed retry must find it
                 self._started(uow, principal.owner, idem)
@@ -148,8 +141,9 @@ class CreateVideo:
         return Created(video, more)
 
     def _maybe_started(self, uow: UnitOfWork, owner: str, idem: str) -> None:
-        """While the upstream create runs: a timeout may have started a job (keep the key,
-        as "unknown", for the retry to look up); any other failure frees the key."""
+        """Until a job exists upstream: a timeout of the upstream create may have started one
+        (keep the key, as "unknown", for the retry to look up); any other failure (nothing
+        before the upstream call times out) frees the key."""
 
         async def undo(exc: BaseException) -> None:
             if isinstance(exc, GatewayError) and exc.code == "upstream_timeout":
