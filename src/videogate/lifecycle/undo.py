@@ -28,10 +28,6 @@ class UnitOfWork:
         exception that is failing the unit, so it can tell a timeout from a refusal."""
         self._undo[name] = step
 
-    def drop(self, name: str) -> None:
-        """The claim is settled some other way: nothing to undo for it any more."""
-        self._undo.pop(name, None)
-
     def finally_(self, step: Callable[[], None]) -> None:
         self._always.append(step)
 
