@@ -423,7 +423,6 @@ def test_providers_listing_reports_each_api(gw: GatewayHandle) -> None:
     assert set(listed["sora1"]["capabilities"]) == {
         "create",
         "retrieve",
-        "list",
         "content",
         "delete",
         "image_input",

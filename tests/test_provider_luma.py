@@ -263,32 +263,25 @@ def test_mirrored_media_outlive_the_cdn(gw: GatewayHandle, mock: LumaMock) -> No
     assert thumb.response.headers["content-type"] == "image/jpeg" and thumb.read() == jpeg
 
 
-async def test_native_list_walks_offset_pages_and_finds_lost_creates(mock: LumaMock) -> None:
+async def test_find_created_reads_the_newest_generations(mock: LumaMock) -> None:
     adapter = LumaProvider("luma", ProviderConfig(type="luma", base_url=mock.url))
     key, ctx = UpstreamKey(value=KEY), CallContext()
-    ids = [mock.add_generation(f"clip {i}") for i in range(106)]
-    mock.add_generation("a still", generation_type="image")
-    newest_first = ids[::-1]
+    for i in range(30):
+        mock.add_generation(f"clip {i}")
     try:
-        page = await adapter.list(key, ctx, after=None, limit=10, order="desc")
-        assert [v.id for v in page.data] == newest_first[:10] and page.has_more
-        assert page.data[0].prompt == "clip 105" and page.data[0].status == "queued"
-        page = await adapter.list(key, ctx, after=newest_first[100], limit=10, order="desc")
-        assert [v.id for v in page.data] == newest_first[101:] and not page.has_more
-        for after, order in [("nope", "desc"), (None, "asc")]:
-            with pytest.raises(GatewayError) as err:
-                await adapter.list(key, ctx, after=after, limit=10, order=order)
-            assert err.value.status == 400
-
         since = time.time()
         lost = mock.add_generation("lost answer")
-        params = CreateParams(model="ray-2", prompt="lost answer")
-        found = await adapter.find_created(params, key, ctx, since)
-        assert found is not None and found.id == lost
-        other = CreateParams(model="ray-2", prompt="never sent")
+        prepared = adapter.prepare(CreateParams(model="ray-2", prompt="lost answer"))
+        found = await adapter.find_created(prepared, key, ctx, since)
+        assert found is not None and found.id == lost and found.status == "queued"
+        other = adapter.prepare(CreateParams(model="ray-2", prompt="never sent"))
         assert await adapter.find_created(other, key, ctx, since) is None
+        late = adapter.prepare(CreateParams(model="ray-2", prompt="clip 29"))
+        assert await adapter.find_created(late, key, ctx, since + 60) is None  # too old
     finally:
         await adapter.aclose()
+    listed = mock.find_requests("GET", "/generations?")
+    assert listed and all("limit=20" in r.path and "offset=0" in r.path for r in listed)
 
 
 @pytest.mark.parametrize(

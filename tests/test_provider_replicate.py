@@ -14,7 +14,6 @@ import orjson
 import pytest
 
 from videogate.config import ProviderConfig, UpstreamKey
-from videogate.errors import GatewayError
 from videogate.providers.base import CallContext, CreateParams
 from videogate.providers.replicate import ReplicateProvider
 
@@ -223,7 +222,7 @@ def test_wrong_key_is_relayed(
     assert env["error"]["message"] == "You did not pass a valid authentication token"
 
 
-def test_list_walks_cursor_pages_and_finds_created(mock: ReplicateMock) -> None:
+def test_find_created_walks_cursor_pages(mock: ReplicateMock) -> None:
     mock.page_size = 2
     headers = {"Authorization": f"Bearer {KEY}"}
     ids = []
@@ -241,16 +240,14 @@ def test_list_walks_cursor_pages_and_finds_created(mock: ReplicateMock) -> None:
         provider = ReplicateProvider("replicate", config)
         key, ctx = config.keys[0], CallContext()
         try:
-            first = await provider.list(key, ctx, after=None, limit=3, order="desc")
-            assert [v.id for v in first.data] == newest_first[:3] and first.has_more
-            rest = await provider.list(key, ctx, after=first.data[-1].id, limit=3, order="desc")
-            assert [v.id for v in rest.data] == newest_first[3:] and not rest.has_more
-            with pytest.raises(GatewayError) as refused:
-                await provider.list(key, ctx, after=None, limit=3, order="asc")
-            assert refused.value.code == "unsupported_order"
-            params = CreateParams(model="kwaivgi/kling-v2.1", prompt="fox 3")
-            found = await provider.find_created(params, key, ctx, since=time.time() - 60)
-            assert found is not None and found.id == ids[3]
+            recent = await provider._recent(key, ctx, limit=4)
+            assert [v.id for v in recent] == newest_first[:4]
+            params = CreateParams(model="kwaivgi/kling-v2.1", prompt="fox 1")
+            prepared = provider.prepare(params)
+            found = await provider.find_created(prepared, key, ctx, since=time.time() - 60)
+            assert found is not None and found.id == ids[1]  # on the second page
+            other = provider.prepare(CreateParams(model="kwaivgi/kling-v2.1", prompt="never"))
+            assert await provider.find_created(other, key, ctx, since=time.time() - 60) is None
         finally:
             await provider.aclose()
 

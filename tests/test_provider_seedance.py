@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
@@ -10,10 +9,6 @@ from typing import Any
 
 import openai
 import pytest
-
-from videogate.config import ProviderConfig, UpstreamKey
-from videogate.providers.base import CallContext, CreateParams
-from videogate.providers.seedance import SeedanceProvider
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.seedance import SeedanceMock
@@ -282,38 +277,3 @@ def test_image_for_text_only_model_and_small_upload_are_refused(
         env = assert_envelope(resp, 400, "invalid_input_reference")
         assert "300px" in env["error"]["message"]
     assert not mock.find_requests("POST", TASKS)
-
-
-def test_native_list_pages_and_cursor(mock: SeedanceMock) -> None:
-    """`list` walks Ark's numbered pages and applies OpenAI's after/limit/order on top."""
-
-    async def run() -> None:
-        config = ProviderConfig(type="seedance", base_url=mock.url)
-        provider = SeedanceProvider("seedance", config)
-        key = UpstreamKey(name="main", value=KEY)
-        try:
-            ids = []
-            for i in range(3):
-                made = await provider.create(
-                    CreateParams(model="seedance-1-0-pro-250528", prompt=f"clip {i}"),
-                    key,
-                    CallContext(),
-                )
-                ids.append(made.id)
-                await asyncio.sleep(0.01)
-            newest_first = await provider.list(
-                key, CallContext(), after=None, limit=2, order="desc"
-            )
-            assert [v.id for v in newest_first.data] == ids[::-1][:2]
-            assert newest_first.has_more is True
-            rest = await provider.list(key, CallContext(), after=ids[1], limit=2, order="desc")
-            assert [v.id for v in rest.data] == [ids[0]] and rest.has_more is False
-            oldest = await provider.list(key, CallContext(), after=None, limit=5, order="asc")
-            assert [v.id for v in oldest.data] == ids
-            assert {v.status for v in oldest.data} <= {"queued", "in_progress"}
-        finally:
-            await provider.aclose()
-
-    asyncio.run(run())
-    listed = mock.find_requests("GET", TASKS + "?")
-    assert listed and all("page_num=1" in r.path and "page_size=100" in r.path for r in listed)

@@ -53,7 +53,7 @@ async def start(
             continue
         for key in provider.candidate_keys(prepared.params.model, allowed_keys):
             try:
-                video = await provider.create(prepared.params, key, ctx)
+                video = await provider.create(prepared, key, ctx)
             except GatewayError as exc:
                 exc.provider = exc.provider or provider.id
                 last = exc
@@ -104,7 +104,7 @@ async def reconcile(
         provider, prepared = target
         for key in provider.candidate_keys(prepared.params.model):
             try:
-                found = await provider.find_created(prepared.params, key, ctx, since)
+                found = await provider.find_created(prepared, key, ctx, since)
             except GatewayError:
                 continue
             if found is not None:

@@ -31,15 +31,17 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
+    Prepared,
     Status,
-    UpstreamList,
     UpstreamVideo,
     unsupported,
 )
-from .common import created_by, decode_data_url, refuse_reserved
 from .http import HttpProvider
+from .media import decode_data_url
 from .multipart import Multipart
 from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
+from .params import refuse_reserved
+from .recovery import created_by
 
 V1_PATH = "/openai/v1"
 RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
@@ -101,6 +103,7 @@ PROGRESS_MAP: dict[str, int] = {
     "cancelled": 100,
 }
 UNKNOWN_STAGE_PROGRESS = 50
+FIND_WINDOW = 20  # jobs checked for a create whose answer was lost
 # `failure_reason` (or the cancelled status) -> the failed job's error.
 FAILURE_MAP: dict[str, dict[str, str]] = {
     "input_moderation": {
@@ -243,7 +246,6 @@ class AzureJobsProvider(_AzureEndpoint):
         {
             Capability.CREATE,
             Capability.RETRIEVE,
-            Capability.LIST,
             Capability.CONTENT,
             Capability.DELETE,
             Capability.IMAGE_INPUT,
@@ -259,8 +261,10 @@ class AzureJobsProvider(_AzureEndpoint):
     def _jobs(self, key: UpstreamKey) -> str:
         return f"{self._base(key)}/video/generations/jobs"
 
-    # -- validation -------------------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
+    # -- request building ---------------------------------------------------------------------
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The create body (JSON, or multipart with an image); every check that needs no
+        upstream call."""
         size = params.size or DEFAULT_JOB_SIZE
         if size not in JOB_SIZES:
             raise bad_request(
@@ -287,7 +291,34 @@ class AzureJobsProvider(_AzureEndpoint):
                 "n_variants",
             )
         refuse_reserved(params.extra, RESERVED_JOB_FIELDS, RESERVED_MESSAGE)
-        _image(params.input_reference)
+        image = _image(params.input_reference)
+        width, _, height = size.partition("x")
+        fields: dict[str, Any] = {
+            "model": params.model,
+            "prompt": params.prompt,
+            "width": int(width),
+            "height": int(height),
+        }
+        if params.seconds is not None:
+            fields["n_seconds"] = int(params.seconds)
+        fields["n_variants"] = 1
+        fields.update((k, v) for k, v in params.extra.items() if k != "n_variants")
+        if image is None:
+            return Prepared(params, fields, fields, size=size, seconds=params.seconds)
+        # Image-to-video is multipart: every field as a string, the image as a `files` part
+        # that an `inpaint_items` entry (a JSON string) places by file name.
+        data, mime = image
+        filename = "input_reference." + IMAGE_SUFFIXES.get(mime, "png")
+        items = [
+            {"frame_index": 0, "type": "image", "file_name": filename, "crop_bounds": FULL_FRAME}
+        ]
+        form = Multipart()
+        for name, value in fields.items():
+            form.add_field(name, form_value(value))
+        form.add_field("inpaint_items", orjson.dumps(items).decode())
+        form.add_file("files", data, filename=filename, content_type=mime)
+        shown = {**fields, "inpaint_items": items, "files": f"<{len(data)} bytes {mime}>"}
+        return Prepared(params, form, shown, size=size, seconds=params.seconds)
 
     # -- mapping ------------------------------------------------------------------------------
     def to_video(self, body: Any) -> UpstreamVideo:
@@ -315,41 +346,17 @@ class AzureJobsProvider(_AzureEndpoint):
         )
 
     # -- operations ---------------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        width, _, height = (params.size or DEFAULT_JOB_SIZE).partition("x")
-        fields: dict[str, Any] = {
-            "model": params.model,
-            "prompt": params.prompt,
-            "width": int(width),
-            "height": int(height),
-        }
-        if params.seconds is not None:
-            fields["n_seconds"] = int(params.seconds)
-        fields["n_variants"] = 1
-        fields.update((k, v) for k, v in params.extra.items() if k != "n_variants")
-        image = _image(params.input_reference)
-        if image is None:
-            body = await self.call_api(
-                "POST", self._jobs(key), key, ctx, json=fields, params=self.query
-            )
-            return self.to_video(body)
-        # Image-to-video is multipart: every field as a string, the image as a `files` part
-        # that an `inpaint_items` entry (a JSON string) places by file name.
-        data, mime = image
-        filename = "input_reference." + IMAGE_SUFFIXES.get(mime, "png")
-        items = [
-            {"frame_index": 0, "type": "image", "file_name": filename, "crop_bounds": FULL_FRAME}
-        ]
-        form = Multipart()
-        for name, value in fields.items():
-            form.add_field(name, form_value(value))
-        form.add_field("inpaint_items", orjson.dumps(items).decode())
-        form.add_file("files", data, filename=filename, content_type=mime)
-        shown = {**fields, "inpaint_items": items, "files": f"<{len(data)} bytes {mime}>"}
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        form = prepared.body if isinstance(prepared.body, Multipart) else None
         body = await self.call_api(
-            "POST", self._jobs(key), key, ctx, data=form, params=self.query, shown=shown
+            "POST",
+            self._jobs(key),
+            key,
+            ctx,
+            json=None if form else prepared.body,
+            data=form,
+            params=self.query,
+            shown=prepared.shown,
         )
         return self.to_video(body)
 
@@ -360,26 +367,16 @@ class AzureJobsProvider(_AzureEndpoint):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._job(video_id, key, ctx))
 
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        """Newest first: the jobs API has cursors (`after`) but no sort order."""
-        if order != "desc":
-            raise unsupported(self.id, "listing oldest first")
-        query = {**self.query, "limit": str(limit), **({"after": after} if after else {})}
+    async def find_created(
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
+    ) -> UpstreamVideo | None:
+        """The newest job since `since` with this deployment, prompt and size (the jobs API
+        lists newest first)."""
+        query = {**self.query, "limit": str(FIND_WINDOW)}
         body = await self.call_api("GET", self._jobs(key), key, ctx, params=query)
         items = body.get("data", []) if isinstance(body, Mapping) else []
-        has_more = bool(body.get("has_more")) if isinstance(body, Mapping) else False
-        return UpstreamList([self.to_video(job) for job in items], has_more)
-
-    async def find_created(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """The newest job since `since` with this deployment, prompt and size."""
-        size = params.size or DEFAULT_JOB_SIZE
-        page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        found = created_by(page.data, params, since)
-        return next((video for video in found if video.size in (None, size)), None)
+        found = created_by(map(self.to_video, items), prepared.params, since)
+        return next((video for video in found if video.size in (None, prepared.size)), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

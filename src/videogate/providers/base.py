@@ -32,7 +32,6 @@ class Capability(StrEnum):
 
     CREATE = "create"
     RETRIEVE = "retrieve"
-    LIST = "list"
     CONTENT = "content"
     REMIX = "remix"
     DELETE = "delete"  # removes the job upstream once it has ended
@@ -72,22 +71,33 @@ class CreateParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
-    """A create request checked and built for one provider, before any upstream call.
+    """A create checked and built once for one provider, before any upstream call.
 
-    Transitional: `body` is None until each adapter builds its request here once; today
-    `prepare` runs the adapter's `validate` and `create` still builds from `params`.
+    `prepare` raises every 400 it can without the network and returns this; `create` (and
+    `find_created`, after a timeout) send it as it is, so an upload is encoded once per
+    request however many keys or fallbacks are tried.
     """
 
     params: CreateParams
-    body: Any = None
+    body: Any = None  # what `create` sends: a JSON object, or multipart fields
+    shown: Any = None  # `body` as `raw_request` shows it (uploads shortened)
+    route: str = ""  # the endpoint the adapter chose, where it has several
+    size: str | None = None  # what the provider will render, recorded on the job
+    seconds: str | None = None
 
-
-@dataclass
-class UpstreamList:
-    data: list[UpstreamVideo]
-    has_more: bool
+    def accepted(self, video_id: str, raw: Any) -> UpstreamVideo:
+        """The job the provider has just accepted: queued, echoing this request."""
+        return UpstreamVideo(
+            id=video_id,
+            status="queued",
+            model=self.params.model,
+            prompt=self.params.prompt,
+            size=self.size,
+            seconds=self.seconds,
+            raw=raw,
+        )
 
 
 @dataclass
@@ -190,31 +200,20 @@ class Provider(ABC):
         return upstream_id
 
     def prepare(self, params: CreateParams) -> Prepared:
-        """Check `params` for this provider (400s before any upstream call) and return what
-        a create will send."""
-        self.validate(params)
-        return Prepared(params)
-
-    def validate(self, params: CreateParams) -> None:  # noqa: B027 - optional hook
-        """Reject what this provider cannot do before any upstream call (400 in the envelope)."""
+        """Check `params` for this provider (400s before any upstream call) and build what
+        `create` will send. The default sends nothing of its own; adapters override it."""
+        return Prepared(params, size=params.size, seconds=params.seconds)
 
     @abstractmethod
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        """Start a job."""
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        """Start the job `prepare` built."""
 
     @abstractmethod
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         """The job's current state."""
 
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        raise unsupported(self.id, "list")
-
     async def find_created(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
     ) -> UpstreamVideo | None:
         """After a create timed out: the job it may have started, if the provider lets us
         look it up (None: it did not, or we cannot tell). Used to avoid duplicate jobs."""

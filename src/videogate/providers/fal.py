@@ -29,22 +29,15 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
+    Prepared,
     Status,
     UpstreamVideo,
 )
-from .common import (
-    accepted,
-    aspect_ratio,
-    coerce_extras,
-    configured_input,
-    display_url,
-    image_url_input,
-    media_type_for,
-    model_options,
-    parse_size,
-    pending_while_running,
-)
+from .convert import aspect_ratio, parse_size
 from .http import HttpProvider
+from .media import display_url, image_url_input, media_type_for
+from .params import coerce_extras, configured_input, model_options
+from .recovery import pending_while_running
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
 # First path segments that are namespaces, not owners (fal_client `APP_NAMESPACES`).
@@ -164,7 +157,8 @@ class FalProvider(HttpProvider):
 
     # -- input ----------------------------------------------------------------------------
 
-    def validate(self, params: CreateParams) -> None:
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The app's input JSON; raises 400 for what the configured app does not take."""
         if app_base(params.model) is None:
             raise bad_request(
                 "invalid_model",
@@ -172,11 +166,6 @@ class FalProvider(HttpProvider):
                 f"'fal-ai/kling-video/v2/master/text-to-video', not {params.model!r}.",
                 "model",
             )
-        self._input(params, encode_upload=False)
-
-    def _input(self, params: CreateParams, *, encode_upload: bool = True) -> dict[str, Any]:
-        """The app's input JSON; raises 400 for what the configured app does not take.
-        `encode_upload=False` checks without base64-encoding an upload (validation only)."""
         opts = model_options(self.config.options, params.model)
         names = {**DEFAULT_INPUTS, **opts.get("inputs", {})}
         extra = coerce_extras(params.extra, EXTRA_KINDS)
@@ -210,9 +199,11 @@ class FalProvider(HttpProvider):
         ref = params.input_reference
         if ref is not None:
             name = self._input_name(names, "image", params.model, param="input_reference")
-            payload[name] = image_url_input(ref, "fal", encode_upload=encode_upload)
+            payload[name] = image_url_input(ref, "fal")
         payload.update(extra)
-        return payload
+        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in payload.items()}
+        endpoint = params.model.strip("/")
+        return Prepared(params, payload, shown, endpoint, size=params.size, seconds=params.seconds)
 
     @staticmethod
     def _input_name(
@@ -224,19 +215,14 @@ class FalProvider(HttpProvider):
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        payload = self._input(params)
-        endpoint = params.model.strip("/")
-        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in payload.items()}
-        url = f"{self._base(key)}/{endpoint}"
-        body = await self.call_api("POST", url, key, ctx, json=payload, shown=shown)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        url = f"{self._base(key)}/{prepared.route}"
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         request_id = body.get("request_id") if isinstance(body, Mapping) else None
         if not isinstance(request_id, str) or not request_id:
             raise self._bad_response("a request_id", body)
-        video_id = f"{app_base(endpoint)}{ID_SEPARATOR}{request_id}"
-        return accepted(video_id, params, body, size=params.size, seconds=params.seconds)
+        video_id = f"{app_base(prepared.route)}{ID_SEPARATOR}{request_id}"
+        return prepared.accepted(video_id, body)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = self._request_url(video_id, key)

@@ -17,7 +17,7 @@ import orjson
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, UpstreamUnavailable
 from .base import CallContext, Content, Provider
-from .common import media_type_for
+from .media import media_type_for
 from .multipart import Multipart
 
 # Read buffer of a streamed download: aiohttp's 64 KiB default caps a proxied download near

@@ -33,26 +33,15 @@ from .base import (
     Capability,
     Content,
     CreateParams,
+    Prepared,
     Status,
     UpstreamVideo,
 )
-from .common import (
-    CodedError,
-    ImageRules,
-    ReferenceImage,
-    aspect_ratio,
-    check_image,
-    check_prompt_length,
-    coded_error,
-    coerce_extras,
-    decode_data_url,
-    describe_code,
-    int_or_none,
-    parse_size,
-    reference_image,
-    refuse_reserved,
-)
+from .convert import aspect_ratio, int_or_none, parse_size
+from .failures import CodedError, coded_error, describe_code
 from .http import HttpProvider, bearer
+from .media import ImageRules, ReferenceImage, check_image, decode_data_url, reference_image
+from .params import check_prompt_length, coerce_extras, refuse_reserved
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 VENDOR = "Kling"
@@ -168,15 +157,6 @@ MODELS: dict[str, ModelRule] = {
 }
 
 
-@dataclass
-class Job:
-    endpoint: str
-    payload: dict[str, Any]
-    shown: dict[str, Any]
-    size: str | None
-    seconds: str
-
-
 def credentials(key: UpstreamKey) -> tuple[str, str]:
     """(access key, secret key) from `extra.access_key` + `value`, or `value` = "AK:SK"."""
     access = key.extra.get("access_key")
@@ -228,10 +208,7 @@ class KlingProvider(HttpProvider):
         return bearer(self.token(key))
 
     # -- request building ---------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
-        self._job(params)
-
-    def _job(self, params: CreateParams) -> Job:
+    def prepare(self, params: CreateParams) -> Prepared:
         """Map and check a create; every rejection here costs no upstream call."""
         check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
@@ -262,7 +239,7 @@ class KlingProvider(HttpProvider):
         payload.update(extra)
         shown.update(extra)
         size = params.size or (_size(aspect, mode) if endpoint == TEXT else None)
-        return Job(endpoint, payload, shown, size, str(seconds))
+        return Prepared(params, payload, shown, endpoint, size=size, seconds=str(seconds))
 
     @staticmethod
     def _check_extras(extra: dict[str, Any]) -> None:
@@ -406,15 +383,12 @@ class KlingProvider(HttpProvider):
         )
 
     # -- operations ----------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        job = self._job(params)
-        url = f"{self._base(key)}/v1/videos/{job.endpoint}"
-        body = await self.call_api("POST", url, key, ctx, json=job.payload, shown=job.shown)
-        video = self._video(self._data(body), job.endpoint)
-        video.model, video.prompt = params.model, params.prompt
-        video.size, video.seconds = job.size, job.seconds
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        url = f"{self._base(key)}/v1/videos/{prepared.route}"
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
+        video = self._video(self._data(body), prepared.route)
+        video.model, video.prompt = prepared.params.model, prepared.params.prompt
+        video.size, video.seconds = prepared.size, prepared.seconds
         return video
 
     async def _query(

@@ -5,8 +5,8 @@ A job is a Luma generation: `POST /generations/video`, then `GET /generations/{i
 `resolution` named by the short edge (1280x720 -> 16:9 at 720p), `seconds` its `duration`
 ("5s"/"9s"); both are checked before any upstream call. An input image must be a URL Luma
 can fetch: Luma's docs say hosting it yourself "is the only way to pass an image", so
-uploads and data: URLs are refused with a 400 instead of failing later upstream. Luma has
-a native list (offset-paged, newest first), deletes generations, and gives each video a
+uploads and data: URLs are refused with a 400 instead of failing later upstream. Luma lists
+generations newest first (read after a lost create), deletes them, and gives each video a
 still image (`assets.image`), served as the thumbnail with its real content type.
 
 Sources: lumalabs/lumaai-python @c00ac17 (types/generation.py, generation_list_response.py,
@@ -33,21 +33,14 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
-    UpstreamList,
+    Prepared,
     UpstreamVideo,
 )
-from .common import (
-    ExtraKind,
-    coerce_extras,
-    created_by,
-    iso_to_unix,
-    not_ready,
-    parse_size,
-    pending_while_running,
-    refuse_reserved,
-    variant_missing,
-)
+from .convert import iso_to_unix, parse_size
+from .failures import not_ready, variant_missing
 from .http import HttpProvider
+from .params import ExtraKind, coerce_extras, refuse_reserved
+from .recovery import created_by, pending_while_running
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 STATUS_MAP: dict[str, str] = {
@@ -123,8 +116,6 @@ EXTRA_KINDS: dict[str, ExtraKind] = {
 }
 # When the CDN declares only a generic byte type and the URL has no telling extension.
 FALLBACK_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg"}
-LIST_PAGE = 100  # Luma's default and the page size used to walk the list
-LIST_MAX_PAGES = 10  # an `after` cursor further back than this is treated as unknown
 FIND_WINDOW = 20  # generations checked for a create whose answer was lost
 
 
@@ -142,7 +133,6 @@ class LumaProvider(HttpProvider):
         {
             Capability.CREATE,
             Capability.RETRIEVE,
-            Capability.LIST,
             Capability.CONTENT,
             Capability.DELETE,
             Capability.IMAGE_INPUT,
@@ -169,10 +159,7 @@ class LumaProvider(HttpProvider):
         return super().error_message(status, body)
 
     # -- request building -----------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
-        self._request(params)
-
-    def _request(self, params: CreateParams) -> dict[str, Any]:
+    def prepare(self, params: CreateParams) -> Prepared:
         """The JSON body for a create; every check that needs no upstream call."""
         spec = MODELS.get(params.model)
         if spec is None:
@@ -221,7 +208,7 @@ class LumaProvider(HttpProvider):
                 )
             keyframes["frame0"] = {"type": "image", "url": self._image_url(params.input_reference)}
             body["keyframes"] = keyframes
-        return body
+        return Prepared(params, body, body, size=SIZE_OF[found], seconds=seconds)
 
     @staticmethod
     def _image_url(ref: InputReference) -> str:
@@ -269,18 +256,14 @@ class LumaProvider(HttpProvider):
         )
 
     # -- the interface --------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        payload = self._request(params)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/generations/video"
-        body = await self.call_api("POST", url, key, ctx, json=payload)
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body)
         video = self.to_video(body)
-        spec = MODELS[params.model]
-        video.model = video.model or params.model
-        video.prompt = video.prompt or params.prompt
-        video.size = video.size or params.size or DEFAULT_SIZE
-        video.seconds = video.seconds or params.seconds or spec.durations[0]
+        video.model = video.model or prepared.params.model
+        video.prompt = video.prompt or prepared.params.prompt
+        video.size = video.size or prepared.size
+        video.seconds = video.seconds or prepared.seconds
         return video
 
     async def _generation(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
@@ -289,52 +272,23 @@ class LumaProvider(HttpProvider):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._generation(video_id, key, ctx))
 
-    async def _page(
-        self, key: UpstreamKey, ctx: CallContext, offset: int, limit: int
-    ) -> tuple[list[Any], bool]:
-        query = {"limit": str(limit), "offset": str(offset)}
+    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[Any]:
+        """The newest `limit` generations (Luma lists newest first)."""
+        query = {"limit": str(limit), "offset": "0"}
         body = await self.call_api("GET", f"{self._base(key)}/generations", key, ctx, params=query)
         items = body.get("generations") if isinstance(body, Mapping) else None
         if not isinstance(items, list):
             raise self.bad_response(
                 f"Provider {self.id!r} answered a list without generations.", body
             )
-        has_more = bool(body.get("has_more")) if isinstance(body, Mapping) else False
-        return items, has_more
-
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        """Video generations newest first; `after` is found by walking the offset pages."""
-        if order != "desc":
-            raise bad_request(
-                "unsupported_order", "Luma lists generations newest first only.", "order"
-            )
-        found: list[UpstreamVideo] = []
-        skipping = after is not None
-        offset, more = 0, True
-        for _ in range(LIST_MAX_PAGES):
-            items, more = await self._page(key, ctx, offset, LIST_PAGE)
-            offset += len(items)
-            for item in items:
-                if skipping:
-                    skipping = not (isinstance(item, Mapping) and item.get("id") == after)
-                elif isinstance(item, Mapping) and item.get("generation_type", "video") == "video":
-                    found.append(self.to_video(item))
-            if len(found) > limit or not more or not items:
-                break
-        if skipping:
-            raise bad_request(
-                "invalid_after", f"after={after!r} names no recent Luma generation.", "after"
-            )
-        return UpstreamList(found[:limit], len(found) > limit or more)
+        return items
 
     async def find_created(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
     ) -> UpstreamVideo | None:
         """The newest generation with this prompt and model created since `since`."""
-        items, _ = await self._page(key, ctx, 0, FIND_WINDOW)
-        return next(created_by(map(self.to_video, items), params, since), None)
+        items = await self._recent(key, ctx, FIND_WINDOW)
+        return next(created_by(map(self.to_video, items), prepared.params, since), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

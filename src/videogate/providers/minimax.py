@@ -29,23 +29,15 @@ from .base import (
     Capability,
     Content,
     CreateParams,
+    Prepared,
     Status,
     UpstreamVideo,
 )
-from .common import (
-    CodedError,
-    ImageRules,
-    accepted,
-    check_prompt_length,
-    coded_error,
-    coerce_extras,
-    describe_code,
-    int_or_none,
-    parse_size,
-    reference_image,
-    refuse_reserved,
-)
+from .convert import int_or_none, parse_size
+from .failures import CodedError, coded_error, describe_code
 from .http import HttpProvider
+from .media import ImageRules, reference_image
+from .params import check_prompt_length, coerce_extras, refuse_reserved
 
 DEFAULT_BASE_URL = "https://api.minimax.io"
 VENDOR = "MiniMax"
@@ -149,16 +141,6 @@ MODELS: dict[str, ModelRule] = {
 }
 
 
-@dataclass
-class Job:
-    """A create request in MiniMax's terms, with what the gateway reports back."""
-
-    payload: dict[str, Any]
-    shown: dict[str, Any]
-    size: str | None
-    seconds: str | None
-
-
 class MiniMaxProvider(HttpProvider):
     type_name = "minimax"
     capabilities = frozenset(
@@ -169,10 +151,7 @@ class MiniMaxProvider(HttpProvider):
     default_base_url = DEFAULT_BASE_URL
 
     # -- request building ---------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
-        self._job(params)
-
-    def _job(self, params: CreateParams) -> Job:
+    def prepare(self, params: CreateParams) -> Prepared:
         """Map and check a create; every rejection here costs no upstream call."""
         check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
@@ -200,7 +179,8 @@ class MiniMaxProvider(HttpProvider):
         payload.update(extra)
         shown.update(extra)
         size = params.size or (TEXT_SIZES.get(resolution or "") if image is None else None)
-        return Job(payload, shown, size, None if duration is None else str(duration))
+        seconds = None if duration is None else str(duration)
+        return Prepared(params, payload, shown, size=size, seconds=seconds)
 
     @staticmethod
     def _resolution(size: str | None, explicit: str | None) -> str | None:
@@ -319,18 +299,15 @@ class MiniMaxProvider(HttpProvider):
         )
 
     # -- operations ----------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        job = self._job(params)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/v1/video_generation"
-        body = await self.call_api("POST", url, key, ctx, json=job.payload, shown=job.shown)
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         task_id = self._checked(body).get("task_id")
         if not isinstance(task_id, str | int) or not str(task_id):
             raise self.bad_response(
                 f"Provider {self.id!r} accepted the task without a task_id.", body
             )
-        return accepted(str(task_id), params, body, size=job.size, seconds=job.seconds)
+        return prepared.accepted(str(task_id), body)
 
     async def _query(self, task_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/v1/query/video_generation"

@@ -23,12 +23,13 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
-    UpstreamList,
+    Prepared,
     UpstreamVideo,
 )
-from .common import created_by, decode_data_url, pending_while_running
 from .http import HttpProvider
+from .media import decode_data_url
 from .multipart import Multipart
+from .recovery import created_by, pending_while_running
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Upstream status -> OpenAI public status. OpenAI's own are the identity; the rest appear on
@@ -46,6 +47,7 @@ STATUS_MAP: dict[str, str] = {
     "canceled": "failed",
 }
 DATA_URL_PREFIX = "data:"
+FIND_WINDOW = 20  # videos checked for a create whose answer was lost
 
 
 def form_value(value: Any) -> str:
@@ -61,7 +63,6 @@ class OpenAIProvider(HttpProvider):
         {
             Capability.CREATE,
             Capability.RETRIEVE,
-            Capability.LIST,
             Capability.CONTENT,
             Capability.REMIX,
             Capability.DELETE,
@@ -109,7 +110,9 @@ class OpenAIProvider(HttpProvider):
             raw=body,
         )
 
-    def _form(self, params: CreateParams) -> tuple[Multipart, dict[str, Any]]:
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The multipart create form, passed through as the caller sent it: the upstream
+        speaks the same API and checks it itself."""
         form = Multipart()
         shown: dict[str, Any] = {"prompt": params.prompt, "model": params.model}
         form.add_field("prompt", params.prompt)
@@ -125,7 +128,7 @@ class OpenAIProvider(HttpProvider):
         for name, value in params.extra.items():
             form.add_field(name, form_value(value))
             shown[name] = value
-        return form, shown
+        return Prepared(params, form, shown, size=params.size, seconds=params.seconds)
 
     @staticmethod
     def _add_reference(form: Multipart, ref: InputReference, shown: dict[str, Any]) -> None:
@@ -148,31 +151,28 @@ class OpenAIProvider(HttpProvider):
             form.add_field("input_reference[file_id]", ref.file_id)
             shown["input_reference"] = {"file_id": ref.file_id}
 
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        form, shown = self._form(params)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/videos"
-        return self.to_video(await self.call_api("POST", url, key, ctx, data=form, shown=shown))
+        body = await self.call_api("POST", url, key, ctx, data=prepared.body, shown=prepared.shown)
+        return self.to_video(body)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/videos/{video_id}"
         return self.to_video(await self.call_api("GET", url, key, ctx))
 
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        query = {"limit": str(limit), "order": order, **({"after": after} if after else {})}
+    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[UpstreamVideo]:
+        """The newest `limit` videos."""
+        query = {"limit": str(limit), "order": "desc"}
         body = await self.call_api("GET", f"{self._base(key)}/videos", key, ctx, params=query)
         items = body.get("data", []) if isinstance(body, Mapping) else []
-        return UpstreamList([self.to_video(v) for v in items], bool(body.get("has_more")))
+        return [self.to_video(v) for v in items]
 
     async def find_created(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
     ) -> UpstreamVideo | None:
         """The newest job with this prompt and model created since `since` (list lookup)."""
-        page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        return next(created_by(page.data, params, since), None)
+        found = created_by(await self._recent(key, ctx, FIND_WINDOW), prepared.params, since)
+        return next(found, None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -61,7 +61,6 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
 CAPABILITY_COLUMNS = (
     ("create", "create"),
     ("retrieve", "retrieve"),
-    ("list", "list"),
     ("content", "video"),
     ("thumbnail", "thumbnail"),
     ("spritesheet", "spritesheet"),

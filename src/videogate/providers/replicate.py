@@ -29,24 +29,15 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
+    Prepared,
     Status,
-    UpstreamList,
     UpstreamVideo,
 )
-from .common import (
-    aspect_ratio,
-    coerce_extras,
-    configured_input,
-    created_by,
-    display_url,
-    image_url_input,
-    iso_to_unix,
-    media_type_for,
-    model_options,
-    parse_size,
-    pending_while_running,
-)
+from .convert import aspect_ratio, iso_to_unix, parse_size
 from .http import HttpProvider
+from .media import display_url, image_url_input, media_type_for
+from .params import coerce_extras, configured_input, model_options
+from .recovery import created_by, pending_while_running
 
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 # Prediction status -> OpenAI status (replicate.com/docs/topics/predictions/lifecycle).
@@ -130,7 +121,6 @@ class ReplicateProvider(HttpProvider):
         {
             Capability.CREATE,
             Capability.RETRIEVE,
-            Capability.LIST,
             Capability.CONTENT,
             Capability.CANCEL,
             Capability.IMAGE_INPUT,
@@ -142,9 +132,11 @@ class ReplicateProvider(HttpProvider):
 
     # -- input ----------------------------------------------------------------------------
 
-    def validate(self, params: CreateParams) -> None:
-        name, _, version = params.model.partition(":")
-        owner, slash, model = name.partition("/")
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The prediction body (the model's `input` object inside it); 400 for what the
+        configured model does not take."""
+        model_name, _, version = params.model.partition(":")
+        owner, slash, model = model_name.partition("/")
         if not (owner and slash and model) or "/" in model or (":" in params.model and not version):
             raise bad_request(
                 "invalid_model",
@@ -152,12 +144,7 @@ class ReplicateProvider(HttpProvider):
                 f"not {params.model!r}.",
                 "model",
             )
-        self._input(params, encode_upload=False)
-
-    def _input(self, params: CreateParams, *, encode_upload: bool = True) -> dict[str, Any]:
-        """The model's `input` object; 400 for what the configured model does not take.
-        `encode_upload=False` checks without base64-encoding an upload (validation only)."""
-        opts = model_options(self.config.options, params.model.partition(":")[0])
+        opts = model_options(self.config.options, model_name)
         subject = f"Replicate model {params.model!r}"
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         inputs: dict[str, Any] = {"prompt": params.prompt}
@@ -210,25 +197,20 @@ class ReplicateProvider(HttpProvider):
                 "unsupported_input_reference",
                 "input_reference",
             )
-            inputs[name] = image_url_input(ref, "Replicate", encode_upload=encode_upload)
+            inputs[name] = image_url_input(ref, "Replicate")
         inputs.update(extra)
-        return inputs
+        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in inputs.items()}
+        if version:
+            route, body = "/predictions", {"version": version, "input": inputs}
+        else:
+            route, body = f"/models/{model_name}/predictions", {"input": inputs}
+        return Prepared(params, body, {**body, "input": shown}, route, params.size, params.seconds)
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        inputs = self._input(params)
-        name, _, version = params.model.partition(":")
-        if version:
-            url, payload = f"{self._base(key)}/predictions", {"version": version, "input": inputs}
-        else:
-            url, payload = f"{self._base(key)}/models/{name}/predictions", {"input": inputs}
-        shown = {k: display_url(v) if isinstance(v, str) else v for k, v in inputs.items()}
-        body = await self.call_api(
-            "POST", url, key, ctx, json=payload, shown={**payload, "input": shown}
-        )
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        url = self._base(key) + prepared.route
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         return self.to_video(body)
 
     async def _prediction(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
@@ -315,17 +297,10 @@ class ReplicateProvider(HttpProvider):
             deleted=False, detail="Replicate has no delete; the prediction had already ended"
         )
 
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        """Newest first (the only order Replicate lists in). `after` is a prediction id:
-        pages are walked (at most MAX_LIST_PAGES) until it has been passed."""
-        if order != "desc":
-            raise bad_request(
-                "unsupported_order", "Replicate lists predictions newest first only.", "order"
-            )
+    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[UpstreamVideo]:
+        """Up to `limit` predictions, newest first (the only order Replicate lists in),
+        walking at most MAX_LIST_PAGES pages."""
         found: list[UpstreamVideo] = []
-        skipping = after is not None
         cursor: str | None = None
         for _ in range(MAX_LIST_PAGES):
             query = {"cursor": cursor} if cursor else None
@@ -333,24 +308,21 @@ class ReplicateProvider(HttpProvider):
             body = await self.call_api("GET", url, key, ctx, params=query)
             results = body.get("results") if isinstance(body, Mapping) else None
             for item in results if isinstance(results, list) else []:
-                if skipping:
-                    skipping = not (isinstance(item, Mapping) and item.get("id") == after)
-                    continue
                 found.append(self.to_video(item))
-                if len(found) > limit:
-                    return UpstreamList(found[:limit], has_more=True)
+                if len(found) >= limit:
+                    return found
             cursor = _cursor(body.get("next") if isinstance(body, Mapping) else None)
             if cursor is None:
                 break
-        return UpstreamList(found, has_more=cursor is not None)
+        return found
 
     async def find_created(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext, since: float
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
     ) -> UpstreamVideo | None:
         """The newest prediction of this model and prompt created since `since`."""
-        name, _, version = params.model.partition(":")
-        page = await self.list(key, ctx, after=None, limit=20, order="desc")
-        for video in created_by(page.data, params, since):
+        name, _, version = prepared.params.model.partition(":")
+        recent = await self._recent(key, ctx, limit=20)
+        for video in created_by(recent, prepared.params, since):
             raw = video.raw if isinstance(video.raw, Mapping) else {}
             if raw.get("model") in (None, name) and (not version or raw.get("version") == version):
                 return video

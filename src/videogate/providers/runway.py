@@ -31,20 +31,14 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
+    Prepared,
     UpstreamVideo,
 )
-from .common import (
-    ExtraKind,
-    accepted,
-    coerce_extras,
-    display_url,
-    image_data_url,
-    iso_to_unix,
-    not_ready,
-    parse_size,
-    refuse_reserved,
-)
+from .convert import iso_to_unix, parse_size
+from .failures import not_ready
 from .http import HttpProvider
+from .media import display_url, image_data_url
+from .params import ExtraKind, coerce_extras, refuse_reserved
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
@@ -153,11 +147,8 @@ class RunwayProvider(HttpProvider):
         }
 
     # -- request building -----------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
-        self._request(params)
-
-    def _request(self, params: CreateParams) -> tuple[str, dict[str, Any]]:
-        """(path, JSON body) for a create; every check that needs no upstream call."""
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The path and JSON body for a create; every check that needs no upstream call."""
         model = params.model
         spec = MODELS.get(model)
         if spec is None:
@@ -214,10 +205,14 @@ class RunwayProvider(HttpProvider):
             "duration": duration,
             **extra,
         }
+        shown = dict(body)
+        path = "/v1/text_to_video"
         if params.input_reference is not None:
             body["promptImage"] = self._prompt_image(params.input_reference)
-            return "/v1/image_to_video", body
-        return "/v1/text_to_video", body
+            shown["promptImage"] = display_url(body["promptImage"])
+            path = "/v1/image_to_video"
+        size = ratio.replace(":", "x")
+        return Prepared(params, body, shown, path, size=size, seconds=str(duration))
 
     @staticmethod
     def _prompt_image(ref: InputReference) -> str:
@@ -277,24 +272,11 @@ class RunwayProvider(HttpProvider):
         )
 
     # -- the interface --------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        path, payload = self._request(params)
-        shown = dict(payload)
-        if "promptImage" in shown:
-            shown["promptImage"] = display_url(shown["promptImage"])
-        body = await self.call_api(
-            "POST", self._base(key) + path, key, ctx, json=payload, shown=shown
-        )
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        url = self._base(key) + prepared.route
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         task = self.expect_object(body, "accepted the task but returned no id")
-        return accepted(
-            task["id"],
-            params,
-            body,
-            size=str(payload["ratio"]).replace(":", "x"),
-            seconds=str(payload["duration"]),
-        )
+        return prepared.accepted(task["id"], body)
 
     async def _task(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
         return await self.call_api("GET", f"{self._base(key)}/v1/tasks/{video_id}", key, ctx)

@@ -37,29 +37,18 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
-    UpstreamList,
+    Prepared,
     UpstreamVideo,
 )
-from .common import (
-    ExtraKind,
-    ImageRules,
-    ReferenceImage,
-    accepted,
-    coerce_extras,
-    int_or_none,
-    not_ready,
-    parse_size,
-    reference_image,
-    refuse_reserved,
-    variant_missing,
-)
+from .convert import int_or_none, parse_size
+from .failures import not_ready, variant_missing
 from .http import HttpProvider
+from .media import ImageRules, ReferenceImage, reference_image
+from .params import ExtraKind, coerce_extras, refuse_reserved
 
 DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
 TASKS_PATH = "/contents/generations/tasks"
 DEFAULT_URL_TTL_SECONDS = 24 * 3600  # Ark: "video_url is valid for 24 hours"
-LIST_PAGE_SIZE = 100
-LIST_MAX_PAGES = 10  # Ark keeps tasks for 7 days; a bounded scan covers a sane account
 
 # Ark task status -> OpenAI status.
 STATUS_MAP: dict[str, str] = {
@@ -225,7 +214,6 @@ class SeedanceProvider(HttpProvider):
         {
             Capability.CREATE,
             Capability.RETRIEVE,
-            Capability.LIST,
             Capability.CONTENT,
             Capability.DELETE,
             Capability.CANCEL,
@@ -245,8 +233,9 @@ class SeedanceProvider(HttpProvider):
         return message, code, etype, param or None
 
     # -- building the create body ---------------------------------------------------------
-    def _payload(self, params: CreateParams) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(body to send, body to show in raw_request), or a 400 for what Ark would refuse."""
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The body to send and the one to show in raw_request, or a 400 for what Ark
+        would refuse."""
         spec = model_spec(params.model)
         limits = spec or ANY_MODEL
         extra = coerce_extras(params.extra, EXTRA_KINDS)
@@ -266,7 +255,14 @@ class SeedanceProvider(HttpProvider):
             item = {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"}
             content.append(item)
             shown_content.append({**item, "image_url": {"url": image.describe()}})
-        return {**body, "content": content}, {**body, "content": shown_content}
+        seconds = None if "duration" not in body else str(body["duration"])
+        return Prepared(
+            params,
+            {**body, "content": content},
+            {**body, "content": shown_content},
+            size=params.size,
+            seconds=seconds,
+        )
 
     def _tier(self, params: CreateParams, spec: ModelSpec, extra: dict[str, Any]) -> dict[str, str]:
         """`ratio` and `resolution` from OpenAI's size (or given directly), checked."""
@@ -396,51 +392,17 @@ class SeedanceProvider(HttpProvider):
         )
 
     # -- the interface --------------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
-        self._payload(params)
-
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        payload, shown = self._payload(params)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = self._base(key) + TASKS_PATH
-        body = await self.call_api("POST", url, key, ctx, json=payload, shown=shown)
+        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         task = self.expect_object(body, "answered the create without a task id")
-        seconds = None if "duration" not in payload else str(payload["duration"])
-        return accepted(task["id"], params, body, size=params.size, seconds=seconds)
+        return prepared.accepted(task["id"], body)
 
     async def _task(self, task_id: str, key: UpstreamKey, ctx: CallContext) -> Any:
         return await self.call_api("GET", f"{self._base(key)}{TASKS_PATH}/{task_id}", key, ctx)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._task(video_id, key, ctx))
-
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        """Ark pages by number, newest first, without cursors: scan (bounded), then cut."""
-        tasks: list[Any] = []
-        complete = False
-        for page in range(1, LIST_MAX_PAGES + 1):
-            query = {"page_num": str(page), "page_size": str(LIST_PAGE_SIZE)}
-            _, body, _ = await self.request(
-                "GET", self._base(key) + TASKS_PATH, headers=self._headers(key), params=query
-            )
-            items = body.get("items") if isinstance(body, Mapping) else None
-            items = items if isinstance(items, list) else []
-            tasks.extend(items)
-            total = int_or_none(body.get("total")) if isinstance(body, Mapping) else None
-            if len(items) < LIST_PAGE_SIZE or (total is not None and len(tasks) >= total):
-                complete = True
-                break
-        ctx.record(response={"total": len(tasks), "items": tasks})
-        videos = [self.to_video(t) for t in tasks]  # Ark answers newest first
-        if order == "asc":
-            videos.reverse()
-        ids = [v.id for v in videos]
-        start = ids.index(after) + 1 if after in ids else 0
-        page_videos = videos[start : start + limit]
-        return UpstreamList(page_videos, start + limit < len(videos) or not complete)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -29,8 +29,8 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
+    Prepared,
     Provider,
-    UpstreamList,
     UpstreamVideo,
 )
 from .simulated_render import render_assets
@@ -71,8 +71,9 @@ class SimulatedProvider(Provider):
         self._renders: dict[str, asyncio.Task[None]] = {}
         self._render_slots = asyncio.Semaphore(int(opts.get("concurrent_renders", 2)))
 
-    # -- validation ---------------------------------------------------------------------
-    def validate(self, params: CreateParams) -> None:
+    # -- request building -----------------------------------------------------------------
+    def prepare(self, params: CreateParams) -> Prepared:
+        """Size, seconds and the failure switch checked; the job file is the "request"."""
         size = params.size or self.default_size
         m = SIZE_RE.match(size)
         allowed = f"WIDTHxHEIGHT with even sides from 16 to {self.max_dimension}"
@@ -95,6 +96,8 @@ class SimulatedProvider(Provider):
                 f"simulated_failure must be one of {sorted(FAILURES)}.",
                 "simulated_failure",
             )
+        shown = {"model": params.model, "prompt": params.prompt}
+        return Prepared(params, shown=shown, size=size, seconds=seconds)
 
     # -- state files ----------------------------------------------------------------------
     def _path(self, video_id: str, suffix: str = "json") -> Path:
@@ -202,31 +205,15 @@ class SimulatedProvider(Provider):
         return job
 
     # -- the interface --------------------------------------------------------------------
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        self.validate(params)
-        job = self._new_job(params)
-        ctx.record(request={"model": params.model, "prompt": params.prompt}, response=job)
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        job = self._new_job(prepared.params)
+        ctx.record(request=prepared.shown, response=job)
         return self._view(job)
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         job = self._load(video_id)
         ctx.record(response=job)
         return self._view(job)
-
-    async def list(
-        self, key: UpstreamKey, ctx: CallContext, *, after: str | None, limit: int, order: str
-    ) -> UpstreamList:
-        jobs = []
-        for path in self.state_dir.glob("video_*.json"):
-            with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
-                jobs.append(orjson.loads(path.read_bytes()))
-        jobs.sort(key=lambda j: (j["created_ts"], j["id"]), reverse=order != "asc")
-        ids = [j["id"] for j in jobs]
-        start = ids.index(after) + 1 if after in ids else 0
-        page = jobs[start : start + limit]
-        return UpstreamList([self._view(j) for j in page], start + limit < len(jobs))
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

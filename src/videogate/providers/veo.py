@@ -38,18 +38,15 @@ from .base import (
     Content,
     CreateParams,
     InputReference,
+    Prepared,
     Status,
     UpstreamVideo,
 )
-from .common import (
-    ExtraKind,
-    ImageRules,
-    coerce_extras,
-    iso_to_unix,
-    not_ready,
-    reference_image,
-)
+from .convert import iso_to_unix
+from .failures import not_ready
 from .http import STREAM_CHUNK, HttpProvider
+from .media import ImageRules, reference_image
+from .params import ExtraKind, coerce_extras
 
 # OpenAI `size` -> (aspectRatio, resolution): the only frames Veo renders (Gemini API docs,
 # Vertex model pages: 16:9 | 9:16 at 720p | 1080p).
@@ -330,12 +327,9 @@ class VeoProvider(HttpProvider):
 
     # -- create ---------------------------------------------------------------------------
 
-    def validate(self, params: CreateParams) -> None:
-        self.build_body(params)
-
-    def build_body(self, params: CreateParams) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(JSON body, its loggable copy) for `predictLongRunning`; every check that needs
-        no upstream call, so `validate` and `create` cannot disagree."""
+    def prepare(self, params: CreateParams) -> Prepared:
+        """The JSON body for `predictLongRunning` and its loggable copy; every check that
+        needs no upstream call."""
         if not MODEL_NAME.match(params.model):
             raise bad_request(
                 "invalid_model", f"{params.model!r} is not a Veo model name.", "model"
@@ -371,7 +365,7 @@ class VeoProvider(HttpProvider):
         for name, value in self.extras(params.extra).items():
             (body if name in self.top_level_extras else parameters)[name] = value
         shown = {**body, "instances": [shown_instance]}
-        return body, shown
+        return Prepared(params, body, shown, size=size, seconds=str(int(seconds)))
 
     def extras(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Provider parameters from the create body, in Google's names and JSON types."""
@@ -409,17 +403,14 @@ class VeoProvider(HttpProvider):
         image = reference_image(ref, IMAGE_RULES)
         return {"bytesBase64Encoded": image.base64(), "mimeType": image.content_type or ""}
 
-    async def create(
-        self, params: CreateParams, key: UpstreamKey, ctx: CallContext
-    ) -> UpstreamVideo:
-        body, shown = self.build_body(params)
-        _, op, _ = await self.call("POST", self.create_url(key, params.model), key, json=body)
-        ctx.record(request=shown, response=redact(op))
+    async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        url = self.create_url(key, prepared.params.model)
+        _, op, _ = await self.call("POST", url, key, json=prepared.body)
+        ctx.record(request=prepared.shown, response=redact(op))
         video = self.to_video(op)
-        video.model = params.model
-        video.prompt = params.prompt
-        video.size = params.size or DEFAULT_SIZE
-        video.seconds = str(body["parameters"]["durationSeconds"])
+        video.model = prepared.params.model
+        video.prompt = prepared.params.prompt
+        video.size, video.seconds = prepared.size, prepared.seconds
         return video
 
     # -- read -----------------------------------------------------------------------------
