@@ -152,7 +152,7 @@ def test_revoked_key_fails_on_the_other_instance_within_a_second(gateway_pair: A
     while httpx.get(other + "/v1/videos", headers=auth).status_code == 200:
         assert time.monotonic() - revoked_at < 1.0, "still accepted after a second"
         time.sleep(0.05)
-    assert_envelope(httpx.get(other + "/v1/videos", headers=auth), 403, "virtual_key_revoked")
+    assert_envelope(httpx.get(other + "/v1/videos", headers=auth), 401, "virtual_key_revoked")
 
 
 def test_rotation_grace_period(gateway: GatewayHandle) -> None:
@@ -172,7 +172,7 @@ def test_rotation_grace_period(gateway: GatewayHandle) -> None:
     time.sleep(2.7)  # grace + the 1 s key cache
     assert_envelope(
         httpx.get(gateway.url + "/v1/videos", headers={"Authorization": f"Bearer {old}"}),
-        403,
+        401,
         "virtual_key_not_found",
     )
     assert (

@@ -47,8 +47,8 @@ def test_create_poll_download_delete_with_sdk(gateway: GatewayHandle) -> None:
     extra: dict[str, Any] = video.model_extra["extra_fields"]  # type: ignore[index]
     assert extra["request_type"] == "video_retrieve"
     assert extra["provider"] == "simulated"
-    assert extra["model_requested"] == "simulated/test-pattern"
-    assert extra["model_deployment"] == "test-pattern"
+    assert extra["model_requested"] == "test-pattern"  # as Bifrost: no provider prefix
+    assert extra["model_deployment"] is None  # nothing was mapped
     assert isinstance(extra["latency"], int)
 
     mp4 = client.videos.download_content(video.id).read()
@@ -66,8 +66,8 @@ def test_create_poll_download_delete_with_sdk(gateway: GatewayHandle) -> None:
     fields = body["extra_fields"]
     assert fields["request_type"] == "video_delete"
     assert fields["provider"] == "simulated"
-    assert fields["model_requested"] == "simulated/test-pattern"
-    assert fields["model_deployment"] == "test-pattern"
+    assert fields["model_requested"] == "test-pattern"
+    assert fields["model_deployment"] is None
     assert isinstance(fields["latency"], int)
     assert fields["upstream_deleted"] is True
 

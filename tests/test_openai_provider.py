@@ -102,7 +102,7 @@ def test_upstream_errors_are_relayed(gw: GatewayHandle, mock: OpenAIVideosMock) 
         env = assert_envelope(resp, 429, mock_code(resp), bifrost=False)
         assert resp.headers["retry-after"] == "7"
         assert env["extra_fields"]["provider"] == "openai"
-        assert env["extra_fields"]["model_requested"] == "openai/sora-2"
+        assert env["extra_fields"]["model_requested"] == "sora-2"
         assert env["extra_fields"]["request_type"] == "video_generation"
 
         mock.fail_next(500, path_contains="/videos")

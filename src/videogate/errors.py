@@ -28,6 +28,22 @@ ERROR_TYPES: dict[int, str] = {
     503: "service_unavailable",
     504: "timeout_error",
 }
+# Error code -> the type Bifrost's governance puts in its envelope's top-level `type` (the
+# decision names of plugins/governance/resolver.go and main.go), so a Bifrost client that
+# branches on `type` keeps working; `error.code` keeps the gateway's finer code. Inferred:
+# an expired key is Bifrost's `virtual_key_blocked` (its resolver's "Virtual key has expired"
+# reason), a revoked one `virtual_key_not_found` ("does not exist or has been revoked").
+BIFROST_TYPES: dict[str, str] = {
+    "virtual_key_required": "virtual_key_required",
+    "virtual_key_not_found": "virtual_key_not_found",
+    "virtual_key_revoked": "virtual_key_not_found",
+    "virtual_key_blocked": "virtual_key_blocked",
+    "virtual_key_expired": "virtual_key_blocked",
+    "model_blocked": "model_blocked",
+    "provider_blocked": "provider_blocked",
+    "budget_exceeded": "budget_exceeded",
+    "rate_limited": "rate_limited",
+}
 
 
 @dataclass
@@ -46,7 +62,7 @@ class GatewayError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.message)
         if self.type is None:
-            self.type = ERROR_TYPES.get(
+            self.type = BIFROST_TYPES.get(self.code) or ERROR_TYPES.get(
                 self.status, "api_error" if self.status >= 500 else "invalid_request_error"
             )
 

@@ -29,7 +29,10 @@ from .envelope import JSON, error_response
 from .openapi import openapi_document
 
 log = logging.getLogger("videogate")
-PREFIXES = ("/v1", "", "/openai/v1")
+# Bifrost's mounts for videos: its own /v1, and its OpenAI integration under /openai with
+# /v1, bare and /openai again (transports/bifrost-http/integrations/openai.go); bare
+# /videos for clients whose base URL is the host itself.
+PREFIXES = ("/v1", "", "/openai", "/openai/v1", "/openai/openai")
 HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}
 
 

@@ -30,11 +30,20 @@ def present(video: Video, call: Call, **more: Any) -> dict[str, Any]:
     return body
 
 
+# Path prefix -> the provider type of that integration mount (a bare model goes there).
+MOUNTS = (("/openai/", "openai"),)
+
+
+def mount_of(path: str) -> str | None:
+    return next((kind for prefix, kind in MOUNTS if path.startswith(prefix)), None)
+
+
 # -- create ---------------------------------------------------------------------------------
 @endpoint("video_generation")
 async def create_video(request: Request, gw: Gateway, call: Call) -> Response:
     who = await principal(gw, request)
     body = await parse_create(request, gw.settings.limits)
+    body.mount = mount_of(request.url.path.removeprefix(request.scope.get("root_path", "")))
     options = (
         parse_options(request.headers, gw.cache.config, gw.cache.semantic_available)
         if gw.cache.serves(who)

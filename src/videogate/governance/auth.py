@@ -16,6 +16,7 @@ import jwt
 from ..errors import GatewayError
 from ..store.keys import KEY_PREFIX, KeyStore, hash_key
 
+__all__ = ["ADMIN_ROLE", "KEY_PREFIX", "LOCAL", "VK_ROLE", "Authenticator", "Principal", "mint_jwt"]
 ADMIN_ROLE = "admin"
 VK_ROLE = "virtual_key"
 CACHE_LIMIT = 50_000
@@ -87,9 +88,10 @@ class Authenticator:
     @staticmethod
     def _check_row(row: dict[str, Any] | None) -> Principal:
         if row is None:
-            raise _denied(403, "virtual_key_not_found", "This virtual key does not exist.")
+            # 401 as Bifrost (plugins/governance/main.go): a key that names nobody
+            raise _denied(401, "virtual_key_not_found", "This virtual key does not exist.")
         if row["revoked_at"] is not None:
-            raise _denied(403, "virtual_key_revoked", "This virtual key has been revoked.")
+            raise _denied(401, "virtual_key_revoked", "This virtual key has been revoked.")
         if row["blocked"]:
             raise _denied(403, "virtual_key_blocked", "This virtual key is blocked.")
         expires = row.get("expires_at")
@@ -104,7 +106,8 @@ class Authenticator:
             raise _denied(
                 401,
                 "virtual_key_required",
-                "Send a virtual key (sk-bf-…) or a JWT as 'Authorization: Bearer …'.",
+                "Send a virtual key (sk-bf-…) in 'x-bf-vk', 'Authorization: Bearer …', "
+                "'x-api-key' or 'x-goog-api-key', or a JWT as 'Authorization: Bearer …'.",
             )
         if token.startswith(KEY_PREFIX):
             digest = hash_key(token)

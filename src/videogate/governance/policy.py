@@ -254,6 +254,8 @@ class Governance:
             429,
             "rate_limited",
             f"Rate limit for {who} reached: {what}.",
+            # Bifrost names a request-count limit `request_limited`, any other `rate_limited`.
+            type="request_limited" if c.kind == "rpm" else "rate_limited",
             headers={"Retry-After": str(retry)},
         )
 

@@ -28,11 +28,14 @@ class Call:
         self.ctx = CallContext(capture_raw=capture_raw)
 
     def extra_fields(self, deployment: str | None = None, **more: Any) -> dict[str, Any]:
+        """Bifrost's `extra_fields`; `model_deployment` only where the model was mapped to
+        another name (an alias, or a provider reporting its own), as Bifrost sets it only
+        for providers with deployments."""
         fields: dict[str, Any] = {
             "request_type": self.request_type,
             "provider": self.provider,
             "model_requested": self.model_requested,
-            "model_deployment": deployment,
+            "model_deployment": None if deployment == self.model_requested else deployment,
             "latency": int((time.perf_counter() - self.started) * 1000),
         }
         if self.ctx.capture_raw:

@@ -73,7 +73,7 @@ class CreateVideo:
         idempotency_key: str | None = None,
         cache_options: CacheOptions | None = None,
     ) -> Created:
-        call.model_requested = request.model or self.routing.models.default_model
+        call.model_requested = self.routing.requested_name(request.model)
         targets = self.routing.plan(request)
         subject = await self.gov.subject(principal.key)
         for provider, prepared in targets:

@@ -19,3 +19,6 @@ class CreateRequest:
     input_reference: InputReference | None
     fallbacks: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
+    # The provider type whose integration mount the request came in on (`/openai/...`):
+    # a bare model goes to that provider, as Bifrost's ParseModelString defaults it.
+    mount: str | None = None

@@ -1,6 +1,7 @@
 """From a model name to the providers that will serve it, and from a video id to its row.
 
 `provider/model`, a configured alias (followed up to three deep), or a bare model on the
+provider of the mount it came in on (`/openai/videos`: the openai provider) or else the
 default provider. A create is planned against every target (the model, then each fallback)
 before any upstream call, so no money is spent on a request some target would refuse.
 """
@@ -45,14 +46,37 @@ class Routing:
         found = self.providers.get(provider_id)
         return found.poll_after_ms if found is not None else fallback_ms
 
-    def resolve_model(self, model: str | None, _depth: int = 0) -> tuple[Provider, str]:
+    def mount_provider(self, mount: str | None) -> Provider | None:
+        """The provider a bare model goes to on `mount`'s integration: the one with that id,
+        else the only one of that type (None: the mount adds no default)."""
+        if mount is None:
+            return None
+        found = self.providers.get(mount)
+        if found is not None:
+            return found
+        typed = [p for p in self.providers.values() if p.type_name == mount]
+        return typed[0] if len(typed) == 1 else None
+
+    def requested_name(self, model: str | None) -> str:
+        """The model as Bifrost reports it in `model_requested`: without a `provider/`
+        prefix naming a configured provider (core/schemas ParseModelString)."""
+        model = model or self.models.default_model
+        pid, sep, name = model.partition("/")
+        return name if sep and name and pid in self.providers else model
+
+    def resolve_model(
+        self, model: str | None, mount: str | None = None, _depth: int = 0
+    ) -> tuple[Provider, str]:
         model = model or self.models.default_model
         alias = self.models.aliases.get(model)
         if alias and _depth < 3:
-            return self.resolve_model(alias, _depth + 1)
+            return self.resolve_model(alias, mount, _depth + 1)
         pid, sep, name = model.partition("/")
         if sep and pid in self.providers and name:
             return self.providers[pid], name
+        on_mount = self.mount_provider(mount)
+        if on_mount is not None:
+            return on_mount, model
         default = self.models.default_provider
         if default and default in self.providers:
             return self.providers[default], model
@@ -72,8 +96,8 @@ class Routing:
 
     def plan(self, request: CreateRequest) -> list[Target]:
         """Every target, each request prepared (validated and built) once."""
-        targets = [self.resolve_model(request.model)]
-        targets += [self.resolve_model(m) for m in request.fallbacks]
+        targets = [self.resolve_model(request.model, request.mount)]
+        targets += [self.resolve_model(m, request.mount) for m in request.fallbacks]
         planned = []
         for provider, model in targets:
             params = CreateParams(
