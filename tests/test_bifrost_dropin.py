@@ -208,3 +208,42 @@ def test_bifrost_error_types_at_the_top_level(gw: GatewayHandle) -> None:
     for resp, status, code, kind in cases:
         body = assert_envelope(resp, status, code)
         assert body["type"] == body["error"]["type"] == kind, body
+
+
+def test_raw_bodies_on_every_call_that_reached_the_upstream(
+    make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """With `x-bf-send-back-raw-response`, each call shows what it sent and got back, or says
+    that the gateway answered from its store (no worker here: a running job is asked)."""
+    provider = {"type": "openai", "base_url": mock.url, "keys": [{"value": KEY}]}
+    gw = make_gateway(providers={"openai": provider}, worker={"enabled": False})
+    raw = {"x-bf-send-back-raw-response": "true"}
+    with gw.http() as http:
+        made = http.post("/openai/videos", json={"prompt": "raw", "model": "sora-2"}, headers=raw)
+        vid = made.json()["id"]
+        upstream_id = vid.rsplit(":", 1)[0]
+        assert made.json()["extra_fields"]["raw_source"] == "upstream"
+        running = http.get(f"/v1/videos/{vid}", headers=raw).json()["extra_fields"]
+        assert running["raw_source"] == "upstream"
+        assert running["raw_request"] == {
+            "method": "GET",
+            "url": f"{mock.url}/videos/{upstream_id}",
+        }
+        assert running["raw_response"]["id"] == upstream_id
+        listed = http.get("/v1/videos?provider=openai", headers=raw).json()["extra_fields"]
+        assert listed["raw_source"] == "store" and listed["raw_response"] is None
+        deadline = time.time() + 15
+        while http.get(f"/v1/videos/{vid}").json()["status"] != "completed":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        done = http.get(f"/v1/videos/{vid}", headers=raw).json()["extra_fields"]
+        assert done["raw_source"] == "store" and done["raw_response"] is None
+        remix = http.post(f"/v1/videos/{vid}/remix", json={"prompt": "again"}, headers=raw)
+        fields = remix.json()["extra_fields"]
+        assert fields["raw_source"] == "upstream" and fields["raw_request"] == {"prompt": "again"}
+        assert fields["raw_response"]["remixed_from_video_id"] == upstream_id
+        gone = http.delete(f"/v1/videos/{vid}", headers=raw).json()["extra_fields"]
+        assert gone["raw_source"] == "upstream"
+        assert gone["raw_request"]["method"] == "DELETE"
+        assert gone["raw_response"]["deleted"] is True
+        assert KEY not in made.text + remix.text

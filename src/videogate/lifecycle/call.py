@@ -41,5 +41,8 @@ class Call:
         if self.ctx.capture_raw:
             fields["raw_request"] = self.ctx.raw_request
             fields["raw_response"] = self.ctx.raw_response
+            # Where the answer came from: "upstream" (the raw bodies are that call's) or
+            # "store" (the gateway answered from its own copy; nothing was sent anywhere).
+            fields["raw_source"] = "upstream" if self.ctx.reached else "store"
         fields.update(more)
         return fields

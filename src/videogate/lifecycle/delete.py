@@ -55,7 +55,7 @@ class DeleteVideo:
         if outbox["state"] == "pending":
             try:
                 outcome = await asyncio.wait_for(
-                    self.deletions.carry_out(outbox), INLINE_DELETE_ATTEMPT_SECONDS
+                    self.deletions.carry_out(outbox, call.ctx), INLINE_DELETE_ATTEMPT_SECONDS
                 )
             except TimeoutError:
                 outcome = "pending"  # the worker retries once the outbox row's grace passed

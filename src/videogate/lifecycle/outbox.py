@@ -30,8 +30,9 @@ class Deletions:
         self.assets = assets
         self.policy = policy
 
-    async def carry_out(self, row: dict[str, Any]) -> Outcome:
-        """One attempt at the upstream deletion recorded in outbox row `row`."""
+    async def carry_out(self, row: dict[str, Any], ctx: CallContext | None = None) -> Outcome:
+        """One attempt at the upstream deletion recorded in outbox row `row`; `ctx` is the
+        caller's when a delete request makes the attempt inline (its raw bodies)."""
         attempts = int(row["attempts"]) + 1
         seq = row["seq"]
         try:
@@ -59,7 +60,7 @@ class Deletions:
             return "unsupported"
         try:
             key = provider.key_named(row["provider_key"])
-            result = await provider.delete(row["upstream_id"], key, CallContext())
+            result = await provider.delete(row["upstream_id"], key, ctx or CallContext())
         except GatewayError as exc:
             if exc.status == 404:
                 await self.outbox.mark_done(seq)

@@ -413,6 +413,7 @@ class AzureJobsProvider(_AzureEndpoint):
                 headers=self._headers(key),
                 params=self.query,
                 expect_json=False,
+                ctx=ctx,
             )
         except UpstreamError as exc:
             if exc.status == 404:

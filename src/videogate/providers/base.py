@@ -127,10 +127,12 @@ class CallContext:
     capture_raw: bool = False
     raw_request: Any = None
     raw_response: Any = None
+    reached: bool = False  # the provider was called (a record was made)
 
     def record(self, request: Any = None, response: Any = None) -> None:
         if not self.capture_raw:
             return
+        self.reached = True
         if request is not None:
             self.raw_request = request
         if response is not None:

@@ -226,7 +226,7 @@ class FalProvider(HttpProvider):
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = self._request_url(video_id, key)
-        _, body, _ = await self.request("GET", f"{url}/status", headers=self._headers(key))
+        _, body, _ = await self.request("GET", f"{url}/status", headers=self._headers(key), ctx=ctx)
         if not isinstance(body, Mapping) or not isinstance(body.get("status"), str):
             raise self._bad_response("a queue status", body)
         status = STATUS_MAP.get(body["status"], "in_progress")
@@ -344,7 +344,7 @@ class FalProvider(HttpProvider):
         url = self._request_url(video_id, key)
         try:
             _, body, _ = await self.request(
-                "PUT", f"{url}/cancel", headers=self._headers(key), expect_json=False
+                "PUT", f"{url}/cancel", headers=self._headers(key), expect_json=False, ctx=ctx
             )
         except UpstreamError as exc:
             if exc.status == 404:

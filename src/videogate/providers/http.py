@@ -156,8 +156,19 @@ class HttpProvider(Provider):
         data: Any = None,
         params: Mapping[str, str] | None = None,
         expect_json: bool = True,
+        ctx: CallContext | None = None,
+        shown: Any = None,
     ) -> tuple[int, Any, Mapping[str, str]]:
-        """Send one request; returns (status, parsed body or None, headers) for 2xx."""
+        """Send one request; returns (status, parsed body or None, headers) for 2xx.
+
+        With `ctx`, what was sent (`shown`, else the JSON body, else the method and URL:
+        never headers, so never credentials) and what came back are recorded for
+        `raw_request`/`raw_response`, an error's body included."""
+        if ctx is not None and ctx.capture_raw:
+            sent = shown if shown is not None else json
+            if sent is None:
+                sent = {"method": method, "url": url, **({"query": dict(params)} if params else {})}
+            ctx.record(request=sent)
         kwargs: dict[str, Any] = {"headers": headers, "params": params}
         if json is not None:
             kwargs["data"] = orjson.dumps(json)
@@ -170,9 +181,11 @@ class HttpProvider(Provider):
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
+                body = _parse(raw)
+                if ctx is not None and ctx.capture_raw:
+                    ctx.raw_response = raw.decode("utf-8", "replace") if body is _GARBAGE else body
                 if resp.status >= 400:
                     self._raise_for(resp.status, raw, resp.headers)
-                body = _parse(raw)
                 if expect_json and body is _GARBAGE:
                     raise UpstreamUnavailable(
                         502,
@@ -200,9 +213,15 @@ class HttpProvider(Provider):
         recording it as the raw response, with `shown` (default: the `json` sent; pass a
         copy with media summarised) as the raw request."""
         _, body, _ = await self.request(
-            method, url, headers=self._headers(key), json=json, data=data, params=params
+            method,
+            url,
+            headers=self._headers(key),
+            json=json,
+            data=data,
+            params=params,
+            ctx=ctx,
+            shown=shown,
         )
-        ctx.record(request=json if shown is None else shown, response=body)
         return body
 
     async def stream(

@@ -318,6 +318,7 @@ class LumaProvider(HttpProvider):
                 f"{self._base(key)}/generations/{video_id}",
                 headers=self._headers(key),
                 expect_json=False,
+                ctx=ctx,
             )
         except UpstreamError as exc:
             if exc.status == 404:

@@ -333,7 +333,11 @@ class MiniMaxProvider(HttpProvider):
         if group:
             query["GroupId"] = str(group)
         _, body, _ = await self.request(
-            "GET", f"{self._base(key)}/v1/files/retrieve", headers=self._headers(key), params=query
+            "GET",
+            f"{self._base(key)}/v1/files/retrieve",
+            headers=self._headers(key),
+            params=query,
+            ctx=ctx,
         )
         file = self._checked(body).get("file")
         url = file.get("download_url") if isinstance(file, Mapping) else None

@@ -196,7 +196,10 @@ class OpenAIProvider(HttpProvider):
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         try:
             _, body, _ = await self.request(
-                "DELETE", f"{self._base(key)}/videos/{video_id}", headers=self._headers(key)
+                "DELETE",
+                f"{self._base(key)}/videos/{video_id}",
+                headers=self._headers(key),
+                ctx=ctx,
             )
         except UpstreamError as exc:
             if exc.status == 404:

@@ -278,6 +278,7 @@ class ReplicateProvider(HttpProvider):
                 "POST",
                 f"{self._base(key)}/predictions/{video_id}/cancel",
                 headers=self._headers(key),
+                ctx=ctx,
             )
         except UpstreamError as exc:
             if exc.status == 404:

@@ -312,6 +312,7 @@ class RunwayProvider(HttpProvider):
                 f"{self._base(key)}/v1/tasks/{video_id}",
                 headers={**self._headers(key), "Accept": "*/*"},
                 expect_json=False,
+                ctx=ctx,
             )
         except UpstreamError as exc:
             if exc.status == 404:

@@ -435,7 +435,7 @@ class SeedanceProvider(HttpProvider):
         url = f"{self._base(key)}{TASKS_PATH}/{video_id}"
         try:
             _, body, _ = await self.request(
-                "DELETE", url, headers=self._headers(key), expect_json=False
+                "DELETE", url, headers=self._headers(key), expect_json=False, ctx=ctx
             )
         except UpstreamError as exc:
             if exc.status == 404:

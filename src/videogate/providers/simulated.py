@@ -254,7 +254,9 @@ class SimulatedProvider(Provider):
         params = CreateParams(
             model=source["model"], prompt=prompt, seconds=source["seconds"], size=source["size"]
         )
-        return self._view(self._new_job(params, remixed_from=video_id))
+        job = self._new_job(params, remixed_from=video_id)
+        ctx.record(request={"prompt": prompt}, response=job)
+        return self._view(job)
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         job = self._load(video_id)
@@ -265,6 +267,7 @@ class SimulatedProvider(Provider):
         if task is None:
             self._remove_assets(video_id)
         # A render in flight notices its job file is gone and removes what it wrote.
+        ctx.record(request={"delete": video_id}, response={"id": video_id, "deleted": True})
         return DeleteResult(deleted=True, cancelled=running)
 
     async def aclose(self) -> None:
