@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
 from ..lifecycle.call import Call
-from ..lifecycle.reading import Stored
+from ..lifecycle.reading import Source, Stored
 from ..providers.base import VARIANT_TYPES, Content
 from ..video import Video
 from .cache_headers import parse_options
@@ -114,6 +114,11 @@ async def video_content(request: Request, gw: Gateway, call: Call) -> Response:
             "invalid_variant", "variant must be one of video, thumbnail, spritesheet.", "variant"
         )
     source = await gw.reader.content(who, request.path_params["video_id"], variant, call)
+    return await serve_content(gw, request, source, call)
+
+
+async def serve_content(gw: Gateway, request: Request, source: Source, call: Call) -> Response:
+    """The bytes of `source`: from the asset store (ranges honoured) or streamed upstream."""
     headers = {
         "x-request-id": call.event_id,
         "x-bf-provider": source.provider.id,
