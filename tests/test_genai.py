@@ -169,3 +169,37 @@ def test_ownership_auth_and_bad_input(gw: GatewayHandle) -> None:
         404,
         "file_not_found",
     )
+
+
+def test_vertex_mode_generate_and_fetch_predict_operation(
+    gw: GatewayHandle, mock: GeminiVeoMock
+) -> None:
+    """`vertexai=True` with an API key and a base URL: publishers/.../models/{m} paths and
+    `fetchPredictOperation`; the finished video comes back inline, as Vertex sends it."""
+    client = genai.Client(
+        vertexai=True,
+        api_key=gw.key,
+        http_options=types.HttpOptions(base_url=gw.url + "/genai", timeout=30_000),
+    )
+    # the Gemini API has no seed: the gateway says so before anything is sent upstream
+    with pytest.raises(genai_errors.ClientError) as refused:
+        client.models.generate_videos(
+            model="gemini/veo-3.1-generate-preview",
+            prompt="a lighthouse",
+            config=types.GenerateVideosConfig(seed=3),
+        )
+    assert refused.value.code == 400 and "seed" in str(refused.value)
+    assert mock.find_requests("POST") == []
+    op = client.models.generate_videos(
+        model="gemini/veo-3.1-generate-preview",  # -> publishers/gemini/models/veo-3.1-…
+        prompt="a lighthouse",
+        config=types.GenerateVideosConfig(duration_seconds=4, negative_prompt="fog"),
+    )
+    assert op.name and op.name.startswith("publishers/gemini/models/")
+    op = finish(client, op)
+    assert op.response is not None and op.response.generated_videos
+    video = op.response.generated_videos[0].video
+    assert video is not None and video.video_bytes == mock.media()
+    (body,) = sent_json(mock, "POST", ":predictLongRunning")
+    assert body["parameters"]["durationSeconds"] == 4
+    assert body["parameters"]["negativePrompt"] == "fog"

@@ -30,7 +30,9 @@ from starlette.routing import Route
 
 from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
+from ..governance.auth import Principal
 from ..lifecycle.call import Call
+from ..lifecycle.reading import Source
 from ..lifecycle.requests import CreateRequest
 from ..providers.base import InputReference
 from ..video import Failure, Video, VideoStatus
@@ -41,7 +43,15 @@ from .videos import serve_content
 
 PREFIX = "/genai/v1beta"
 GENERATE = ":predictLongRunning"
+FETCH = ":fetchPredictOperation"
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+VERTEX_RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+# Vertex-mode model resource: `[projects/{p}/locations/{l}/]publishers/google/models/{m}`.
+VERTEX_MODEL = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/([^/]+)/models/(.+)$")
+# Vertex-mode clients cannot download a URI (python-genai's files.download is Developer-API
+# only), so a finished video travels inline up to this size, as Vertex does without a
+# storageUri; a larger one is given as `gcsUri` naming the gateway's download URL.
+MAX_INLINE_VIDEO = 64 * 1024 * 1024
 # Veo's frames: aspectRatio x resolution -> OpenAI size (Gemini API docs: 16:9 | 9:16 at
 # 720p | 1080p; 4k on Veo 3.1 is inferred from its model page).
 SHORT_EDGE = {"720p": 720, "1080p": 1080, "4k": 2160}
@@ -210,6 +220,62 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _body_limit(gw: Gateway) -> int:
+    """Images travel base64-encoded inside the JSON: room for an upload-sized one."""
+    limits = gw.settings.limits
+    return limits.max_json_bytes + limits.max_upload_bytes * 4 // 3
+
+
+async def _video_bytes(gw: Gateway, source: Source) -> bytes | None:
+    """The whole video, or None when it is larger than MAX_INLINE_VIDEO."""
+    if source.stored is not None:
+        if source.stored.size > MAX_INLINE_VIDEO:
+            return None
+        chunks = await gw.assets.open(source.stored.key)
+        if chunks is None:
+            raise GatewayError(404, "video_content_expired", "The stored video was removed.")
+        return b"".join([chunk async for chunk in chunks])
+    content = source.upstream
+    assert content is not None
+    try:
+        out = bytearray()
+        async for chunk in content.chunks:
+            out += chunk
+            if len(out) > MAX_INLINE_VIDEO:
+                return None
+        return bytes(out)
+    finally:
+        await content.close()
+
+
+async def vertex_operation(
+    gw: Gateway, request: Request, who: Principal, video: Video, resource: str, call: Call
+) -> dict[str, Any]:
+    """The video as Vertex AI's operation: `response.videos[]` inline, failures as there."""
+    op: dict[str, Any] = {"name": f"{resource}/operations/{video.id}"}
+    if video.status == VideoStatus.COMPLETED:
+        source = await gw.reader.content(who, video.id, "video", call)
+        data = await _video_bytes(gw, source)
+        if data is None:
+            uri = f"{_base(request)}{PREFIX}/files/{file_token(video.id)}:download?alt=media"
+            sample = {"gcsUri": uri, "mimeType": "video/mp4"}
+        else:
+            sample = {
+                "bytesBase64Encoded": base64.b64encode(data).decode(),
+                "mimeType": "video/mp4",
+            }
+        op.update(done=True, response={"@type": VERTEX_RESPONSE_TYPE, "videos": [sample]})
+    elif video.status == VideoStatus.FAILED:
+        developer = operation(video, "", "", call)
+        if "error" in developer:
+            op.update(done=True, error=developer["error"])
+        else:
+            filtered = developer["response"]["generateVideoResponse"]
+            op.update(done=True, response={"@type": VERTEX_RESPONSE_TYPE, **filtered})
+    op["extra_fields"] = call.extra_fields(video.model_deployment)
+    return op
+
+
 # -- handlers -------------------------------------------------------------------------------------
 @endpoint("video_generation")
 async def generate(request: Request, gw: Gateway, call: Call) -> Response:
@@ -220,7 +286,7 @@ async def generate(request: Request, gw: Gateway, call: Call) -> Response:
         )
     model = path.removesuffix(GENERATE)
     who = await principal(gw, request)
-    body = await read_json_object(request, gw.settings.limits)
+    body = await read_json_object(request, gw.settings.limits, _body_limit(gw))
     create = create_request(model, body, request.headers.get("x-model-provider"))
     options = (
         parse_options(request.headers, gw.cache.config, gw.cache.semantic_available)
@@ -265,8 +331,51 @@ async def download(request: Request, gw: Gateway, call: Call) -> Response:
     return await serve_content(gw, request, source, call)
 
 
+def _vertex_model(path: str) -> tuple[str, str]:
+    """(resource name, gateway model) from a Vertex-mode path before its `:method`."""
+    found = VERTEX_MODEL.match(path)
+    if found is None:
+        raise GatewayError(404, "route_not_found", f"No Vertex AI model at {path!r}.")
+    publisher, model = found.groups()
+    if publisher != "google" and "/" not in model:
+        model = f"{publisher}/{model}"  # publishers/{provider}/models/{m}: that provider
+    return path.rsplit("/models/", 1)[0] + "/models/" + quote(
+        unquote(found.group(2)), safe=""
+    ), model
+
+
+@endpoint("video_generation")
+async def vertex(request: Request, gw: Gateway, call: Call) -> Response:
+    """Vertex-mode python-genai (`vertexai=True`, an API key, a base URL): create with
+    `{model}:predictLongRunning`, poll with `{model}:fetchPredictOperation`."""
+    path: str = request.path_params["path"]
+    resource_path, colon, method = path.rpartition(":")
+    if not colon or f":{method}" not in (GENERATE, FETCH):
+        raise GatewayError(404, "route_not_found", f"No route for POST {request.url.path}.")
+    resource, model = _vertex_model(resource_path)
+    who = await principal(gw, request)
+    body = await read_json_object(request, gw.settings.limits, _body_limit(gw))
+    if f":{method}" == FETCH:
+        call.request_type = "video_retrieve"
+        name = body.get("operationName")
+        if not isinstance(name, str) or "/operations/" not in name:
+            raise bad_request(
+                "invalid_parameter", "operationName must name an operation.", "operationName"
+            )
+        video = await gw.reader.retrieve(who, unquote(name.rsplit("/operations/", 1)[1]), call)
+    else:
+        create = create_request(model, body, request.headers.get("x-model-provider"))
+        created = await gw.create(
+            who, create, call, idempotency_key=request.headers.get("idempotency-key")
+        )
+        video = created.video
+    return respond(call, await vertex_operation(gw, request, who, video, resource, call))
+
+
 ROUTES = [
     Route(f"{PREFIX}/models/{{path:path}}", get_operation, methods=["GET"]),
     Route(f"{PREFIX}/models/{{path:path}}", generate, methods=["POST"]),
     Route(f"{PREFIX}/files/{{path:path}}", download, methods=["GET"]),
+    Route("/genai/v1beta1/{path:path}", vertex, methods=["POST"]),
+    Route("/genai/v1/{path:path}", vertex, methods=["POST"]),
 ]

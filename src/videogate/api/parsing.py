@@ -58,13 +58,17 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
-async def read_json_object(request: Request, limits: LimitsConfig) -> dict[str, Any]:
-    _check_length(request, limits.max_json_bytes)
+async def read_json_object(
+    request: Request, limits: LimitsConfig, limit: int | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object, at most `limit` bytes (default `max_json_bytes`)."""
+    limit = limits.max_json_bytes if limit is None else limit
+    _check_length(request, limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > limits.max_json_bytes:
-            raise _too_large(limits.max_json_bytes)
+        if len(raw) > limit:
+            raise _too_large(limit)
     if not raw:
         raise bad_request("invalid_json", "The request body is empty; send a JSON object.")
     try:
