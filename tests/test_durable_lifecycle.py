@@ -237,7 +237,7 @@ def test_idempotent_create(
             )
 
 
-def test_timed_out_create_is_reconciled_not_duplicated(
+def test_timed_out_create_is_neither_guessed_nor_duplicated(
     make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock
 ) -> None:
     gw = make_gateway(providers={"openai": provider(mock, timeout_seconds=0.5)})
@@ -247,11 +247,17 @@ def test_timed_out_create_is_reconciled_not_duplicated(
         timed_out = http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k2"})
         assert_envelope(timed_out, 504, "upstream_timeout")
         wait_for(lambda: len(mock.videos) == 1)  # the provider did create it
+        # Another client of the same upstream account makes the same prompt meanwhile: a
+        # prompt match would hand it over. The retry is refused instead (issue 18, High 2).
+        httpx.post(
+            mock.url + "/videos",
+            data={"prompt": "slow to answer", "model": "sora-2"},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
         retry = http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k2"})
-        assert retry.status_code == 200, retry.text
-        assert retry.json()["extra_fields"]["reconciled"] is True
-        assert retry.json()["id"].rsplit(":", 1)[0] in mock.videos
-        assert len(mock.videos) == 1
+        assert_envelope(retry, 409, "idempotency_outcome_unknown")
+        assert len(mock.videos) == 2  # nothing duplicated, nothing adopted
+        assert http.get("/v1/videos").json()["data"] == []
 
 
 def test_unhealthy_key_is_skipped_and_fallback_used_when_all_fail(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from videogate.config import ProviderConfig, UpstreamKey
 from videogate.errors import GatewayError
-from videogate.providers.base import CallContext, CreateParams
+from videogate.providers.base import CallContext
 from videogate.providers.luma import LumaProvider, failure_code
 
 from .conftest import GatewayHandle, assert_envelope
@@ -261,27 +260,6 @@ def test_mirrored_media_outlive_the_cdn(gw: GatewayHandle, mock: LumaMock) -> No
     assert client.videos.download_content(video.id).read() == mp4
     thumb = client.videos.download_content(video.id, variant="thumbnail")
     assert thumb.response.headers["content-type"] == "image/jpeg" and thumb.read() == jpeg
-
-
-async def test_find_created_reads_the_newest_generations(mock: LumaMock) -> None:
-    adapter = LumaProvider("luma", ProviderConfig(type="luma", base_url=mock.url))
-    key, ctx = UpstreamKey(value=KEY), CallContext()
-    for i in range(30):
-        mock.add_generation(f"clip {i}")
-    try:
-        since = time.time()
-        lost = mock.add_generation("lost answer")
-        prepared = adapter.prepare(CreateParams(model="ray-2", prompt="lost answer"))
-        found = await adapter.find_created(prepared, key, ctx, since)
-        assert found is not None and found.id == lost and found.status == "queued"
-        other = adapter.prepare(CreateParams(model="ray-2", prompt="never sent"))
-        assert await adapter.find_created(other, key, ctx, since) is None
-        late = adapter.prepare(CreateParams(model="ray-2", prompt="clip 29"))
-        assert await adapter.find_created(late, key, ctx, since + 60) is None  # too old
-    finally:
-        await adapter.aclose()
-    listed = mock.find_requests("GET", "/generations?")
-    assert listed and all("limit=20" in r.path and "offset=0" in r.path for r in listed)
 
 
 @pytest.mark.parametrize(

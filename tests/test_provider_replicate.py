@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +12,7 @@ import openai
 import orjson
 import pytest
 
-from videogate.config import ProviderConfig, UpstreamKey
-from videogate.providers.base import CallContext, CreateParams
+from videogate.config import ProviderConfig
 from videogate.providers.replicate import ReplicateProvider
 
 from .conftest import GatewayHandle, assert_envelope
@@ -220,39 +218,6 @@ def test_wrong_key_is_relayed(
     gw = make_gateway(providers={"replicate": replicate_provider(mock)})
     env = assert_create_refused(gw, KLING, 401, "upstream_401", "r8_wrong")
     assert env["error"]["message"] == "You did not pass a valid authentication token"
-
-
-def test_find_created_walks_cursor_pages(mock: ReplicateMock) -> None:
-    mock.page_size = 2
-    headers = {"Authorization": f"Bearer {KEY}"}
-    ids = []
-    for n in range(5):
-        resp = httpx.post(
-            f"{mock.url}/models/kwaivgi/kling-v2.1/predictions",
-            json={"input": {"prompt": f"fox {n}"}},
-            headers=headers,
-        )
-        ids.append(resp.json()["id"])
-    newest_first = ids[::-1]
-    config = ProviderConfig(type="replicate", base_url=mock.url, keys=[UpstreamKey(value=KEY)])
-
-    async def run() -> None:
-        provider = ReplicateProvider("replicate", config)
-        key, ctx = config.keys[0], CallContext()
-        try:
-            recent = await provider._recent(key, ctx, limit=4)
-            assert [v.id for v in recent] == newest_first[:4]
-            params = CreateParams(model="kwaivgi/kling-v2.1", prompt="fox 1")
-            prepared = provider.prepare(params)
-            found = await provider.find_created(prepared, key, ctx, since=time.time() - 60)
-            assert found is not None and found.id == ids[1]  # on the second page
-            other = provider.prepare(CreateParams(model="kwaivgi/kling-v2.1", prompt="never"))
-            assert await provider.find_created(other, key, ctx, since=time.time() - 60) is None
-        finally:
-            await provider.aclose()
-
-    asyncio.run(run())
-    assert mock.find_requests("GET", "/v1/predictions?cursor=")
 
 
 @pytest.mark.parametrize(

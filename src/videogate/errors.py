@@ -71,6 +71,18 @@ def bad_request(code: str, message: str, param: str | None = None) -> GatewayErr
     return GatewayError(400, code, message, param=param)
 
 
+def whole_number(text: object, max_digits: int = 9) -> int | None:
+    """`text` as a non-negative int if it is 1..max_digits ASCII digits, else None.
+
+    Not `str.isdigit()`: it accepts '²' and '①', which `int()` then rejects (a 500), and
+    numbers thousands of digits long, which `int()` refuses to parse."""
+    if not isinstance(text, str) or not 0 < len(text) <= max_digits:
+        return None
+    if not all("0" <= c <= "9" for c in text):
+        return None
+    return int(text)
+
+
 def not_found(video_id: str | None = None, message: str | None = None) -> GatewayError:
     return GatewayError(
         404,

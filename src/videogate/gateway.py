@@ -13,7 +13,7 @@ from typing import Any
 
 from .assets.store import AssetStore
 from .cache.service import CacheService
-from .config import Settings
+from .config import Settings, private_dir
 from .governance.auth import Authenticator
 from .governance.limits import LimitBackend, RedisLimits, SqlLimits
 from .governance.policy import Governance
@@ -76,7 +76,7 @@ class Gateway:
 
     @classmethod
     async def start(cls, settings: Settings) -> Gateway:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = make_engine(settings.effective_database_url)
         await migrate(engine)
         backend = backend_for(check_url(settings.effective_database_url))

@@ -6,8 +6,10 @@ registry; secrets are write-only: virtual-key secrets are shown once, provider s
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -218,20 +220,47 @@ async def providers(request: Request, gw: Gateway, call: Call, who: Principal) -
     return respond(call, {"object": "list", "data": data})
 
 
+KEY_FIELDS = frozenset({"name", "value", "weight", "models", "base_url"})
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def upstream_key_fields(body: dict[str, Any]) -> tuple[str, str, float, list[str], str | None]:
+    """An upstream key's fields, each checked for type before anything is stored: a stored
+    row the gateway cannot load would otherwise fail every reload (and the next start)."""
+    unknown = sorted(set(body) - KEY_FIELDS)
+    if unknown:
+        raise bad_request("invalid_key", f"Unknown field(s): {', '.join(unknown)}.", unknown[0])
+    name, value = body.get("name"), body.get("value")
+    if not isinstance(name, str) or not KEY_NAME.match(name):
+        raise bad_request(
+            "invalid_key", "name is required: 1-100 of letters, digits, '.', '_', '-'.", "name"
+        )
+    if not isinstance(value, str) or not value:
+        raise bad_request("invalid_key", "value (the secret) is required.", "value")
+    weight = body.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1e6:
+        raise bad_request("invalid_weight", "weight must be a positive number.", "weight")
+    models = body.get("models") or []
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise bad_request("invalid_models", "models must be a list of patterns.", "models")
+    base_url = body.get("base_url")
+    if base_url is not None:
+        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise bad_request(
+                "invalid_base_url", "base_url must be an http(s) URL with a host.", "base_url"
+            )
+        if parts.username or parts.password:
+            raise bad_request("invalid_base_url", "base_url may not carry credentials.", "base_url")
+    return name, value, float(weight), list(models), base_url
+
+
 @admin_endpoint("provider_key_put")
 async def put_provider_key(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     actor = _actor(who.name)
     provider = gw.routing.provider(request.path_params["provider"])
     body = await _body(gw, request)
-    name, value = body.get("name"), body.get("value")
-    if not isinstance(name, str) or not name or not isinstance(value, str) or not value:
-        raise bad_request("invalid_key", "name and value (the secret) are required.")
-    weight = body.get("weight", 1.0)
-    models = body.get("models") or []
-    if not isinstance(weight, int | float) or weight <= 0:
-        raise bad_request("invalid_weight", "weight must be a positive number.", "weight")
-    if not isinstance(models, list):
-        raise bad_request("invalid_models", "models must be a list of patterns.", "models")
+    name, value, weight, models, base_url = upstream_key_fields(body)
     await gw.registry.put_upstream_key(
         {
             "provider": provider.id,
@@ -239,7 +268,7 @@ async def put_provider_key(request: Request, gw: Gateway, call: Call, who: Princ
             "secret_encrypted": encrypt(value),
             "weight": float(weight),
             "models": models,
-            "base_url": body.get("base_url"),
+            "base_url": base_url,
             "created_at": time.time(),
         },
         actor,

@@ -15,7 +15,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from ..config import LimitsConfig
-from ..errors import GatewayError, bad_request
+from ..errors import GatewayError, bad_request, whole_number
 from ..lifecycle.requests import CreateRequest
 from ..providers.base import InputReference
 
@@ -35,9 +35,10 @@ def _too_large(limit: int) -> GatewayError:
 def _check_length(request: Request, limit: int) -> None:
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.isdigit():
+        number = whole_number(length, 18)
+        if number is None:
             raise bad_request("invalid_content_length", "Content-Length is not a number.")
-        if int(length) > limit:
+        if number > limit:
             raise _too_large(limit)
 
 
@@ -208,7 +209,7 @@ async def parse_create(request: Request, limits: LimitsConfig) -> CreateRequest:
             "prompt_too_long", f"prompt exceeds {limits.max_prompt_chars} characters.", "prompt"
         )
     seconds = _string(body, "seconds")
-    if seconds is not None and not (seconds.isdigit() and int(seconds) > 0):
+    if seconds is not None and not (whole_number(seconds, 6) or 0) > 0:
         raise bad_request(
             "invalid_seconds",
             f"seconds must be a positive whole number, not {seconds!r}.",

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..config import Settings, configure_logging, settings_from
+from ..config import Settings, configure_logging, private_dir, settings_from
 from .app import GatewayApp, create_app, ensure_first_key
 
 ENV = "VIDEOGATE_SERVE"
@@ -28,7 +28,7 @@ _lock: list[TextIO] = []  # holds the worker lock's file (and so the lock) for t
 
 def take_worker_lock(data_dir: Path) -> bool:
     """True for the one process that may run the background worker (held until it exits)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     fh = (data_dir / "worker.lock").open("a")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

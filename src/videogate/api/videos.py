@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import GatewayError, bad_request
+from ..errors import GatewayError, bad_request, whole_number
 from ..gateway import Gateway
 from ..lifecycle.call import Call
 from ..lifecycle.reading import Source, Stored
@@ -66,7 +66,8 @@ async def list_videos(request: Request, gw: Gateway, call: Call) -> Response:
     who = await principal(gw, request)
     q = request.query_params
     limit_raw = q.get("limit", "20")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+    limit = whole_number(limit_raw, 3)
+    if limit is None or not 1 <= limit <= 100:
         raise bad_request("invalid_limit", "limit must be a whole number from 1 to 100.", "limit")
     order = q.get("order", "desc")
     if order not in ("asc", "desc"):
@@ -76,7 +77,7 @@ async def list_videos(request: Request, gw: Gateway, call: Call) -> Response:
         who,
         provider=provider,
         after=q.get("after") or None,
-        limit=int(limit_raw),
+        limit=limit,
         order=order,
         call=call,
     )
@@ -177,14 +178,15 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         param="Range",
         headers={"Content-Range": f"bytes */{size}"},
     )
+    first_n, last_n = whole_number(first, 18), whole_number(last, 18)
     if not first:  # suffix: the last N bytes
-        if not last.isdigit() or int(last) == 0:
+        if not last_n:
             raise unsatisfiable
-        return max(0, size - int(last)), size
-    if not first.isdigit() or (last and not last.isdigit()):
+        return max(0, size - last_n), size
+    if first_n is None or (last and last_n is None):
         return None
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
+    start = first_n
+    end = min(last_n + 1, size) if last_n is not None else size
     if start >= size or end <= start:
         raise unsatisfiable
     return start, end

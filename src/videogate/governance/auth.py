@@ -132,6 +132,11 @@ class Authenticator:
             raise _denied(401, "token_not_yet_valid", "The JWT is not valid yet (nbf).") from None
         except jwt.InvalidTokenError as exc:
             raise _denied(401, "invalid_token", f"The JWT is not valid: {exc}.") from None
+        # PyJWT takes a numeric string for exp/nbf/iat; RFC 7519 says NumericDate (a number).
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise _denied(401, "invalid_token", f"The JWT's {name!r} must be a number.")
         role = claims.get("role")
         if role == ADMIN_ROLE:
             return Principal(kind="admin", owner="admin", name=str(claims.get("sub") or "admin"))

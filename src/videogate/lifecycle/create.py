@@ -30,7 +30,7 @@ from .policy import STARTED_GIVE_UP_SECONDS
 from .progress import JobProgress
 from .requests import CreateRequest
 from .routing import Routing, Target
-from .starting import reconcile, request_hash, start
+from .starting import request_hash, start
 from .undo import UnitOfWork
 
 
@@ -233,13 +233,16 @@ class CreateVideo:
                 "idempotency_in_progress",
             )
         if held["state"] == "unknown":
-            found = await reconcile(targets, held["started_at"], call.ctx)
-            if found is None:
-                await self.idempotency.set_state(principal.owner, idem, "started")
-                return None  # nothing was created upstream: create it now
-            (provider, prepared), key, up = found
-            video = await self._record(principal, call, provider, prepared, key, up, idem)
-            return Created(video, {"reconciled": True})
+            # The earlier upstream create timed out: a job may exist or not. Matching recent
+            # jobs by prompt adopts another client's (issue 18), and no adapter's API echoes
+            # a reference the gateway sent, so refuse rather than guess or duplicate.
+            raise idempotency_conflict(
+                "The earlier create with this Idempotency-Key timed out upstream, and the "
+                "provider cannot tell whether it started a job. The gateway will not guess "
+                "(it could hand you another client's video) nor start a second one: check "
+                "GET /v1/videos, then retry with a new Idempotency-Key.",
+                "idempotency_outcome_unknown",
+            )
         replayed = await self.videos.get(held["video_id"])
         if replayed is None:
             raise not_found(held["video_id"])

@@ -94,19 +94,3 @@ def request_hash(request: CreateRequest) -> str:
         "input_reference": ref_part,
     }
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-async def reconcile(
-    targets: list[Target], since: float, ctx: CallContext
-) -> tuple[Target, UpstreamKey, UpstreamVideo] | None:
-    """After a create whose outcome is unknown (timeout): the job it started, if any."""
-    for target in targets:
-        provider, prepared = target
-        for key in provider.candidate_keys(prepared.params.model):
-            try:
-                found = await provider.find_created(prepared, key, ctx, since)
-            except GatewayError:
-                continue
-            if found is not None:
-                return target, key, found
-    return None

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..config import ProviderConfig, UpstreamKey
-from ..errors import GatewayError, UpstreamError, bad_request
+from ..errors import GatewayError, UpstreamError, bad_request, whole_number
 from ..video import Failure
 from .base import (
     TERMINAL,
@@ -41,7 +41,6 @@ from .media import decode_data_url
 from .multipart import Multipart
 from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
 from .params import refuse_reserved
-from .recovery import created_by
 
 V1_PATH = "/openai/v1"
 RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
@@ -103,7 +102,6 @@ PROGRESS_MAP: dict[str, int] = {
     "cancelled": 100,
 }
 UNKNOWN_STAGE_PROGRESS = 50
-FIND_WINDOW = 20  # jobs checked for a create whose answer was lost
 # `failure_reason` (or the cancelled status) -> the failed job's error.
 FAILURE_MAP: dict[str, dict[str, str]] = {
     "input_moderation": {
@@ -275,7 +273,8 @@ class AzureJobsProvider(_AzureEndpoint):
             )
         if params.seconds is not None:
             limit = MAX_HD_SECONDS if size in HD_SIZES else MAX_SECONDS
-            if not params.seconds.isdigit() or not 1 <= int(params.seconds) <= limit:
+            whole = whole_number(params.seconds, 3)
+            if whole is None or not 1 <= whole <= limit:
                 raise bad_request(
                     "invalid_seconds",
                     f"seconds {params.seconds!r} must be a whole number from 1 to {limit} "
@@ -366,17 +365,6 @@ class AzureJobsProvider(_AzureEndpoint):
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._job(video_id, key, ctx))
-
-    async def find_created(
-        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """The newest job since `since` with this deployment, prompt and size (the jobs API
-        lists newest first)."""
-        query = {**self.query, "limit": str(FIND_WINDOW)}
-        body = await self.call_api("GET", self._jobs(key), key, ctx, params=query)
-        items = body.get("data", []) if isinstance(body, Mapping) else []
-        found = created_by(map(self.to_video, items), prepared.params, since)
-        return next((video for video in found if video.size in (None, prepared.size)), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -75,9 +75,9 @@ class CreateParams:
 class Prepared:
     """A create checked and built once for one provider, before any upstream call.
 
-    `prepare` raises every 400 it can without the network and returns this; `create` (and
-    `find_created`, after a timeout) send it as it is, so an upload is encoded once per
-    request however many keys or fallbacks are tried.
+    `prepare` raises every 400 it can without the network and returns this; `create` sends
+    it as it is, so an upload is encoded once per request however many keys or fallbacks
+    are tried.
     """
 
     params: CreateParams
@@ -213,13 +213,6 @@ class Provider(ABC):
     @abstractmethod
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         """The job's current state."""
-
-    async def find_created(
-        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """After a create timed out: the job it may have started, if the provider lets us
-        look it up (None: it did not, or we cannot tell). Used to avoid duplicate jobs."""
-        return None
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import whole_number
+
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
 
@@ -52,6 +54,9 @@ def int_or_none(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        whole = whole_number(text.removeprefix("-"), 18)
+        if whole is not None:
+            return -whole if text.startswith("-") else whole
     return None

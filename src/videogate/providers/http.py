@@ -8,6 +8,7 @@ unparseable bodies become gateway-made envelopes (502/504), and non-2xx answers 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
@@ -19,6 +20,8 @@ from ..errors import UpstreamError, UpstreamUnavailable
 from .base import CallContext, Content, Provider
 from .media import media_type_for
 from .multipart import Multipart
+
+log = logging.getLogger("videogate.providers")
 
 # Read buffer of a streamed download: aiohttp's 64 KiB default caps a proxied download near
 # 0.7 GB/s on loopback; 1 MiB reaches ~1.7 GB/s (bench) and bounds what a slow client can
@@ -122,10 +125,13 @@ class HttpProvider(Provider):
             return UpstreamUnavailable(
                 504, "upstream_timeout", f"Provider {self.id!r} did not answer in time.", self.id
             )
+        # The cause names the provider's host and port: the log keeps it, the caller (a
+        # tenant) learns only the kind of failure.
+        log.warning("provider %s unreachable: %s", self.id, exc)
         return UpstreamUnavailable(
             502,
             "upstream_unreachable",
-            f"Provider {self.id!r} could not be reached: {exc}",
+            f"Provider {self.id!r} could not be reached ({type(exc).__name__}).",
             self.id,
         )
 

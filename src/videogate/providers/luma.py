@@ -40,7 +40,7 @@ from .convert import iso_to_unix, parse_size
 from .failures import not_ready, variant_missing
 from .http import HttpProvider
 from .params import ExtraKind, coerce_extras, refuse_reserved
-from .recovery import created_by, pending_while_running
+from .recovery import pending_while_running
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 STATUS_MAP: dict[str, str] = {
@@ -116,7 +116,6 @@ EXTRA_KINDS: dict[str, ExtraKind] = {
 }
 # When the CDN declares only a generic byte type and the URL has no telling extension.
 FALLBACK_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg"}
-FIND_WINDOW = 20  # generations checked for a create whose answer was lost
 
 
 def failure_code(reason: str | None) -> str:
@@ -271,24 +270,6 @@ class LumaProvider(HttpProvider):
 
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         return self.to_video(await self._generation(video_id, key, ctx))
-
-    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[Any]:
-        """The newest `limit` generations (Luma lists newest first)."""
-        query = {"limit": str(limit), "offset": "0"}
-        body = await self.call_api("GET", f"{self._base(key)}/generations", key, ctx, params=query)
-        items = body.get("generations") if isinstance(body, Mapping) else None
-        if not isinstance(items, list):
-            raise self.bad_response(
-                f"Provider {self.id!r} answered a list without generations.", body
-            )
-        return items
-
-    async def find_created(
-        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """The newest generation with this prompt and model created since `since`."""
-        items = await self._recent(key, ctx, FIND_WINDOW)
-        return next(created_by(map(self.to_video, items), prepared.params, since), None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

@@ -29,7 +29,7 @@ from .base import (
 from .http import HttpProvider
 from .media import decode_data_url
 from .multipart import Multipart
-from .recovery import created_by, pending_while_running
+from .recovery import pending_while_running
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Upstream status -> OpenAI public status. OpenAI's own are the identity; the rest appear on
@@ -47,7 +47,6 @@ STATUS_MAP: dict[str, str] = {
     "canceled": "failed",
 }
 DATA_URL_PREFIX = "data:"
-FIND_WINDOW = 20  # videos checked for a create whose answer was lost
 
 
 def form_value(value: Any) -> str:
@@ -159,20 +158,6 @@ class OpenAIProvider(HttpProvider):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/videos/{video_id}"
         return self.to_video(await self.call_api("GET", url, key, ctx))
-
-    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[UpstreamVideo]:
-        """The newest `limit` videos."""
-        query = {"limit": str(limit), "order": "desc"}
-        body = await self.call_api("GET", f"{self._base(key)}/videos", key, ctx, params=query)
-        items = body.get("data", []) if isinstance(body, Mapping) else []
-        return [self.to_video(v) for v in items]
-
-    async def find_created(
-        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """The newest job with this prompt and model created since `since` (list lookup)."""
-        found = created_by(await self._recent(key, ctx, FIND_WINDOW), prepared.params, since)
-        return next(found, None)
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

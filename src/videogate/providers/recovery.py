@@ -1,42 +1,24 @@
-"""Steps that recover a job-shaped API from an uncertain state: finding the job a timed-out
-create may have started (so no duplicate is made), and a delete the provider refuses while
-the job is still running (the outbox retries it once the job has ended).
+"""A step that recovers a job-shaped API from an uncertain state: a delete the provider
+refuses while the job is still running (the outbox retries it once the job has ended).
+
+There is deliberately no "find the job a timed-out create started" helper: matching recent
+jobs by prompt and model adopts another client's job on a shared account (issue 18), and
+none of these APIs echoes a reference the gateway could send, so the gateway refuses to
+guess instead (`idempotency_outcome_unknown`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Iterator
 
 from ..config import UpstreamKey
 from ..errors import UpstreamError
 from .base import (
     TERMINAL,
     CallContext,
-    CreateParams,
     DeleteResult,
     Provider,
-    UpstreamVideo,
 )
 
-CREATE_CLOCK_SKEW = 5  # seconds a provider's clock may run behind ours
 
-
-def created_by(
-    videos: Iterable[UpstreamVideo], params: CreateParams, since: float
-) -> Iterator[UpstreamVideo]:
-    """The jobs among `videos` that a create timed out at `since` may have started: the same
-    prompt and model (or no model reported), created no earlier than `since`. Adapters add
-    what else their provider reports (size, version) when choosing one."""
-    for video in videos:
-        if (
-            video.prompt == params.prompt
-            and video.model in (None, params.model)
-            and video.created_at >= int(since) - CREATE_CLOCK_SKEW
-        ):
-            yield video
-
-
-# -- deletes ---------------------------------------------------------------------------------
 async def pending_while_running(
     provider: Provider, video_id: str, key: UpstreamKey, ctx: CallContext, refusal: UpstreamError
 ) -> DeleteResult | None:

@@ -37,7 +37,7 @@ from .convert import aspect_ratio, iso_to_unix, parse_size
 from .http import HttpProvider
 from .media import display_url, image_url_input, media_type_for
 from .params import coerce_extras, configured_input, model_options
-from .recovery import created_by, pending_while_running
+from .recovery import pending_while_running
 
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 # Prediction status -> OpenAI status (replicate.com/docs/topics/predictions/lifecycle).
@@ -297,37 +297,6 @@ class ReplicateProvider(HttpProvider):
         return DeleteResult(
             deleted=False, detail="Replicate has no delete; the prediction had already ended"
         )
-
-    async def _recent(self, key: UpstreamKey, ctx: CallContext, limit: int) -> list[UpstreamVideo]:
-        """Up to `limit` predictions, newest first (the only order Replicate lists in),
-        walking at most MAX_LIST_PAGES pages."""
-        found: list[UpstreamVideo] = []
-        cursor: str | None = None
-        for _ in range(MAX_LIST_PAGES):
-            query = {"cursor": cursor} if cursor else None
-            url = f"{self._base(key)}/predictions"
-            body = await self.call_api("GET", url, key, ctx, params=query)
-            results = body.get("results") if isinstance(body, Mapping) else None
-            for item in results if isinstance(results, list) else []:
-                found.append(self.to_video(item))
-                if len(found) >= limit:
-                    return found
-            cursor = _cursor(body.get("next") if isinstance(body, Mapping) else None)
-            if cursor is None:
-                break
-        return found
-
-    async def find_created(
-        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext, since: float
-    ) -> UpstreamVideo | None:
-        """The newest prediction of this model and prompt created since `since`."""
-        name, _, version = prepared.params.model.partition(":")
-        recent = await self._recent(key, ctx, limit=20)
-        for video in created_by(recent, prepared.params, since):
-            raw = video.raw if isinstance(video.raw, Mapping) else {}
-            if raw.get("model") in (None, name) and (not version or raw.get("version") == version):
-                return video
-        return None
 
     # -- errors ---------------------------------------------------------------------------
 

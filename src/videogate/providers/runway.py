@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request, whole_number
 from ..video import Failure
 from .base import (
     TERMINAL,
@@ -179,10 +179,7 @@ class RunwayProvider(HttpProvider):
                 "size",
             )
         seconds = params.seconds
-        if seconds is None:
-            duration = spec.default_duration
-        else:
-            duration = int(seconds) if seconds.isdigit() else -1
+        duration = spec.default_duration if seconds is None else whole_number(seconds, 3) or -1
         if duration not in spec.durations:
             raise bad_request(
                 "invalid_seconds",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import UpstreamKey
-from ..errors import UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request, whole_number
 from ..video import Failure
 from .base import (
     TERMINAL,
@@ -320,7 +320,7 @@ class SeedanceProvider(HttpProvider):
         if seconds is None:
             return {}
         param = "seconds" if params.seconds is not None else "duration"
-        value = int(seconds) if str(seconds).lstrip("-").isdigit() else None
+        value = seconds if type(seconds) is int else whole_number(str(seconds))
         if value is None or not spec.min_seconds <= value <= spec.max_seconds:
             raise bad_request(
                 "invalid_seconds",

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ..config import ProviderConfig, UpstreamKey
-from ..errors import UpstreamError, bad_request
+from ..errors import UpstreamError, bad_request, whole_number
 from .base import (
     VARIANT_TYPES,
     CallContext,
@@ -83,19 +83,32 @@ class SimulatedProvider(Provider):
         if w % 2 or h % 2 or not (16 <= w <= self.max_dimension and 16 <= h <= self.max_dimension):
             raise bad_request("invalid_size", f"size {size!r} is not {allowed}.", "size")
         seconds = params.seconds or self.default_seconds
-        if not seconds.isdigit() or not 1 <= int(seconds) <= self.max_seconds:
+        whole = whole_number(seconds, 3)
+        if whole is None or not 1 <= whole <= self.max_seconds:
             raise bad_request(
                 "invalid_seconds",
                 f"seconds {seconds!r} must be a whole number from 1 to {self.max_seconds}.",
                 "seconds",
             )
         failure = params.extra.get("simulated_failure")
-        if failure is not None and failure not in FAILURES:
+        if failure is not None and (not isinstance(failure, str) or failure not in FAILURES):
             raise bad_request(
                 "invalid_parameter",
                 f"simulated_failure must be one of {sorted(FAILURES)}.",
                 "simulated_failure",
             )
+        pace = params.extra.get("simulated_generation_seconds")
+        if pace is not None:
+            try:
+                ok = 0 <= float(pace) <= 3600
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise bad_request(
+                    "invalid_parameter",
+                    "simulated_generation_seconds must be a number from 0 to 3600.",
+                    "simulated_generation_seconds",
+                )
         shown = {"model": params.model, "prompt": params.prompt}
         return Prepared(params, shown=shown, size=size, seconds=seconds)
 

@@ -14,7 +14,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ..config import ConfigError
+from ..config import ConfigError, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,6 +56,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(path))  # SQLite gives its -wal and -shm files the same mode
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -1,0 +1,171 @@
+"""Probes from the audit (issue 18), each a 4xx or a held line now: odd digits, reservations
+after a failed create, a malformed admin key row, string JWT claims, file modes, and
+internal hosts in error messages."""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from videogate.api.auth import mint_jwt
+from videogate.errors import whole_number
+
+from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope, free_port
+from .mocks.openai_videos import OpenAIVideosMock
+
+KEY = "sk-upstream-hardening"
+TINY = {"prompt": "p", "model": "simulated/test-pattern", "size": "32x32", "seconds": "1"}
+ODD = ["²", "①", "٣", "9" * 5000, "-1", "0x1", " 1"]
+
+
+@pytest.fixture
+def mock() -> Iterator[OpenAIVideosMock]:
+    with OpenAIVideosMock(api_key=KEY, queued_seconds=0.1, run_seconds=0.3) as m:
+        yield m
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock) -> GatewayHandle:
+    return make_gateway(
+        providers={
+            "openai": {"type": "openai", "base_url": mock.url, "keys": [{"value": KEY}]},
+            "simulated": FAST_SIMULATED,
+        }
+    )
+
+
+def admin(gw: GatewayHandle) -> httpx.Client:
+    return gw.http(mint_jwt(gw.settings.jwt_secret(), role="admin", ttl_seconds=300, subject="a"))
+
+
+def test_odd_digits_are_400s_never_500s(gw: GatewayHandle) -> None:
+    with gw.http() as http:
+        for odd in ODD:
+            resp = http.post("/v1/videos", json={**TINY, "seconds": odd})
+            assert_envelope(resp, 400, "invalid_seconds")
+            assert_envelope(http.get("/v1/videos", params={"limit": odd}), 400, "invalid_limit")
+        for extra, value in [
+            ("simulated_generation_seconds", "abc"),
+            ("simulated_generation_seconds", "nan"),
+            ("simulated_failure", ["moderation"]),
+            ("simulated_failure", {"x": 1}),
+        ]:
+            resp = http.post("/v1/videos", json={**TINY, extra: value})
+            assert_envelope(resp, 400, "invalid_parameter")
+        vid = http.post("/v1/videos", json=TINY).json()["id"]
+        deadline = time.time() + 20
+        while http.get(f"/v1/videos/{vid}").json()["status"] != "completed":
+            assert time.time() < deadline
+            time.sleep(0.2)
+        for odd in ODD[:4]:
+            for spec in (f"bytes={odd}-", f"bytes=0-{odd}", f"bytes=-{odd}"):
+                resp = http.get(f"/v1/videos/{vid}/content", headers={"Range": spec.encode()})
+                assert resp.status_code in (200, 206, 416), (spec, resp.status_code)
+
+
+@given(st.text(max_size=12))
+def test_whole_number_takes_ascii_digits_only(text: str) -> None:
+    value = whole_number(text)
+    if text and len(text) <= 9 and all(c in "0123456789" for c in text):
+        assert value == int(text)
+    else:
+        assert value is None
+
+
+def test_failed_creates_give_their_reservation_back(
+    gw: GatewayHandle, mock: OpenAIVideosMock
+) -> None:
+    """One active job allowed: after creates that fail past the reservation (a garbage
+    answer, an upstream 500), the next create still fits."""
+    with admin(gw) as root:
+        made = root.post(
+            "/api/governance/virtual-keys",
+            json={"name": "one", "max_active_jobs": 1, "budget_usd": 1.0, "budget_period": "daily"},
+        )
+        key = made.json()["key"]
+    body = {"prompt": "x", "model": "openai/sora-2", "seconds": "4"}
+    with gw.http(key) as http:
+        mock.garbage_next(1, path_contains="/videos")
+        assert http.post("/v1/videos", json=body).status_code == 502
+        mock.fail_next(500, path_contains="/videos")
+        assert http.post("/v1/videos", json=body).status_code == 500
+        ok = http.post("/v1/videos", json=body)
+        assert ok.status_code == 200, ok.text
+        # and the one slot is really held by that job now
+        assert_envelope(http.post("/v1/videos", json=body), 429, "rate_limited")
+
+
+def test_malformed_upstream_key_rows_are_refused_and_the_gateway_keeps_serving(
+    gw: GatewayHandle,
+) -> None:
+    bad: list[dict[str, Any]] = [
+        {"name": "k", "value": "v", "models": [1, 2]},
+        {"name": "k", "value": "v", "base_url": 5},
+        {"name": "k", "value": "v", "base_url": "ftp://x"},
+        {"name": "k", "value": "v", "base_url": "https://user:pw@example.com"},
+        {"name": "k", "value": "v", "weight": True},
+        {"name": "k", "value": "v", "weight": "2"},
+        {"name": "../k", "value": "v"},
+        {"name": "k", "value": "v", "surprise": 1},
+        {"name": "k"},
+    ]
+    with admin(gw) as root:
+        for body in bad:
+            resp = root.post("/api/providers/openai/keys", json=body)
+            assert resp.status_code == 400, (body, resp.text)
+            assert resp.json()["is_bifrost_error"] is True
+        listed = root.get("/api/providers").json()["data"]
+        assert {k["name"] for p in listed if p["id"] == "openai" for k in p["keys"]} == {"default"}
+    with gw.http() as http:
+        assert http.post("/v1/videos", json=TINY).status_code == 200
+
+
+def test_jwt_time_claims_must_be_numbers(gw: GatewayHandle) -> None:
+    secret = gw.settings.jwt_secret()
+    url = gw.url + "/v1/videos"
+    later = int(time.time()) + 300
+    for claims in (
+        {"role": "admin", "exp": str(later)},
+        {"role": "admin", "exp": later, "nbf": "0"},
+        {"role": "admin", "exp": later, "iat": "0"},
+    ):
+        token = jwt.encode(claims, secret, algorithm="HS256")
+        resp = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert_envelope(resp, 401, "invalid_token")
+    good = jwt.encode({"role": "admin", "exp": later}, secret, algorithm="HS256")
+    assert httpx.get(url, headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_data_dir_and_secrets_are_private(gw: GatewayHandle) -> None:
+    data = gw.settings.data_dir
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for path in data.iterdir():
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_unreachable_upstream_does_not_reveal_its_address(
+    make_gateway: Callable[..., GatewayHandle],
+) -> None:
+    port = free_port()
+    gw = make_gateway(
+        providers={
+            "openai": {
+                "type": "openai",
+                "base_url": f"http://127.0.0.1:{port}/v1",
+                "keys": [{"value": KEY}],
+            }
+        }
+    )
+    with gw.http() as http:
+        resp = http.post("/v1/videos", json={"prompt": "x", "model": "openai/sora-2"})
+    body = assert_envelope(resp, 502, "upstream_unreachable")
+    assert str(port) not in resp.text and "127.0.0.1" not in body["error"]["message"]
