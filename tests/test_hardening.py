@@ -4,6 +4,7 @@ internal hosts in error messages."""
 
 from __future__ import annotations
 
+import asyncio
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from videogate.api.auth import mint_jwt
 from videogate.errors import whole_number
+from videogate.gateway import Gateway
 
 from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope, free_port
 from .mocks.openai_videos import OpenAIVideosMock
@@ -169,3 +171,53 @@ def test_unreachable_upstream_does_not_reveal_its_address(
         resp = http.post("/v1/videos", json={"prompt": "x", "model": "openai/sora-2"})
     body = assert_envelope(resp, 502, "upstream_unreachable")
     assert str(port) not in resp.text and "127.0.0.1" not in body["error"]["message"]
+
+
+def test_a_create_that_died_after_reserving_is_given_back_by_the_sweep(
+    gw: GatewayHandle,
+) -> None:
+    """kill -9 between reserve and record, simulated: a second gateway on the same store
+    reserves for the key and never records. The slot stays held until the sweep."""
+    SLOW = {**TINY, "simulated_generation_seconds": 60}  # stays active through the test
+    with admin(gw) as root:
+        key = root.post(
+            "/api/governance/virtual-keys", json={"name": "one", "max_active_jobs": 1}
+        ).json()["key"]
+
+    async def reserve_and_die() -> Any:
+        other = await Gateway.start(gw.settings)
+        try:
+            who = await other.auth.from_token(key)
+            subject = await other.gov.subject(who.key)
+            return await other.gov.reserve(subject, 0.0, 1.0)
+        finally:
+            await other.close()
+
+    asyncio.run(reserve_and_die())
+    with gw.http(key) as http:
+        assert_envelope(http.post("/v1/videos", json=SLOW), 429, "rate_limited")
+
+    async def sweep() -> tuple[int, int]:
+        other = await Gateway.start(gw.settings)
+        try:
+            young = await other.gov.sweep_reservations(3600)  # too young to be given back
+            return young, await other.gov.sweep_reservations(0)
+        finally:
+            await other.close()
+
+    assert asyncio.run(sweep()) == (0, 1)
+    with gw.http(key) as http:
+        made = http.post("/v1/videos", json=SLOW)
+        assert made.status_code == 200, made.text
+        assert_envelope(http.post("/v1/videos", json=SLOW), 429, "rate_limited")
+
+    async def sweep_again() -> int:
+        other = await Gateway.start(gw.settings)
+        try:  # the recorded job's reservation was taken over by its usage row: kept
+            return await other.gov.sweep_reservations(0)
+        finally:
+            await other.close()
+
+    assert asyncio.run(sweep_again()) == 0
+    with gw.http(key) as http:
+        assert_envelope(http.post("/v1/videos", json=SLOW), 429, "rate_limited")

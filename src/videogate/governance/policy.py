@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import calendar
 import functools
+import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import GatewayError
 from ..store.models import customers, teams
 from ..store.models import usage as usage_table
+from ..store.reservations import ReservationLedger
 from ..video import Video
 from .limits import Claim, Denied, LimitBackend
 from .prices import PriceTable, tier_of
+
+log = logging.getLogger("videogate.governance")
 
 Row = dict[str, Any]
 LEVELS = ("key", "team", "customer")
@@ -75,6 +80,7 @@ class Reservation:
     claims: list[Claim]
     estimate_usd: float
     seconds: float
+    id: str | None = None  # its ledger row, when it claimed anything
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -84,10 +90,17 @@ def _fmt_time(ts: float | None) -> str:
 
 
 class Governance:
-    def __init__(self, engine: AsyncEngine, limits: LimitBackend, prices: PriceTable) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        limits: LimitBackend,
+        prices: PriceTable,
+        ledger: ReservationLedger | None = None,
+    ) -> None:
         self.engine = engine
         self.limits = limits
         self.prices = prices
+        self.ledger = ledger or ReservationLedger(engine)
         self._cache: dict[str, tuple[float, Row | None]] = {}
 
     def forget(self) -> None:
@@ -228,7 +241,18 @@ class Governance:
             await self.limits.acquire(claims)
         except Denied as denied:
             raise self._refusal(denied, estimate_usd) from None
-        return Reservation(claims, estimate_usd, seconds)
+        reservation = Reservation(claims, estimate_usd, seconds)
+        held = [c.to_json() for c in claims if c.kind != "rpm"]
+        if held:
+            # Written down before anything can fail, so a create that dies from here on
+            # (even by kill -9) leaves a record the sweep gives back.
+            reservation.id = "rs_" + secrets.token_hex(12)
+            try:
+                await self.ledger.add(reservation.id, held, time.time())
+            except BaseException:
+                await self._give_back(claims)
+                raise
+        return reservation
 
     @staticmethod
     def _refusal(denied: Denied, estimate: float) -> GatewayError:
@@ -260,9 +284,29 @@ class Governance:
         )
 
     async def release(self, reservation: Reservation) -> None:
-        for claim in reservation.claims:
+        """Give a failed create's claims back, unless the sweep already did."""
+        if reservation.id is not None and not await self.ledger.drop(reservation.id):
+            return
+        await self._give_back(reservation.claims)
+
+    async def _give_back(self, claims: list[Claim]) -> None:
+        for claim in claims:
             if claim.kind != "rpm":  # a request that was made still counts against the rate
                 await self.limits.settle(claim, 0.0)
+
+    async def sweep_reservations(self, older_than: float) -> int:
+        """Give back the claims of creates that died before their usage row took them over
+        (reservations older than `older_than` seconds with no usage row); returns how many.
+        Dropping the ledger row first makes each give-back happen once, whoever races."""
+        given = 0
+        for reservation_id, claims, taken in await self.ledger.stale(time.time() - older_than):
+            if not await self.ledger.drop(reservation_id) or taken:
+                continue
+            await self._give_back([Claim.from_json(c) for c in claims])
+            given += 1
+        if given:
+            log.warning("gave back %d reservation(s) of creates that never recorded a job", given)
+        return given
 
     # -- usage ----------------------------------------------------------------------------
     @staticmethod
@@ -291,6 +335,7 @@ class Governance:
             "claims": [c.to_json() for c in reservation.claims if c.kind != "rpm"],
             "created_at": time.time(),
             "settled_at": None,
+            "reservation_id": reservation.id,
         }
 
     async def settle(

@@ -16,6 +16,7 @@ import socket
 import time
 
 from ..gateway import Gateway
+from ..lifecycle.policy import RESERVATION_GRACE_SECONDS, RESERVATION_SWEEP_SECONDS
 
 log = logging.getLogger("videogate.worker")
 
@@ -28,18 +29,20 @@ class Worker:
         self.deletions = gw.deletions
         self.webhooks = gw.webhook_delivery
         self.policy = gw.policy
+        self.gov = gw.gov
         self.settings = gw.settings.worker
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._last_purge = 0.0
+        self._last_sweep = 0.0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="videogate-worker")
 
     async def run_once(self) -> int:
         done = 0
-        for step in (self._poll, self._delete, self._webhooks, self._purge):
+        for step in (self._poll, self._delete, self._webhooks, self._purge, self._sweep):
             try:
                 done += await step()
             except Exception:
@@ -76,6 +79,14 @@ class Worker:
             return 0
         self._last_purge = time.monotonic()
         return await self.mirror.purge_expired()
+
+    async def _sweep(self) -> int:
+        """Give back the reservations of creates that died before recording their job."""
+        if time.monotonic() - self._last_sweep < RESERVATION_SWEEP_SECONDS:
+            return 0
+        self._last_sweep = time.monotonic()
+        await self.gov.sweep_reservations(RESERVATION_GRACE_SECONDS)
+        return 0  # not "busy": the loop need not hurry for it
 
     async def _run(self) -> None:
         interval = self.settings.interval_seconds

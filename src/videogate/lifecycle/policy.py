@@ -35,8 +35,13 @@ DELETION_ORPHAN_BASE_SECONDS = 60.0
 # this exponent of its poll interval.
 DELETION_PENDING_MAX_EXPONENT = 4
 # A create still marked "started" after this long was lost with its process: a retry with
-# its Idempotency-Key looks the job up instead of waiting.
+# its Idempotency-Key is refused as of unknown outcome instead of waiting.
 STARTED_GIVE_UP_SECONDS = 300.0
+# A create's limit reservation not taken over by a usage row after this long belongs to a
+# create that died (kill -9 between reserve and record): the worker gives it back. Longer
+# than any create can run (every key and fallback at the provider timeout).
+RESERVATION_GRACE_SECONDS = 900.0
+RESERVATION_SWEEP_SECONDS = 60.0  # how often the worker looks
 
 
 def jittered(delay: float) -> float:

@@ -114,7 +114,19 @@ usage = Table(
     Column("claims", JSON, nullable=True),  # the counter reservations to settle
     Column("created_at", Float, nullable=False),
     Column("settled_at", Float, nullable=True),
+    Column("reservation_id", String(40), nullable=True, index=True),
     Index("ix_usage_created", "created_at"),
+)
+
+# Counter reservations taken for a create, until the create's usage row takes them over: a
+# create that dies between the two (kill -9) leaves a row here that the worker's sweep
+# finds old, with no usage row naming it, and gives back.
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("claims", JSON, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
 )
 
 prices = Table(
