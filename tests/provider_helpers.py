@@ -32,7 +32,14 @@ def provider_config(
     value, e.g. `env.VG_TEST_X_KEY`, or the whole key entry) and fast polling; `over` adds
     or replaces top-level fields."""
     entry = {"name": "main", **key} if isinstance(key, dict) else {"name": "main", "value": key}
-    return {"type": type_name, "base_url": base_url, "keys": [entry], "poll_after_ms": 100, **over}
+    return {
+        "type": type_name,
+        "base_url": base_url,
+        "keys": [entry],
+        "poll_after_ms": 100,
+        "allow_http_redirects": True,  # the mocks' signed URLs are loopback http
+        **over,
+    }
 
 
 def image_bytes(

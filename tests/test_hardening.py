@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import httpx
 import jwt
@@ -17,8 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from videogate.api.auth import mint_jwt
-from videogate.errors import whole_number
+from videogate.config import ProviderConfig
+from videogate.errors import GatewayError, whole_number
 from videogate.gateway import Gateway
+from videogate.providers.openai import OpenAIProvider
 
 from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope, free_port
 from .mocks.openai_videos import OpenAIVideosMock
@@ -221,3 +225,95 @@ def test_a_create_that_died_after_reserving_is_given_back_by_the_sweep(
     assert asyncio.run(sweep_again()) == 0
     with gw.http(key) as http:
         assert_envelope(http.post("/v1/videos", json=SLOW), 429, "rate_limited")
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """`/go?to=URL` redirects there; anything else answers the headers it was sent."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/go?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        _Recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def two_origins() -> Iterator[tuple[str, str]]:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Recorder) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Recorder.seen.clear()
+    try:
+        yield tuple(f"http://127.0.0.1:{s.server_port}" for s in servers)  # type: ignore[misc]
+    finally:
+        for server in servers:
+            server.shutdown()
+
+
+def test_redirects_never_carry_credentials_elsewhere(two_origins: tuple[str, str]) -> None:
+    here, there = two_origins
+    secret = {"Authorization": "Bearer upstream-secret", "api-key": "upstream-secret"}
+
+    async def run(allow_http: bool) -> Any:
+        config = ProviderConfig(type="openai", base_url=here, allow_http_redirects=allow_http)
+        provider = OpenAIProvider("openai", config)
+        try:
+            content = await provider.stream(f"{here}/go?to={there}/asset", headers=secret)
+            data = b"".join([c async for c in content.chunks])
+            await content.close()
+            same = await provider.stream(f"{here}/go?to={here}/asset", headers=secret)
+            await same.close()
+            return data
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(run(False))
+    assert refused.value.code == "upstream_redirect_refused"
+    assert asyncio.run(run(True)) == b'{"ok": true}'
+    other_origin, same_origin = _Recorder.seen
+    assert "authorization" not in other_origin and "api-key" not in other_origin
+    assert same_origin["authorization"] == "Bearer upstream-secret"
+
+    async def api_call() -> None:
+        provider = OpenAIProvider("openai", ProviderConfig(type="openai", base_url=here))
+        try:
+            await provider.request("GET", f"{here}/go?to={there}/v", headers=secret)
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(GatewayError) as redirected:
+        asyncio.run(api_call())
+    assert redirected.value.code == "upstream_redirected"
+    assert len(_Recorder.seen) == 2  # the API call's redirect was not followed
+
+
+def test_upstream_answers_are_bounded_in_size(two_origins: tuple[str, str]) -> None:
+    here, _ = two_origins
+
+    async def call(limit: int) -> Any:
+        config = ProviderConfig(type="openai", base_url=here, max_response_bytes=limit)
+        provider = OpenAIProvider("openai", config)
+        try:
+            return (await provider.request("GET", f"{here}/v"))[1]
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(call(1024)) == {"ok": True}
+    with pytest.raises(GatewayError) as err:
+        asyncio.run(call(5))
+    assert err.value.code == "upstream_response_too_large" and err.value.status == 502

@@ -63,6 +63,13 @@ class ProviderConfig(BaseModel):
     models: list[str] = Field(default_factory=list)  # advertised models, informational
     options: dict[str, Any] = Field(default_factory=dict)
     unhealthy_key_seconds: float = 300.0  # a key answered 401/403: skip it this long
+    # Whole-call bound (a dripping upstream cannot hold a create for hours); reads of a
+    # stream are bounded by `timeout_seconds` between chunks instead.
+    total_timeout_seconds: float = 120.0
+    max_response_bytes: int = 16 * 1024 * 1024  # a JSON answer larger than this is refused
+    # Asset downloads follow redirects to https only; true also allows http targets (for
+    # loopback test doubles and local providers). Credentials never cross origins.
+    allow_http_redirects: bool = False
     breaker_threshold: int = 5  # consecutive retryable failures that open the circuit
     breaker_cooldown_seconds: float = 30.0
 

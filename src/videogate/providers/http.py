@@ -8,12 +8,14 @@ unparseable bodies become gateway-made envelopes (502/504), and non-2xx answers 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
 import orjson
+import yarl
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, UpstreamUnavailable
@@ -185,8 +187,21 @@ class HttpProvider(Provider):
         elif data is not None:
             kwargs["data"] = data
         try:
-            async with self.session.request(method, url, **kwargs) as resp:
-                raw = await resp.read()
+            async with (
+                asyncio.timeout(self.config.total_timeout_seconds),
+                # API calls follow no redirects: a 3xx could send the request, and the
+                # credential header with it, to any host.
+                self.session.request(method, url, allow_redirects=False, **kwargs) as resp,
+            ):
+                raw = await self._read_bounded(resp)
+                if 300 <= resp.status < 400:
+                    raise UpstreamUnavailable(
+                        502,
+                        "upstream_redirected",
+                        f"Provider {self.id!r} answered HTTP {resp.status} (a redirect); API "
+                        "calls do not follow redirects.",
+                        provider=self.id,
+                    )
                 body = _parse(raw)
                 if ctx is not None and ctx.capture_raw:
                     ctx.raw_response = raw.decode("utf-8", "replace") if body is _GARBAGE else body
@@ -202,6 +217,25 @@ class HttpProvider(Provider):
                 return resp.status, (None if body is _GARBAGE else body), resp.headers
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._unavailable(exc) from None
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.config.max_response_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            raise self._too_large()
+        out = bytearray()
+        async for chunk in resp.content.iter_any():
+            out += chunk
+            if len(out) > limit:
+                raise self._too_large()
+        return bytes(out)
+
+    def _too_large(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            502,
+            "upstream_response_too_large",
+            f"Provider {self.id!r} answered more than {self.config.max_response_bytes} bytes.",
+            provider=self.id,
+        )
 
     async def call_api(
         self,
@@ -238,11 +272,44 @@ class HttpProvider(Provider):
         params: Mapping[str, str] | None = None,
         content_type: str | None = None,
     ) -> Content:
-        """GET an asset and hand back its body as chunks without buffering it whole."""
+        """GET an asset and hand back its body as chunks without buffering it whole.
+
+        Redirects (CDNs, signed URLs) are followed by hand, at most MAX_REDIRECTS: only to
+        https (`allow_http_redirects` also allows http), and the headers given here (the
+        credential) only ever go to the origin they were meant for."""
+        origin = _origin(url)
         try:
-            resp = await self.session.get(
-                url, headers=headers, params=params, read_bufsize=STREAM_BUFFER
-            )
+            for _ in range(MAX_REDIRECTS + 1):
+                resp = await self.session.get(
+                    url,
+                    headers=headers if _origin(url) == origin else None,
+                    params=params,
+                    read_bufsize=STREAM_BUFFER,
+                    allow_redirects=False,
+                )
+                location = resp.headers.get("Location")
+                if resp.status not in REDIRECTS or not location:
+                    break
+                resp.release()
+                url, params = str(resp.url.join(yarl.URL(location))), None
+                scheme = yarl.URL(url).scheme
+                if scheme != "https" and not (
+                    scheme == "http" and self.config.allow_http_redirects
+                ):
+                    raise UpstreamUnavailable(
+                        502,
+                        "upstream_redirect_refused",
+                        f"Provider {self.id!r} redirected an asset to a {scheme} URL; only "
+                        "https targets are followed.",
+                        provider=self.id,
+                    )
+            else:
+                raise UpstreamUnavailable(
+                    502,
+                    "upstream_redirect_loop",
+                    f"Provider {self.id!r} redirected too often.",
+                    provider=self.id,
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._unavailable(exc) from None
         if resp.status >= 400:
@@ -275,6 +342,13 @@ class HttpProvider(Provider):
 
 
 _GARBAGE = object()
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = yarl.URL(url)
+    return parsed.scheme, parsed.host or "", parsed.port
 
 
 def _parse(raw: bytes) -> Any:
