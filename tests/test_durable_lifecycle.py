@@ -168,7 +168,9 @@ def test_signed_webhooks_are_retried_until_delivered(
 ) -> None:
     receiver = Receiver(fail=2)
     try:
-        gw = make_gateway(webhooks={"retry_schedule_seconds": [0.2, 0.2, 0.2]})
+        gw = make_gateway(
+            webhooks={"retry_schedule_seconds": [0.2, 0.2, 0.2], "allow_private_networks": True}
+        )
         key_id = gw.key_ids()[0]
         admin = mint_jwt(gw.settings.jwt_secret(), role="admin", ttl_seconds=60)
         with gw.http(admin) as root:

@@ -22,6 +22,7 @@ from videogate.api.auth import mint_jwt
 from videogate.config import ProviderConfig
 from videogate.errors import GatewayError, whole_number
 from videogate.gateway import Gateway
+from videogate.lifecycle.outbound import PublicResolver
 from videogate.providers.openai import OpenAIProvider
 
 from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope, free_port
@@ -317,3 +318,38 @@ def test_upstream_answers_are_bounded_in_size(two_origins: tuple[str, str]) -> N
     with pytest.raises(GatewayError) as err:
         asyncio.run(call(5))
     assert err.value.code == "upstream_response_too_large" and err.value.status == 502
+
+
+def test_outgoing_urls_to_internal_addresses_are_refused(gw: GatewayHandle) -> None:
+    with admin(gw) as root:
+        key_id = root.get("/api/governance/virtual-keys").json()["data"][0]["id"]
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/hook",
+            "http://127.0.0.1:9/hook",
+            "http://[fd00::1]/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+            "http://100.64.0.1/hook",
+            "http://localhost/hook",
+            "http://0.0.0.0/hook",
+            "https://user:pw@example.com/hook",
+            "ftp://example.com/hook",
+        ):
+            resp = root.post("/api/webhooks", json={"owner": key_id, "url": url})
+            assert resp.status_code == 400, (url, resp.text)
+            assert resp.json()["error"]["code"] in ("private_address", "invalid_url")
+            key = {"name": "k", "value": "v", "base_url": url}
+            assert root.post("/api/providers/openai/keys", json=key).status_code == 400, url
+        assert root.get("/api/webhooks").json()["data"] == []
+        ok = root.post("/api/webhooks", json={"owner": key_id, "url": "https://example.com/h"})
+        assert ok.status_code == 200, ok.text
+
+    async def resolve(host: str) -> Any:
+        resolver = PublicResolver()
+        try:
+            return await resolver.resolve(host, 80)
+        finally:
+            await resolver.close()
+
+    with pytest.raises(OSError):  # a name that resolves inside (rebinding) fails to connect
+        asyncio.run(resolve("localhost"))

@@ -148,10 +148,15 @@ class WebhooksConfig(BaseModel):
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
     timeout_seconds: float = 10.0
+    # Endpoints on private, loopback or link-local addresses are refused unless this is set
+    # (local receivers, tests): checked at registration and at every connection.
+    allow_private_networks: bool = False
 
 
 class GovernanceConfig(BaseModel):
     rotation_grace_seconds: float = 3600.0  # a rotated key's old secret works this long
+    # Admin-registered upstream keys may name a base_url on a private address only if set.
+    allow_private_base_urls: bool = False
     # "provider/model" pattern -> dollars per output second, or
     # {"per_second": x, "tiers": {"720p": y, "1080p": z}, "bill_failures": false}
     prices: dict[str, Any] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
 from ..governance.auth import Principal
 from ..lifecycle.call import Call
+from ..lifecycle.outbound import check_url
 from ..store.webhooks import EVENTS
 from .context import admin_endpoint, respond
 from .parsing import read_json_object
@@ -28,8 +29,7 @@ def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, An
 async def create_webhook(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     body = await read_json_object(request, gw.settings.limits)
     url, owner = body.get("url"), body.get("owner")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise bad_request("invalid_url", "url must be an http(s) URL.", "url")
+    url = check_url(url, "url", allow_private=gw.settings.webhooks.allow_private_networks)
     if not isinstance(owner, str) or not owner:
         raise bad_request("invalid_owner", "owner must be a virtual key id (vk_…).", "owner")
     if owner.startswith("vk_") and await gw.keys.by_id(owner) is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +19,7 @@ from ..gateway import Gateway
 from ..governance.auth import Principal
 from ..governance.crypto import encrypt
 from ..lifecycle.call import Call
+from ..lifecycle.outbound import check_url
 from ..store.keys import public_key
 from .context import admin_endpoint, respond
 from .parsing import read_json_object
@@ -224,7 +224,9 @@ KEY_FIELDS = frozenset({"name", "value", "weight", "models", "base_url"})
 KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def upstream_key_fields(body: dict[str, Any]) -> tuple[str, str, float, list[str], str | None]:
+def upstream_key_fields(
+    body: dict[str, Any], *, allow_private: bool = False
+) -> tuple[str, str, float, list[str], str | None]:
     """An upstream key's fields, each checked for type before anything is stored: a stored
     row the gateway cannot load would otherwise fail every reload (and the next start)."""
     unknown = sorted(set(body) - KEY_FIELDS)
@@ -244,14 +246,8 @@ def upstream_key_fields(body: dict[str, Any]) -> tuple[str, str, float, list[str
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise bad_request("invalid_models", "models must be a list of patterns.", "models")
     base_url = body.get("base_url")
-    if base_url is not None:
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise bad_request(
-                "invalid_base_url", "base_url must be an http(s) URL with a host.", "base_url"
-            )
-        if parts.username or parts.password:
-            raise bad_request("invalid_base_url", "base_url may not carry credentials.", "base_url")
+    if base_url is not None:  # the provider's secret will be sent there
+        base_url = check_url(base_url, "base_url", allow_private=allow_private)
     return name, value, float(weight), list(models), base_url
 
 
@@ -260,7 +256,9 @@ async def put_provider_key(request: Request, gw: Gateway, call: Call, who: Princ
     actor = _actor(who.name)
     provider = gw.routing.provider(request.path_params["provider"])
     body = await _body(gw, request)
-    name, value, weight, models, base_url = upstream_key_fields(body)
+    name, value, weight, models, base_url = upstream_key_fields(
+        body, allow_private=gw.settings.governance.allow_private_base_urls
+    )
     await gw.registry.put_upstream_key(
         {
             "provider": provider.id,

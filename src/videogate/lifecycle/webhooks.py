@@ -14,7 +14,9 @@ import aiohttp
 from standardwebhooks.webhooks import Webhook
 
 from ..config import WebhooksConfig
+from ..errors import GatewayError
 from ..store.webhooks import WebhookStore
+from . import outbound
 
 log = logging.getLogger("videogate.webhooks")
 
@@ -31,7 +33,7 @@ class WebhookDelivery:
         """One pooled session for every delivery, made on first use (most processes never
         deliver: no endpoints, or the worker runs elsewhere)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = outbound.session(allow_private=self.config.allow_private_networks)
         return self._session
 
     async def aclose(self) -> None:
@@ -90,6 +92,13 @@ class WebhookDelivery:
             "user-agent": "videogate-webhooks",
         }
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+        try:
+            # again at send time: a row may predate the rule (a name is checked on connect)
+            outbound.check_url(
+                endpoint["url"], "url", allow_private=self.config.allow_private_networks
+            )
+        except GatewayError as refused:
+            return None, refused.message
         try:
             async with self.session().post(
                 endpoint["url"],
