@@ -102,9 +102,16 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_webhooks_add(args: argparse.Namespace, settings: Settings) -> int:
+    from .errors import GatewayError
+    from .lifecycle.outbound import check_url
     from .store.db import make_engine, migrate
     from .store.webhooks import EVENTS, WebhookStore
 
+    try:
+        check_url(args.url, "url", allow_private=settings.webhooks.allow_private_networks)
+    except GatewayError as refused:
+        print(f"videogate: {refused.message}", file=sys.stderr)
+        return 2
     engine = make_engine(settings.effective_database_url)
     try:
         await migrate(engine)
