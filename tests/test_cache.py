@@ -516,3 +516,30 @@ def test_identical_creates_racing_start_one_upstream_job(
     hits = sorted(debug(v)["cache_hit"] for v in videos)
     assert hits == [False, True]
     assert next(debug(v) for v in videos if debug(v)["cache_hit"])["hit_type"] == "direct"
+
+
+def test_hits_count_against_rpm_but_reserve_nothing_else(
+    start: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """A hit costs nothing upstream, yet it is a request: rpm 3 allows the job and two hits,
+    then refuses; a key with no budget left still gets hits (they reserve no money)."""
+    gw = start()
+    with admin(gw) as root:
+        made = root.post(
+            "/api/governance/virtual-keys",
+            json={"name": "metered", "rpm": 3, "budget_usd": 0.5, "budget_period": "never"},
+        )
+        key = made.json()["key"]
+    into_minute = time.time() % 60
+    if into_minute > 45:  # keep the four requests inside one minute window
+        time.sleep(60.5 - into_minute)
+    with gw.http(key) as http:
+        first = create(http)  # 4 s x $0.10 = $0.40 of the $0.50: no room for a second job
+        assert debug(first)["cache_hit"] is False
+        for _ in range(2):
+            assert debug(create(http))["cache_hit"] is True
+        body = {"model": "openai/sora-2", "prompt": PROMPT, "seconds": "4", "size": "720x1280"}
+        refused = http.post("/v1/videos", json=body, headers=NS)
+        env = assert_envelope(refused, 429, "rate_limited")
+        assert env["type"] == "request_limited"
+    assert len(mock.find_requests("POST", "/videos")) == 1

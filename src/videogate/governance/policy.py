@@ -283,6 +283,18 @@ class Governance:
             headers={"Retry-After": str(retry)},
         )
 
+    async def count_request(self, subject: Subject) -> None:
+        """A create answered without an upstream job (a cache hit) still counts against the
+        key's, team's and customer's requests per minute; it reserves no budget, active job
+        or video-seconds, since nothing runs or bills (README, "Response cache")."""
+        claims = [c for c in self.claims(subject, 0.0, 0.0) if c.kind == "rpm"]
+        if not claims:
+            return
+        try:
+            await self.limits.acquire(claims)
+        except Denied as denied:
+            raise self._refusal(denied, 0.0) from None
+
     async def release(self, reservation: Reservation) -> None:
         """Give a failed create's claims back, unless the sweep already did."""
         if reservation.id is not None and not await self.ledger.drop(reservation.id):
