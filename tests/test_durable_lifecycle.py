@@ -294,8 +294,8 @@ def test_unhealthy_key_is_skipped_and_fallback_used_when_all_fail(
             json={
                 "prompt": "c",
                 "model": "broken/sora-2",
-                "size": "64x64",
-                "seconds": "1",
+                "size": "720x1280",  # one both the openai API and the simulator take
+                "seconds": "4",
                 "fallbacks": ["simulated/test-pattern"],
             },
         )

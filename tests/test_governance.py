@@ -198,8 +198,8 @@ def test_key_sees_only_allowed_models_and_providers(
         assert http.post("/v1/videos", json=TINY).status_code == 200
         resp = http.post("/v1/videos", json={"prompt": "x", "model": "openai/sora-2"})
         assert_envelope(resp, 403, "model_blocked")
-        resp = http.post("/v1/videos", json={**TINY, "fallbacks": ["openai/sora-2"]})
-        assert_envelope(resp, 403, "model_blocked")
+        both = {**TINY, "size": "720x1280", "seconds": "4", "fallbacks": ["openai/sora-2"]}
+        assert_envelope(http.post("/v1/videos", json=both), 403, "model_blocked")
     with gw.http(narrow) as http:
         assert_envelope(http.post("/v1/videos", json=TINY), 403, "provider_blocked")
     assert mock.find_requests("POST") == []

@@ -108,9 +108,18 @@ def test_upstream_errors_are_relayed(gw: GatewayHandle, mock: OpenAIVideosMock) 
         mock.fail_next(500, path_contains="/videos")
         assert http.post("/v1/videos", json=body).status_code == 500
 
-        resp = http.post("/v1/videos", json={**body, "size": "999x999"})
+        resp = http.post("/v1/videos", json={**body, "frobnicate": "1"})
         env = assert_envelope(resp, 400, mock_code(resp), bifrost=False)
-        assert env["error"]["param"] == "size"
+        assert env["error"]["param"] == "frobnicate"
+
+        # what OpenAI's API would refuse is refused before any call (issue 18, Low 16)
+        sent = len(mock.find_requests("POST", "/videos"))
+        for field, value in (("size", "999x999"), ("size", "1x1"), ("seconds", "7")):
+            env = assert_envelope(
+                http.post("/v1/videos", json={**body, field: value}), 400, f"invalid_{field}"
+            )
+            assert env["error"]["param"] == field
+        assert len(mock.find_requests("POST", "/videos")) == sent
 
         mock.garbage_next(path_contains="/videos")
         assert_envelope(http.post("/v1/videos", json=body), 502, "upstream_bad_response")
@@ -162,8 +171,8 @@ def test_fallback_on_retryable_failure(gw: GatewayHandle, mock: OpenAIVideosMock
             json={
                 "prompt": "x",
                 "model": "openai/sora-2",
-                "size": "64x64",
-                "seconds": "1",
+                "size": "720x1280",  # one both the openai API and the simulator take
+                "seconds": "4",
                 "fallbacks": ["simulated/test-pattern"],
             },
         )

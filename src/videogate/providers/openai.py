@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ..config import UpstreamKey
-from ..errors import UpstreamError
+from ..errors import UpstreamError, bad_request
 from .base import (
     TERMINAL,
     VARIANT_TYPES,
@@ -47,6 +47,10 @@ STATUS_MAP: dict[str, str] = {
     "canceled": "failed",
 }
 DATA_URL_PREFIX = "data:"
+# What OpenAI's Videos API takes (API reference: `seconds` "4" | "8" | "12", `size` one of
+# four); resellers and Azure deployments that take others set `options.sizes` / `seconds`.
+SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+SECONDS = ("4", "8", "12")
 
 
 def form_value(value: Any) -> str:
@@ -112,6 +116,18 @@ class OpenAIProvider(HttpProvider):
     def prepare(self, params: CreateParams) -> Prepared:
         """The multipart create form, passed through as the caller sent it: the upstream
         speaks the same API and checks it itself."""
+        for name, default in (("size", SIZES), ("seconds", SECONDS)):
+            value = getattr(params, name)
+            allowed = [
+                str(v)
+                for v in self.config.options.get(f"{name}s" if name == "size" else name, default)
+            ]
+            if value is not None and value not in allowed:
+                raise bad_request(
+                    f"invalid_{name}",
+                    f"{name} {value!r} is not one {self.id!r} takes; allowed: {', '.join(allowed)}.",
+                    name,
+                )
         form = Multipart()
         shown: dict[str, Any] = {"prompt": params.prompt, "model": params.model}
         form.add_field("prompt", params.prompt)
