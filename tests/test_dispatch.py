@@ -62,7 +62,9 @@ def test_everything_else_is_left_to_starlette(method: str, path: str) -> None:
 
 def test_what_passes_through_still_gets_the_envelope(gateway: GatewayHandle) -> None:
     with gateway.http() as http:
-        assert_envelope(http.put("/v1/videos"), 405, "method_not_allowed")
+        wrong = http.put("/v1/videos")
+        assert_envelope(wrong, 405, "method_not_allowed")
+        assert set(wrong.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST", "HEAD"}
         assert_envelope(http.get("/v1/videos/"), 404, "route_not_found")
         assert_envelope(http.post("/openai/v1/videos/x:simulated"), 405, "method_not_allowed")
         assert http.head("/v1/videos/nope:simulated").status_code == 404

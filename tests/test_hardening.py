@@ -353,3 +353,12 @@ def test_outgoing_urls_to_internal_addresses_are_refused(gw: GatewayHandle) -> N
 
     with pytest.raises(OSError):  # a name that resolves inside (rebinding) fails to connect
         asyncio.run(resolve("localhost"))
+
+
+def test_upstream_ids_that_are_not_path_safe_still_make_usable_public_ids() -> None:
+    provider = OpenAIProvider("openai", ProviderConfig(type="openai"))
+    assert provider.public_token("video_abc-1.2") == "video_abc-1.2"
+    tokens = {provider.public_token(raw) for raw in ("a/b?c#d", "a~2fb?c#d", "é", "a b")}
+    assert len(tokens) == 4  # unique
+    for token in tokens:
+        assert all(c.isascii() and (c.isalnum() or c in "._-~") for c in token), token

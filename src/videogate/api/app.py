@@ -97,7 +97,19 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         if exc.status_code in HTTP_CODES
         else str(exc.detail)
     )
-    return error_response(GatewayError(exc.status_code, code, message), None, None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # `Allow` (RFC 9110) names every method some route takes at this path; Starlette's
+        # names only the first route's, and each video route takes one method
+        path = request.scope.get("path", "")
+        allowed = {
+            method
+            for route in request.app.router.routes
+            if isinstance(route, Route) and route.methods and route.path_regex.match(path)
+            for method in route.methods
+        }
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return error_response(GatewayError(exc.status_code, code, message, headers=headers), None, None)
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:

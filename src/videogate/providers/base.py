@@ -8,6 +8,7 @@ job is always polled, downloaded and deleted with the key that created it.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from ..video import STATUSES, TERMINAL, Failure, Status, UpstreamVideo
 from .balancer import CircuitBreaker, KeyPool
 
 __all__ = ["STATUSES", "TERMINAL", "Failure", "Status", "UpstreamVideo"]
+SAFE_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
+UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 VARIANT_TYPES: dict[str, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
@@ -197,9 +200,16 @@ class Provider(ABC):
 
         Must be unique and URL-path safe (no '/', '?', '#'); override for providers whose
         ids are resource names such as `models/veo/operations/abc`. The store keeps the
-        real upstream id, so this never needs reversing.
+        real upstream id, so this never needs reversing. By default an id holding anything
+        but letters, digits, '.', '_' and '-' has each other character written `~xx` (its
+        code in hex; '~' itself too, so two ids never meet): a provider that answers
+        `a/b?c` still gets a video that can be retrieved and deleted.
         """
-        return upstream_id
+        if SAFE_TOKEN.fullmatch(upstream_id):
+            return upstream_id
+        return UNSAFE_CHAR.sub(
+            lambda m: "".join(f"~{b:02x}" for b in m.group().encode()), upstream_id
+        )
 
     def prepare(self, params: CreateParams) -> Prepared:
         """Check `params` for this provider (400s before any upstream call) and build what

@@ -114,18 +114,16 @@ class OpenAIProvider(HttpProvider):
         )
 
     def prepare(self, params: CreateParams) -> Prepared:
-        """The multipart create form, passed through as the caller sent it: the upstream
-        speaks the same API and checks it itself."""
-        for name, default in (("size", SIZES), ("seconds", SECONDS)):
+        """The multipart create form: size and seconds checked against what the API takes,
+        the rest passed through as the caller sent it (the upstream checks it itself)."""
+        for name, option, default in (("size", "sizes", SIZES), ("seconds", "seconds", SECONDS)):
             value = getattr(params, name)
-            allowed = [
-                str(v)
-                for v in self.config.options.get(f"{name}s" if name == "size" else name, default)
-            ]
+            allowed = [str(v) for v in self.config.options.get(option, default)]
             if value is not None and value not in allowed:
                 raise bad_request(
                     f"invalid_{name}",
-                    f"{name} {value!r} is not one {self.id!r} takes; allowed: {', '.join(allowed)}.",
+                    f"{name} {value!r} is not one {self.id!r} takes; allowed: "
+                    f"{', '.join(allowed)} (options.{option} to change).",
                     name,
                 )
         form = Multipart()
