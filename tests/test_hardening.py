@@ -362,3 +362,43 @@ def test_upstream_ids_that_are_not_path_safe_still_make_usable_public_ids() -> N
     assert len(tokens) == 4  # unique
     for token in tokens:
         assert all(c.isascii() and (c.isalnum() or c in "._-~") for c in token), token
+
+
+def test_a_hanging_provider_does_not_hold_up_other_jobs(
+    make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """Five polls hang at one provider; a job elsewhere still finishes on time, and the
+    hung polls are given up after poll_timeout_seconds."""
+    gw = make_gateway(
+        providers={
+            "slow": {
+                "type": "openai",
+                "base_url": mock.url,
+                "keys": [{"value": KEY}],
+                "poll_after_ms": 100,
+                "timeout_seconds": 60,
+            },
+            "simulated": FAST_SIMULATED,
+        },
+        worker={"poll_timeout_seconds": 3, "interval_seconds": 0.2},
+    )
+    mock.run_seconds = 60.0
+    with gw.http() as http:
+        slow = [
+            http.post("/v1/videos", json={"prompt": f"s{i}", "model": "slow/sora-2"}).json()["id"]
+            for i in range(5)
+        ]
+        assert all(v.endswith(":slow") for v in slow)
+        mock.hang_next(30, count=5, path_contains="/videos/video_", method="GET")
+        time.sleep(0.5)  # the worker is now stuck in the five hung polls
+        started = time.time()
+        quick = http.post("/v1/videos", json=TINY).json()["id"]
+
+        def done() -> bool:
+            listed = http.get("/v1/videos", params={"provider": "simulated"}).json()["data"]
+            return any(v["id"] == quick and v["status"] == "completed" for v in listed)
+
+        deadline = started + 15  # half the hang: it cannot have waited for the hung polls
+        while not done():
+            assert time.time() < deadline, "the simulated job waited for the hung polls"
+            time.sleep(0.2)

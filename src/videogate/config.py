@@ -125,6 +125,10 @@ class WorkerConfig(BaseModel):
     # so retrieve still answers from the store.
     external: bool = False
     purge_interval_seconds: float = 60.0
+    # Leased jobs are polled at once, at most this many per provider (one hanging provider
+    # must not hold up the others), each poll bounded by poll_timeout_seconds.
+    polls_per_provider: int = Field(default=8, ge=1)
+    poll_timeout_seconds: float = 90.0
 
 
 class AssetsConfig(BaseModel):

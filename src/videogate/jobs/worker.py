@@ -17,6 +17,7 @@ import time
 
 from ..gateway import Gateway
 from ..lifecycle.policy import RESERVATION_GRACE_SECONDS, RESERVATION_SWEEP_SECONDS
+from ..video import Video
 
 log = logging.getLogger("videogate.worker")
 
@@ -36,6 +37,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._last_purge = 0.0
         self._last_sweep = 0.0
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="videogate-worker")
@@ -50,23 +52,44 @@ class Worker:
         return done
 
     async def _poll(self) -> int:
-        """Lease due jobs and poll or mirror each; returns how many were handled."""
+        """Lease due jobs and poll or mirror them concurrently, at most `polls_per_provider`
+        at a time for each provider; returns how many were handled."""
         token = f"{self.id}:{time.monotonic_ns()}"
         due = await self.videos.lease_due(
             token, self.settings.poll_batch, self.settings.lease_seconds
         )
-        for video in due:
+        if due:
+            await asyncio.gather(*(self._handle(video, token) for video in due))
+        return len(due)
+
+    async def _handle(self, video: Video, token: str) -> None:
+        slots = self._slots.get(video.provider)
+        if slots is None:
+            slots = self._slots[video.provider] = asyncio.Semaphore(
+                self.settings.polls_per_provider
+            )
+        mirroring = video.status == "completed" and video.mirror_state == "pending"
+        # a poll is one upstream call; a mirror copies a whole video within its own lease
+        bound = (
+            self.settings.mirror_lease_seconds * 0.9
+            if mirroring
+            else self.settings.poll_timeout_seconds
+        )
+        async with slots:
             try:
-                if video.status == "completed" and video.mirror_state == "pending":
-                    await self.mirror.mirror_one(video, token)
+                async with asyncio.timeout(bound):
+                    if mirroring:
+                        await self.mirror.mirror_one(video, token)
+                    else:
+                        await self.poller.poll_one(video, token)
+            except Exception as exc:
+                if isinstance(exc, TimeoutError):
+                    log.warning("worker step for %s gave up after %.0f s", video.id, bound)
                 else:
-                    await self.poller.poll_one(video, token)
-            except Exception:
-                log.exception("worker step for %s crashed", video.id)
+                    log.exception("worker step for %s crashed", video.id)
                 await self.videos.release(
                     video.id, token, {"next_poll_at": self.policy.after_crash()}
                 )
-        return len(due)
 
     async def _delete(self) -> int:
         return await self.deletions.drain_due()
