@@ -5,6 +5,7 @@ internal hosts in error messages."""
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import threading
 import time
@@ -402,3 +403,20 @@ def test_a_hanging_provider_does_not_hold_up_other_jobs(
         while not done():
             assert time.time() < deadline, "the simulated job waited for the hung polls"
             time.sleep(0.2)
+
+
+def test_partial_uploads_left_by_a_killed_copy_are_cleaned(tmp_path: Any) -> None:
+    from videogate.assets.store import AssetStore
+    from videogate.config import AssetsConfig
+
+    store = AssetStore.from_config(AssetsConfig(), tmp_path)
+    root = tmp_path / "assets" / "vk_1" / "video_x~simulated"
+    root.mkdir(parents=True)
+    old, fresh, done = root / "video#0", root / "thumbnail#7", root / "video"
+    for path in (old, fresh, done):
+        path.write_bytes(b"")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    os.utime(done, (past, past))
+    assert store.clean_staging(600) == 1
+    assert not old.exists() and fresh.exists() and done.exists()

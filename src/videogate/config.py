@@ -116,7 +116,11 @@ class WorkerConfig(BaseModel):
     deletion_backoff_max_seconds: float = 300.0
     poll_batch: int = 50
     lease_seconds: float = 60.0
-    mirror_lease_seconds: float = 900.0
+    # A mirror holds a short lease it renews while it copies (every third of it), so a
+    # worker killed mid-copy frees the job within this long; the copy itself may run up to
+    # mirror_timeout_seconds.
+    mirror_lease_seconds: float = 60.0
+    mirror_timeout_seconds: float = 1800.0
     poll_backoff_max_seconds: float = 300.0
     # Retrieve answers from the store while a job's row is fresher than this (the poller
     # keeps it fresh); older rows are refreshed inline from the provider.

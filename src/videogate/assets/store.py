@@ -6,6 +6,8 @@ requests, and deleted idempotently. Keys are `<owner>/<video id>/<variant>`.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +24,16 @@ if TYPE_CHECKING:
 READ_CHUNK = 1024 * 1024
 
 
+STAGING = re.compile(r"#\d+$")
+
+
 class AssetStore:
-    def __init__(self, store: Any, description: str, *, attributes: bool) -> None:
+    def __init__(
+        self, store: Any, description: str, *, attributes: bool, root: Path | None = None
+    ) -> None:
         self._store = store
         self.description = description
+        self._root = root  # the directory of a local store
         # Local files cannot carry a Content-Type; the store row records it either way.
         self._attributes = attributes
 
@@ -50,7 +58,29 @@ class AssetStore:
             return cls(store, f"s3://{config.s3_bucket}/{config.s3_prefix or ''}", attributes=True)
         root = Path(config.directory) if config.directory else data_dir / "assets"
         root.mkdir(parents=True, exist_ok=True)
-        return cls(LocalStore(prefix=root.resolve(), mkdir=True), str(root), attributes=False)
+        return cls(
+            LocalStore(prefix=root.resolve(), mkdir=True),
+            str(root),
+            attributes=False,
+            root=root.resolve(),
+        )
+
+    def clean_staging(self, older_than: float) -> int:
+        """Remove the partial files of uploads that died with their process (a local store
+        stages `<name>#<n>` beside the target until the upload completes); only files
+        untouched for `older_than` seconds, so a copy still running is left alone."""
+        if self._root is None:
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self._root.rglob("*#*"):
+            try:
+                if path.is_file() and STAGING.search(path.name) and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> int:
         """Stream `chunks` into `key`; returns the byte count written."""

@@ -16,7 +16,11 @@ import socket
 import time
 
 from ..gateway import Gateway
-from ..lifecycle.policy import RESERVATION_GRACE_SECONDS, RESERVATION_SWEEP_SECONDS
+from ..lifecycle.policy import (
+    RESERVATION_GRACE_SECONDS,
+    RESERVATION_SWEEP_SECONDS,
+    STAGING_GRACE_SECONDS,
+)
 from ..video import Video
 
 log = logging.getLogger("videogate.worker")
@@ -31,6 +35,7 @@ class Worker:
         self.webhooks = gw.webhook_delivery
         self.policy = gw.policy
         self.gov = gw.gov
+        self.assets = gw.assets
         self.settings = gw.settings.worker
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +76,7 @@ class Worker:
         mirroring = video.status == "completed" and video.mirror_state == "pending"
         # a poll is one upstream call; a mirror copies a whole video within its own lease
         bound = (
-            self.settings.mirror_lease_seconds * 0.9
+            self.settings.mirror_timeout_seconds
             if mirroring
             else self.settings.poll_timeout_seconds
         )
@@ -112,6 +117,10 @@ class Worker:
         return 0  # not "busy": the loop need not hurry for it
 
     async def _run(self) -> None:
+        # Partial files of copies a killed worker left (there is one worker per store).
+        removed = await asyncio.to_thread(self.assets.clean_staging, STAGING_GRACE_SECONDS)
+        if removed:
+            log.warning("removed %d partial asset file(s) left by an interrupted copy", removed)
         interval = self.settings.interval_seconds
         while not self._stop.is_set():
             busy = await self.run_once()

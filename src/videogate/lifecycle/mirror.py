@@ -8,6 +8,7 @@ against the variant. A job deleted while it was being mirrored loses the copies 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -87,6 +88,7 @@ class Mirror:
             await self.videos.release(video.id, token, {**shared, **done})
             return
         assets: dict[str, Any] = {}
+        heartbeat = asyncio.create_task(self._keep_lease(video.id, token))
         try:
             for variant, capability in VARIANT_CAPABILITY.items():
                 if not provider.supports(capability):
@@ -98,6 +100,7 @@ class Mirror:
                         continue  # an optional variant this job does not have
                     raise
         except (GatewayError, MirrorError, OSError) as exc:
+            heartbeat.cancel()
             for asset in assets.values():
                 await self.assets.delete(asset["key"])
             failures = video.poll_failures + 1
@@ -117,6 +120,8 @@ class Mirror:
                 "mirroring %s failed (%s)%s", video.id, exc, "; giving up" if give_up else ""
             )
             return
+        finally:
+            heartbeat.cancel()
         kept = await self.videos.release(
             video.id,
             token,
@@ -131,6 +136,16 @@ class Mirror:
         if not kept and await self.videos.get(video.id) is None:
             for asset in assets.values():  # deleted while we copied: leave nothing behind
                 await self.assets.delete(asset["key"])
+
+    async def _keep_lease(self, video_id: str, token: str) -> None:
+        """Renew the copy's lease every third of it until cancelled (the copy ended)."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if not await self.videos.lease_one(video_id, token, self.lease_seconds):
+                    return  # lost it (deleted meanwhile): the release at the end will say so
+            except Exception:  # the store is away: the next renewal may still make it
+                log.warning("renewing the mirror lease of %s failed", video_id, exc_info=True)
 
     async def purge_expired(self) -> int:
         """Remove mirrored media past its retention; the row stays, marked expired."""

@@ -42,6 +42,8 @@ STARTED_GIVE_UP_SECONDS = 300.0
 # than any create can run (every key and fallback at the provider timeout).
 RESERVATION_GRACE_SECONDS = 900.0
 RESERVATION_SWEEP_SECONDS = 60.0  # how often the worker looks
+# A local asset store's partial upload untouched this long belongs to a killed copy.
+STAGING_GRACE_SECONDS = 600.0
 
 
 def jittered(delay: float) -> float:
