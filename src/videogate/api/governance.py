@@ -18,6 +18,7 @@ from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
 from ..governance.auth import Principal
 from ..governance.crypto import encrypt
+from ..governance.registry import Conflict
 from ..lifecycle.call import Call
 from ..lifecycle.outbound import check_url
 from ..store.keys import public_key
@@ -30,6 +31,8 @@ def _not_found(kind: str, ref: str) -> GatewayError:
 
 
 def _invalid(exc: ValueError) -> GatewayError:
+    if isinstance(exc, Conflict):
+        return GatewayError(409, "name_taken", str(exc), param="name")
     return bad_request("invalid_settings", str(exc))
 
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..store.keys import KeyStore, public_key
@@ -94,6 +95,10 @@ def _jsonable(row: Row | None) -> Row | None:
     }
 
 
+class Conflict(ValueError):
+    """The change would duplicate a unique name (answered 409)."""
+
+
 class Registry:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -105,11 +110,18 @@ class Registry:
         values = dict(values)
         if "team" in values:
             team_ref = values.pop("team")
+            if team_ref is not None and not isinstance(team_ref, str):
+                raise ValueError("team must be a team's name or id")
             team = await self.get("team", team_ref) if team_ref else None
             if team_ref and team is None:
                 raise ValueError(f"no team {team_ref!r}")
             values["team_id"] = team["id"] if team else None
         check_limits(values)
+        expires = values.get("expires_at")
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, int | float)
+        ):
+            raise ValueError("expires_at must be a unix time (a number)")
         for name in ("allowed_models", "allowed_providers", "provider_keys"):
             v = values.get(name)
             if v is not None and (
@@ -194,9 +206,14 @@ class Registry:
             **{c.name: None for c in table.c if c.name not in ("id", "created_at")},
             **values,
         }
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(table).values(**row))
-            await audit(conn, actor, f"{kind}.create", kind, row["id"], None, row)
+        if values.get("name") is not None and await self.get(kind, str(values["name"])):
+            raise Conflict(f"a {kind} named {values['name']!r} exists")
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(table).values(**row))
+                await audit(conn, actor, f"{kind}.create", kind, row["id"], None, row)
+        except IntegrityError:  # a concurrent create of the same name won
+            raise Conflict(f"a {kind} named {values.get('name')!r} exists") from None
         return row
 
     async def update_entity(self, kind: str, entity_id: str, values: Row, actor: str) -> Row | None:
