@@ -420,3 +420,23 @@ def test_partial_uploads_left_by_a_killed_copy_are_cleaned(tmp_path: Any) -> Non
     os.utime(done, (past, past))
     assert store.clean_staging(600) == 1
     assert not old.exists() and fresh.exists() and done.exists()
+
+
+def test_webhook_secrets_are_sealed_at_rest(gw: GatewayHandle) -> None:
+    with admin(gw) as root:
+        key_id = root.get("/api/governance/virtual-keys").json()["data"][0]["id"]
+        made = root.post("/api/webhooks", json={"owner": key_id, "url": "https://example.com/h"})
+        secret = made.json()["secret"]
+    assert secret.startswith("whsec_")
+
+    async def stored() -> list[Any]:
+        other = await Gateway.start(gw.settings)
+        try:
+            rows = await other.webhooks.endpoints()
+            return [(r["secret"], other.webhook_delivery.sealer.open(r["secret"])) for r in rows]
+        finally:
+            await other.close()
+
+    ((kept, opened),) = asyncio.run(stored())
+    assert secret not in kept and not kept.startswith("whsec_")
+    assert opened == secret

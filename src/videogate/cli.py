@@ -103,7 +103,9 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_webhooks_add(args: argparse.Namespace, settings: Settings) -> int:
     from .errors import GatewayError
+    from .governance.crypto import Sealer
     from .lifecycle.outbound import check_url
+    from .lifecycle.webhooks import add_endpoint
     from .store.db import make_engine, migrate
     from .store.webhooks import EVENTS, WebhookStore
 
@@ -116,12 +118,13 @@ async def cmd_webhooks_add(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await migrate(engine)
         events = args.events or list(EVENTS)
-        row = await WebhookStore(engine).create_endpoint(args.owner, args.url, events)
+        sealer = Sealer(settings.sealing_key())
+        row, secret = await add_endpoint(WebhookStore(engine), sealer, args.owner, args.url, events)
     finally:
         await engine.dispose()
     print(f"webhook {row['id']} for {row['owner']} -> {row['url']} ({', '.join(events)})")
     print("signing secret (verify with the standardwebhooks library):")
-    print(row["secret"])
+    print(secret)
     return 0
 
 

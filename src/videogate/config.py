@@ -256,6 +256,13 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'videogate.db').resolve()}"
 
+    def sealing_key(self) -> str:
+        """What webhook secrets are encrypted with: VIDEOGATE_MASTER_KEY when set, else a
+        key generated once per data dir (mode 0600)."""
+        return os.environ.get("VIDEOGATE_MASTER_KEY") or _persistent_secret(
+            self.data_dir / "sealing-key"
+        )
+
     def jwt_secret(self) -> str:
         """The configured HS256 secret, or one generated once per data dir (mode 0600)."""
         if self.auth.jwt_secret:

@@ -15,6 +15,7 @@ from .assets.store import AssetStore
 from .cache.service import CacheService
 from .config import Settings, private_dir
 from .governance.auth import Authenticator
+from .governance.crypto import Sealer
 from .governance.limits import LimitBackend, RedisLimits, SqlLimits
 from .governance.policy import Governance
 from .governance.prices import PriceTable
@@ -139,7 +140,9 @@ class Gateway:
                 retention_days=settings.assets.retention_days,
                 lease_seconds=settings.worker.mirror_lease_seconds,
             ),
-            webhook_delivery=WebhookDelivery(webhooks, settings.webhooks),
+            webhook_delivery=WebhookDelivery(
+                webhooks, settings.webhooks, Sealer(settings.sealing_key())
+            ),
         )
         gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
         gw.gov_sync = GovernanceSync(

@@ -13,16 +13,15 @@ from ..gateway import Gateway
 from ..governance.auth import Principal
 from ..lifecycle.call import Call
 from ..lifecycle.outbound import check_url
+from ..lifecycle.webhooks import add_endpoint
 from ..store.webhooks import EVENTS
 from .context import admin_endpoint, respond
 from .parsing import read_json_object
 
 
-def _public(endpoint: dict[str, Any], with_secret: bool = False) -> dict[str, Any]:
-    out = {k: endpoint[k] for k in ("id", "owner", "url", "events", "enabled", "created_at")}
-    if with_secret:
-        out["secret"] = endpoint["secret"]
-    return out
+def _public(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint as the admin API shows it: never its (sealed) secret."""
+    return {k: endpoint[k] for k in ("id", "owner", "url", "events", "enabled", "created_at")}
 
 
 @admin_endpoint("webhook_create")
@@ -37,8 +36,10 @@ async def create_webhook(request: Request, gw: Gateway, call: Call, who: Princip
     events = body.get("events", list(EVENTS))
     if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
         raise bad_request("invalid_events", f"events must be a subset of {list(EVENTS)}.", "events")
-    endpoint = await gw.webhooks.create_endpoint(owner, url, list(events))
-    return respond(call, _public(endpoint, with_secret=True))
+    endpoint, secret = await add_endpoint(
+        gw.webhooks, gw.webhook_delivery.sealer, owner, url, list(events)
+    )
+    return respond(call, {**_public(endpoint), "secret": secret})
 
 
 @admin_endpoint("webhook_list")

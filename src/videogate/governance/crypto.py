@@ -42,3 +42,29 @@ def decrypt(token: str, master: str | None = None) -> str:
             "master_key_mismatch",
             f"A stored provider secret cannot be decrypted with the current {MASTER_KEY_ENV}.",
         ) from None
+
+
+class Sealer:
+    """Encrypts secrets the gateway must read back (webhook signing secrets) with the
+    master key when one is set, else with a key generated once in the data dir (0600), so
+    a copy of the database alone (a dump, a backup) does not give them away."""
+
+    PLAIN_PREFIX = "whsec_"  # rows written before sealing: plaintext, still readable
+
+    def __init__(self, key: str) -> None:
+        self._fernet = _fernet(key)
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, stored: str) -> str:
+        if stored.startswith(self.PLAIN_PREFIX):
+            return stored
+        try:
+            return self._fernet.decrypt(stored.encode()).decode()
+        except InvalidToken:
+            raise GatewayError(
+                500,
+                "sealing_key_mismatch",
+                "A stored webhook secret cannot be decrypted with this gateway's key.",
+            ) from None

@@ -6,7 +6,9 @@ de-duplicate; each attempt is recorded in the delivery log the admin API shows.
 
 from __future__ import annotations
 
+import base64
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 
@@ -15,18 +17,33 @@ from standardwebhooks.webhooks import Webhook
 
 from ..config import WebhooksConfig
 from ..errors import GatewayError
-from ..store.webhooks import WebhookStore
+from ..governance.crypto import Sealer
+from ..store.webhooks import Row, WebhookStore
 from . import outbound
 
 log = logging.getLogger("videogate.webhooks")
 
 
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+async def add_endpoint(
+    store: WebhookStore, sealer: Sealer, owner: str, url: str, events: list[str]
+) -> tuple[Row, str]:
+    """(the stored endpoint, its signing secret in the clear: shown once, kept sealed)."""
+    secret = new_secret()
+    return await store.create_endpoint(owner, url, events, sealer.seal(secret)), secret
+
+
 class WebhookDelivery:
     """Sends queued events, signed (Standard Webhooks), retrying on the configured schedule."""
 
-    def __init__(self, store: WebhookStore, config: WebhooksConfig) -> None:
+    def __init__(self, store: WebhookStore, config: WebhooksConfig, sealer: Sealer) -> None:
         self.store = store
         self.config = config
+        self.sealer = sealer
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -83,7 +100,7 @@ class WebhookDelivery:
         self, endpoint: dict[str, str], msg_id: str, payload: str
     ) -> tuple[int | None, str | None]:
         now = datetime.now(tz=UTC)
-        signature = Webhook(endpoint["secret"]).sign(msg_id, now, payload)
+        signature = Webhook(self.sealer.open(endpoint["secret"])).sign(msg_id, now, payload)
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,

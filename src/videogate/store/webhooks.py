@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 import uuid
@@ -26,13 +25,15 @@ class WebhookStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def create_endpoint(self, owner: str, url: str, events: list[str]) -> Row:
+    async def create_endpoint(
+        self, owner: str, url: str, events: list[str], stored_secret: str
+    ) -> Row:
+        """A new endpoint; `stored_secret` is its signing secret as kept (sealed)."""
         row = {
             "id": "we_" + secrets.token_hex(10),
             "owner": owner,
             "url": url,
-            # Standard Webhooks secrets are `whsec_` + base64 of the key bytes.
-            "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            "secret": stored_secret,
             "events": events,
             "enabled": True,
             "created_at": time.time(),
