@@ -440,3 +440,19 @@ def test_webhook_secrets_are_sealed_at_rest(gw: GatewayHandle) -> None:
     ((kept, opened),) = asyncio.run(stored())
     assert secret not in kept and not kept.startswith("whsec_")
     assert opened == secret
+
+
+def test_rpm_counts_every_authenticated_request(gw: GatewayHandle) -> None:
+    with admin(gw) as root:
+        key = root.post("/api/governance/virtual-keys", json={"name": "r", "rpm": 3}).json()["key"]
+    into_minute = time.time() % 60
+    if into_minute > 50:  # the calls below must fall in one minute
+        time.sleep(60.5 - into_minute)
+    with gw.http(key) as http:
+        vid = http.post("/v1/videos", json=TINY).json()["id"]
+        assert http.get(f"/v1/videos/{vid}").status_code == 200
+        assert http.get("/v1/videos").status_code == 200
+        refused = assert_envelope(http.get(f"/v1/videos/{vid}"), 429, "rate_limited")
+        assert refused["type"] == "request_limited"
+    with gw.http() as http:  # another key is not affected
+        assert http.get("/v1/videos").status_code == 200

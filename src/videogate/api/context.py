@@ -45,9 +45,12 @@ def new_call(gw: Gateway, request: Request, request_type: str) -> Call:
 
 
 async def principal(gw: Gateway, request: Request) -> Principal:
+    """The caller, its request counted against its rpm (every authenticated call counts)."""
     if not gw.settings.auth.enabled:
         return LOCAL
-    return await gw.auth.from_token(bearer(request.headers))
+    who = await gw.auth.from_token(bearer(request.headers))
+    await gw.gov.meter(who.key)
+    return who
 
 
 async def admin(gw: Gateway, request: Request) -> Principal:

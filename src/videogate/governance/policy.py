@@ -236,7 +236,8 @@ class Governance:
         return out
 
     async def reserve(self, subject: Subject, estimate_usd: float, seconds: float) -> Reservation:
-        claims = self.claims(subject, estimate_usd, seconds)
+        # rpm is not among them: every request was counted when it was authenticated
+        claims = [c for c in self.claims(subject, estimate_usd, seconds) if c.kind != "rpm"]
         try:
             await self.limits.acquire(claims)
         except Denied as denied:
@@ -283,10 +284,17 @@ class Governance:
             headers={"Retry-After": str(retry)},
         )
 
+    async def meter(self, key_row: Row | None) -> None:
+        """Count one authenticated request against the key's, its team's and its customer's
+        requests per minute (every call, as Bifrost and LiteLLM count: a retrieve too);
+        429 `rate_limited` (type `request_limited`) once a minute's allowance is used. A
+        key with no team and no rpm costs nothing here."""
+        if key_row is None or (key_row.get("rpm") is None and not key_row.get("team_id")):
+            return
+        await self.count_request(await self.subject(key_row))
+
     async def count_request(self, subject: Subject) -> None:
-        """A create answered without an upstream job (a cache hit) still counts against the
-        key's, team's and customer's requests per minute; it reserves no budget, active job
-        or video-seconds, since nothing runs or bills (README, "Response cache")."""
+        """Take one request from every level's per-minute allowance (nothing else)."""
         claims = [c for c in self.claims(subject, 0.0, 0.0) if c.kind == "rpm"]
         if not claims:
             return

@@ -94,8 +94,7 @@ class CreateVideo:
                     principal, subject, targets, call.model_requested, idem, cache_options, estimate
                 )
                 uow.finally_(lambda: self.cache.done(found))
-                if found.video is not None:  # a hit: nothing is spent, but it is a request
-                    await self.gov.count_request(subject)
+                if found.video is not None:  # a hit: nothing is spent (the request was counted)
                     call.provider = found.video.provider
                     if idem is not None:
                         await self.idempotency.set_state(
