@@ -43,6 +43,8 @@ class Worker:
         self._last_purge = 0.0
         self._last_sweep = 0.0
         self._slots: dict[str, asyncio.Semaphore] = {}
+        # (provider, upstream id) -> (its mirror lock, how many tasks hold or await it)
+        self._copying: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="videogate-worker")
@@ -80,11 +82,19 @@ class Worker:
             if mirroring
             else self.settings.poll_timeout_seconds
         )
+        # Videos sharing one upstream job (cache hits) are mirrored one after another, so
+        # the second reuses the first's copy instead of downloading the media again.
+        job = (video.provider, video.upstream_id)
+        same_job = None
+        if mirroring:
+            same_job, users = self._copying.get(job, (asyncio.Lock(), 0))
+            self._copying[job] = (same_job, users + 1)
         async with slots:
             try:
                 async with asyncio.timeout(bound):
-                    if mirroring:
-                        await self.mirror.mirror_one(video, token)
+                    if same_job is not None:
+                        async with same_job:
+                            await self.mirror.mirror_one(video, token)
                     else:
                         await self.poller.poll_one(video, token)
             except Exception as exc:
@@ -95,6 +105,13 @@ class Worker:
                 await self.videos.release(
                     video.id, token, {"next_poll_at": self.policy.after_crash()}
                 )
+            finally:
+                if same_job is not None:
+                    users = self._copying[job][1] - 1
+                    if users:
+                        self._copying[job] = (same_job, users)
+                    else:
+                        del self._copying[job]
 
     async def _delete(self) -> int:
         return await self.deletions.drain_due()
