@@ -456,3 +456,37 @@ def test_rpm_counts_every_authenticated_request(gw: GatewayHandle) -> None:
         assert refused["type"] == "request_limited"
     with gw.http() as http:  # another key is not affected
         assert http.get("/v1/videos").status_code == 200
+
+
+def test_range_reaches_the_provider_before_the_mirror_has_the_video(
+    make_gateway: Callable[..., GatewayHandle], mock: OpenAIVideosMock
+) -> None:
+    """Mirroring off: content is proxied from the provider, and a player's Range goes with
+    it (206, Content-Range, Accept-Ranges), so seeking works before any copy exists."""
+    gw = make_gateway(
+        providers={
+            "openai": {
+                "type": "openai",
+                "base_url": mock.url,
+                "keys": [{"value": KEY}],
+                "poll_after_ms": 100,
+            }
+        },
+        assets={"mirror": False},
+    )
+    with gw.http() as http:
+        vid = http.post("/v1/videos", json={"prompt": "x", "model": "openai/sora-2"}).json()["id"]
+        deadline = time.time() + 20
+        while http.get(f"/v1/videos/{vid}").json()["status"] != "completed":
+            assert time.time() < deadline
+            time.sleep(0.2)
+        video = mock.media().video
+        part = http.get(f"/v1/videos/{vid}/content", headers={"Range": "bytes=10-99"})
+        assert part.status_code == 206, part.text
+        assert part.content == video[10:100]
+        assert part.headers["content-range"] == f"bytes 10-99/{len(video)}"
+        assert part.headers["accept-ranges"] == "bytes"
+        whole = http.get(f"/v1/videos/{vid}/content")
+        assert whole.status_code == 200 and whole.content == video
+        odd = http.get(f"/v1/videos/{vid}/content", headers={"Range": "bytes=1-2,5-6"})
+        assert odd.status_code == 200 and odd.content == video  # not passed on: whole body

@@ -300,7 +300,19 @@ class OpenAIVideosMock(MockServer):
         if expired or (expires_at is not None and now >= expires_at):
             raise ApiError(404, f"The content for video '{video_id}' has expired.")
         body = self.media().variant(variant)
-        return web.Response(body=body, headers={"Content-Type": VARIANT_TYPES[variant]})
+        headers = {"Content-Type": VARIANT_TYPES[variant], "Accept-Ranges": "bytes"}
+        # A single byte range, as a CDN-backed download answers (inferred: OpenAI documents
+        # no Range support either way).
+        wanted = request.headers.get("Range", "")
+        if wanted.startswith("bytes=") and "," not in wanted:
+            first, _, last = wanted[6:].partition("-")
+            if first.isdigit():
+                start = int(first)
+                end = min(int(last) + 1, len(body)) if last.isdigit() else len(body)
+                if start < end:
+                    headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(body)}"
+                    return web.Response(status=206, body=body[start:end], headers=headers)
+        return web.Response(body=body, headers=headers)
 
     async def remix(self, request: web.Request) -> web.Response:
         video_id = request.match_info["video_id"]

@@ -7,6 +7,7 @@ Each handler parses the request, calls its service (`lifecycle/`), and presents 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -114,6 +115,9 @@ async def video_content(request: Request, gw: Gateway, call: Call) -> Response:
         raise bad_request(
             "invalid_variant", "variant must be one of video, thumbnail, spritesheet.", "variant"
         )
+    wanted = request.headers.get("range", "")
+    if SINGLE_RANGE.fullmatch(wanted) and wanted != "bytes=-":
+        call.ctx.byte_range = wanted  # passed on if the bytes come from the provider
     source = await gw.reader.content(who, request.path_params["video_id"], variant, call)
     return await serve_content(gw, request, source, call)
 
@@ -130,10 +134,15 @@ async def serve_content(gw: Gateway, request: Request, source: Source, call: Cal
         return await _from_store(gw, request, source.stored, headers)
     content = source.upstream
     assert content is not None
-    headers.pop("Accept-Ranges")
     headers["Content-Disposition"] = _disposition(source.video, content.content_type)
     if content.content_length is not None:
         headers["Content-Length"] = str(content.content_length)
+    if content.content_range is not None:  # the provider honoured the Range: seeking works
+        headers["Content-Range"] = content.content_range
+        return StreamingResponse(
+            _drain(content), status_code=206, media_type=content.content_type, headers=headers
+        )
+    headers.pop("Accept-Ranges")
     return StreamingResponse(_drain(content), media_type=content.content_type, headers=headers)
 
 
@@ -192,6 +201,7 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+SINGLE_RANGE = re.compile(r"bytes=\d{0,18}-\d{0,18}")  # one range, the only kind passed on
 SUFFIXES = {"video/mp4": "mp4", "image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
 
 

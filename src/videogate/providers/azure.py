@@ -388,6 +388,7 @@ class AzureJobsProvider(_AzureEndpoint):
             f"{self._base(key)}/video/generations/{generations[0]['id']}/content/{segment}",
             headers=self._headers(key),
             params=self.query,
+            ctx=ctx,
         )
         if result.content_type.split("/")[0] != fallback_type.split("/")[0]:
             result.content_type = fallback_type  # e.g. application/octet-stream

@@ -111,6 +111,7 @@ class Content:
     content_type: str
     content_length: int | None
     close: Callable[[], Awaitable[None]]
+    content_range: str | None = None  # set when the provider answered a Range with 206
 
 
 @dataclass
@@ -131,6 +132,7 @@ class CallContext:
     raw_request: Any = None
     raw_response: Any = None
     reached: bool = False  # the provider was called (a record was made)
+    byte_range: str | None = None  # a caller's `Range` for content streamed from upstream
 
     def record(self, request: Any = None, response: Any = None) -> None:
         if not self.capture_raw:

@@ -335,6 +335,7 @@ class FalProvider(HttpProvider):
         return await self.stream(
             file["url"],
             content_type=media_type_for(file["url"], file.get("content_type"), "video/mp4"),
+            ctx=ctx,
         )
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:

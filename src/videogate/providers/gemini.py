@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import UpstreamKey
-from .base import Content
+from .base import CallContext, Content
 from .veo import COMMON_EXTRAS, VERTEX_ONLY_EXTRAS, OutputFields, VeoOutput, VeoProvider
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -54,8 +54,13 @@ class GeminiProvider(VeoProvider):
         holder: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         return holder.get("generatedSamples"), holder
 
-    async def download(self, output: VeoOutput, key: UpstreamKey) -> Content:
+    async def download(
+        self, output: VeoOutput, key: UpstreamKey, ctx: CallContext | None = None
+    ) -> Content:
         assert output.uri is not None
         return await self.stream(
-            output.uri, headers=await self.auth_headers(key), content_type=output.mime_type
+            output.uri,
+            headers=await self.auth_headers(key),
+            content_type=output.mime_type,
+            ctx=ctx,
         )

@@ -271,6 +271,7 @@ class HttpProvider(Provider):
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        ctx: CallContext | None = None,
     ) -> Content:
         """GET an asset and hand back its body as chunks without buffering it whole.
 
@@ -278,11 +279,12 @@ class HttpProvider(Provider):
         https (`allow_http_redirects` also allows http), and the headers given here (the
         credential) only ever go to the origin they were meant for."""
         origin = _origin(url)
+        wanted = {"Range": ctx.byte_range} if ctx is not None and ctx.byte_range else {}
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 resp = await self.session.get(
                     url,
-                    headers=headers if _origin(url) == origin else None,
+                    headers={**(headers or {}), **wanted} if _origin(url) == origin else wanted,
                     params=params,
                     read_bufsize=STREAM_BUFFER,
                     allow_redirects=False,
@@ -330,13 +332,16 @@ class HttpProvider(Provider):
             resp.release()
 
         ctype = content_type or resp.headers.get("Content-Type") or "application/octet-stream"
-        return Content(chunks(), ctype.split(";")[0].strip(), resp.content_length, close)
+        ranged = resp.headers.get("Content-Range") if resp.status == 206 else None
+        return Content(chunks(), ctype.split(";")[0].strip(), resp.content_length, close, ranged)
 
-    async def stream_asset(self, url: str, fallback_type: str) -> Content:
+    async def stream_asset(
+        self, url: str, fallback_type: str, ctx: CallContext | None = None
+    ) -> Content:
         """Stream a provider's public or pre-signed asset URL, sent no credentials (they must
         not travel to a CDN). Its type is the one served unless generic, else a guess from
         the URL's extension, else `fallback_type`."""
-        result = await self.stream(url)
+        result = await self.stream(url, ctx=ctx)
         result.content_type = media_type_for(url, result.content_type, fallback_type)
         return result
 

@@ -426,7 +426,7 @@ class KlingProvider(HttpProvider):
         url = first.get("url") if isinstance(first, Mapping) else None
         if video.status != "completed" or not isinstance(url, str) or not url:
             raise self._bad(data, f"has no video URL for task {video_id} ({video.status})")
-        return await self.stream(url, content_type="video/mp4")
+        return await self.stream(url, content_type="video/mp4", ctx=ctx)
 
 
 def _size(aspect: str, mode: str) -> str:

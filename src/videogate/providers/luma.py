@@ -290,7 +290,7 @@ class LumaProvider(HttpProvider):
                     f"Luma generation {video_id!r} completed without a video URL.", body
                 )
             raise variant_missing(self.id, f"Luma generation {video_id!r} has no {variant}.")
-        return await self.stream_asset(url, FALLBACK_TYPES[variant])
+        return await self.stream_asset(url, FALLBACK_TYPES[variant], ctx=ctx)
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         try:

@@ -343,7 +343,7 @@ class MiniMaxProvider(HttpProvider):
         url = file.get("download_url") if isinstance(file, Mapping) else None
         if not isinstance(url, str) or not url:
             raise self.bad_response(f"MiniMax gave no download_url for file {file_id}.", body)
-        return await self.stream(url, content_type="video/mp4")
+        return await self.stream(url, content_type="video/mp4", ctx=ctx)
 
 
 def _error_number(body: Any) -> tuple[int | None, str]:

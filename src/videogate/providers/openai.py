@@ -181,6 +181,7 @@ class OpenAIProvider(HttpProvider):
             f"{self._base(key)}/videos/{video_id}/content",
             headers=headers,
             params={"variant": variant},
+            ctx=ctx,
         )
         if result.content_type in ("application/binary", "application/octet-stream"):
             result.content_type = VARIANT_TYPES[variant]

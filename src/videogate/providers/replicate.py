@@ -267,7 +267,7 @@ class ReplicateProvider(HttpProvider):
                 provider=self.id,
             )
         # Output files (replicate.delivery) are public: the token is never sent to them.
-        return await self.stream(url, content_type=media_type_for(url, None, "video/mp4"))
+        return await self.stream(url, content_type=media_type_for(url, None, "video/mp4"), ctx=ctx)
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         """Cancel the prediction if it is still running. Replicate deletes nothing on

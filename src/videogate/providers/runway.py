@@ -297,7 +297,7 @@ class RunwayProvider(HttpProvider):
                 f"Runway task {video_id!r} succeeded without an output URL.", body
             )
         # A pre-signed CDN URL: no Runway credentials go with it.
-        return await self.stream_asset(output[0], "video/mp4")
+        return await self.stream_asset(output[0], "video/mp4", ctx=ctx)
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         """Cancel (still running) or delete (ended); either way the task is gone after."""

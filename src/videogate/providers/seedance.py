@@ -428,7 +428,7 @@ class SeedanceProvider(HttpProvider):
                 "tasks created with return_last_frame.",
             )
         # A pre-signed object-storage link: the Ark key must not travel to that host.
-        return await self.stream_asset(url, VARIANT_FALLBACK_TYPES[variant])
+        return await self.stream_asset(url, VARIANT_FALLBACK_TYPES[variant], ctx=ctx)
 
     async def delete(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> DeleteResult:
         """Cancel (queued) or delete the record (ended); a running task must be waited out."""

@@ -292,7 +292,9 @@ class VeoProvider(HttpProvider):
         `response`; each surface nests them differently."""
 
     @abstractmethod
-    async def download(self, output: VeoOutput, key: UpstreamKey) -> Content:
+    async def download(
+        self, output: VeoOutput, key: UpstreamKey, ctx: CallContext | None = None
+    ) -> Content:
         """Stream a video that the operation names by URI."""
 
     async def call(
@@ -479,7 +481,7 @@ class VeoProvider(HttpProvider):
         first = outputs[0]
         if first.data is not None:
             return inline_content(first.data, first.mime_type, self.id)
-        return await self.download(first, key)
+        return await self.download(first, key, ctx)
 
 
 def _error_reason(details: Any) -> str | None:

@@ -33,7 +33,7 @@ from google.oauth2 import service_account
 
 from ..config import ConfigError, ProviderConfig, UpstreamKey
 from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
-from .base import Content
+from .base import CallContext, Content
 from .http import bearer
 from .veo import COMMON_EXTRAS, VERTEX_ONLY_EXTRAS, OutputFields, VeoOutput, VeoProvider
 
@@ -227,7 +227,9 @@ class VertexProvider(VeoProvider):
     def samples(self, response: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]]:
         return response.get("videos"), response
 
-    async def download(self, output: VeoOutput, key: UpstreamKey) -> Content:
+    async def download(
+        self, output: VeoOutput, key: UpstreamKey, ctx: CallContext | None = None
+    ) -> Content:
         """A `gs://` output through the Cloud Storage JSON API (object name fully encoded)."""
         assert output.uri is not None
         bucket, name = parse_gcs_uri(output.uri)
@@ -236,7 +238,11 @@ class VertexProvider(VeoProvider):
         token = await self.access_token(key)
         try:
             return await self.stream(
-                url, headers=bearer(token), params={"alt": "media"}, content_type=output.mime_type
+                url,
+                headers=bearer(token),
+                params={"alt": "media"},
+                content_type=output.mime_type,
+                ctx=ctx,
             )
         except UpstreamError as exc:
             self._forget_rejected(key, token, exc)
