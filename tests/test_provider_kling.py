@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
+from videogate.api.auth import mint_jwt
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
 from videogate.providers import kling as kling_module
 from videogate.providers.kling import KlingProvider
@@ -251,3 +253,65 @@ def test_token_is_cached_until_close_to_expiry(monkeypatch: pytest.MonkeyPatch) 
 
     with pytest.raises(ConfigError, match="access key"):
         KlingProvider("k", ProviderConfig(type="kling", keys=[UpstreamKey(value="no-colon")]))
+
+
+def test_timed_out_create_is_found_by_its_reference_and_billed(
+    make_gateway: Callable[..., GatewayHandle], mock: KlingMock
+) -> None:
+    """Kling takes a client task id: a create with an Idempotency-Key sends one derived
+    from it, so the retry after an upstream timeout finds exactly that task (not one with
+    the same prompt made by someone else) and records it with a usage row."""
+    gw = make_gateway(providers={"kling": kling(mock, timeout_seconds=0.5)})
+    body = {"prompt": "slow to answer", "model": "kling/kling-v2-6", "seconds": "5"}
+    mock.hang_next(1.5, path_contains="/v1/videos/text2video", method="POST")
+    with gw.http() as http:
+        timed_out = http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k1"})
+        assert_envelope(timed_out, 504, "upstream_timeout")
+        deadline = time.time() + 10
+        while len(mock.tasks) < 1:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        # Another client of the account makes the same prompt: not evidence of anything.
+        other = {"model_name": "kling-v2-6", "prompt": "slow to answer", "duration": "5"}
+        token = kling_module.KlingProvider("k", ProviderConfig(type="kling")).token(
+            UpstreamKey(value=SECRET, extra={"access_key": ACCESS})
+        )
+        httpx.post(
+            mock.url + "/v1/videos/text2video",
+            json=other,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        (first,) = sent(mock, "text2video")[:1]
+        reference = first["external_task_id"]
+        assert reference.startswith("vg-")
+        retry = http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k1"})
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["extra_fields"]["reconciled"] is True
+        _, task = task_of(retry.json()["id"])
+        assert mock.tasks[task].body.get("external_task_id") == reference
+        assert len(mock.tasks) == 2  # nothing created again
+    admin = mint_jwt(gw.settings.jwt_secret(), role="admin", ttl_seconds=60)
+    with gw.http(admin) as root:
+        usage = root.get("/api/governance/usage").json()["data"]
+    assert [u["video_id"] for u in usage] == [retry.json()["id"]]
+
+
+def test_a_retry_with_no_task_upstream_creates_it(
+    make_gateway: Callable[..., GatewayHandle], mock: KlingMock
+) -> None:
+    """The timed-out create never reached Kling (the listing has no task with its
+    reference): the retry creates it, once."""
+    gw = make_gateway(providers={"kling": kling(mock, timeout_seconds=0.5)})
+    body = {"prompt": "never arrived", "model": "kling/kling-v2-6", "seconds": "5"}
+    mock.hang_next(1.5, path_contains="/v1/videos/text2video", method="POST")
+    with gw.http() as http:
+        assert (
+            http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k2"}).status_code == 504
+        )
+        time.sleep(1.2)
+        mock.tasks.clear()  # as if Kling had dropped the request
+        mock.external_ids.clear()
+        retry = http.post("/v1/videos", json=body, headers={"Idempotency-Key": "k2"})
+        assert retry.status_code == 200, retry.text
+        assert "reconciled" not in retry.json()["extra_fields"]
+        assert len(mock.tasks) == 1

@@ -145,6 +145,7 @@ class KlingMock(MockServer):
     def add_routes(self, app: web.Application) -> None:
         for endpoint in ENDPOINTS:
             app.router.add_post(f"/v1/videos/{endpoint}", self.create)
+            app.router.add_get(f"/v1/videos/{endpoint}", self.list_tasks)
             app.router.add_get(f"/v1/videos/{endpoint}/{{task_id}}", self.query)
         app.router.add_get("/cdn/{task_id}.mp4", self.download)
 
@@ -217,7 +218,39 @@ class KlingMock(MockServer):
         ended = task.created + self.queued_seconds + self.run_seconds
         return ("failed" if task.failed else "succeed"), ended
 
+    async def list_tasks(self, request: web.Request) -> web.Response:
+        """Kling's "Query Task (List)": `pageNum` (from 1) / `pageSize` (1-500), newest
+        first, each task as the single query shows it (inferred from Kling's API docs)."""
+        endpoint = self._endpoint(request)
+        try:
+            page = int(request.query.get("pageNum", "1"))
+            size = int(request.query.get("pageSize", "30"))
+        except ValueError:
+            raise ApiError(400, "pageNum and pageSize must be integers", code="1201") from None
+        if page < 1 or not 1 <= size <= 500:
+            raise ApiError(400, "pageNum or pageSize out of range", code="1201")
+        with self.lock:
+            tasks = sorted(
+                (t for t in self.tasks.values() if t.endpoint == endpoint),
+                key=lambda t: t.created,
+                reverse=True,
+            )[(page - 1) * size : page * size]
+        data = [self._data(task, with_result=False) for task in tasks]
+        return self.json_response(
+            {"code": 0, "message": "SUCCEED", "request_id": self.new_request_id(), "data": data}
+        )
+
     def _answer(self, task: Task, *, with_result: bool) -> web.Response:
+        return self.json_response(
+            {
+                "code": 0,
+                "message": "SUCCEED",
+                "request_id": self.new_request_id(),
+                "data": self._data(task, with_result=with_result),
+            }
+        )
+
+    def _data(self, task: Task, *, with_result: bool) -> dict[str, Any]:
         status, changed = self.status_of(task, self.clock())
         data: dict[str, Any] = {
             "task_id": task.id,
@@ -239,9 +272,7 @@ class KlingMock(MockServer):
                     }
                 ]
             }
-        return self.json_response(
-            {"code": 0, "message": "SUCCEED", "request_id": self.new_request_id(), "data": data}
-        )
+        return data
 
     async def query(self, request: web.Request) -> web.Response:
         endpoint = self._endpoint(request)

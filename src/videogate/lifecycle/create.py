@@ -11,6 +11,7 @@ refusal, a timeout, or a bug — runs those steps; recording the job commits the
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,13 @@ class Created:
     video: Video
     extra: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
+
+
+def create_reference(owner: str, idempotency_key: str) -> str:
+    """The client reference sent with a create that has an Idempotency-Key: the same for
+    its retries (so a lost answer can be found), different for every owner and key."""
+    digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+    return "vg-" + digest[:40]
 
 
 def idempotency_conflict(message: str, code: str = "idempotency_key_reused") -> GatewayError:
@@ -74,14 +82,15 @@ class CreateVideo:
         cache_options: CacheOptions | None = None,
     ) -> Created:
         call.model_requested = self.routing.requested_name(request.model)
-        targets = self.routing.plan(request)
+        reference = create_reference(principal.owner, idempotency_key) if idempotency_key else None
+        targets = self.routing.plan(request, reference)
         subject = await self.gov.subject(principal.key)
         for provider, prepared in targets:
             self.gov.check_access(subject, provider.id, prepared.params.model)
         idem = idempotency_key
         async with UnitOfWork() as uow:
             if idem is not None:
-                replay = await self._replay(principal, request, idem, targets, call)
+                replay = await self._replay(principal, subject, request, idem, targets, call)
                 if replay is not None:
                     return replay
                 self._maybe_started(uow, principal.owner, idem)
@@ -139,6 +148,52 @@ class CreateVideo:
         if started.notes:
             more["attempts"] = started.notes
         return Created(video, more)
+
+    async def _reconcile(
+        self,
+        principal: Principal,
+        subject: Subject,
+        idem: str,
+        targets: list[Target],
+        call: Call,
+    ) -> Created | None:
+        """The earlier upstream create timed out: a job may exist or not. Where every
+        target can look its job up by the reference the create sent, adopt what is found
+        (billed like any job) or, if nothing is, create now; otherwise refuse. Matching by
+        prompt would adopt another client's job on a shared account (issue 18)."""
+        if not all(target.provider.finds_created for target in targets):
+            raise idempotency_conflict(
+                "The earlier create with this Idempotency-Key timed out upstream, and the "
+                "provider cannot tell whether it started a job. The gateway will not guess "
+                "(it could hand you another client's video) nor start a second one: check "
+                "GET /v1/videos, then retry with a new Idempotency-Key.",
+                "idempotency_outcome_unknown",
+            )
+        allowed = self.gov.upstream_keys(subject)
+        for target in targets:
+            provider, prepared = target
+            for key in provider.candidate_keys(prepared.params.model, allowed):
+                up = await provider.find_created(prepared, key, call.ctx)
+                if up is None:
+                    continue
+                estimate, seconds = self.gov.estimate(
+                    [(provider.id, prepared.params.model, prepared.params.seconds, prepared.size)]
+                )
+                try:  # it runs (and bills) upstream already: count it like any job
+                    reservation = await self.gov.reserve(subject, estimate, seconds)
+                except GatewayError:  # over a limit: still recorded and billed, not refused
+                    reservation = Reservation([], estimate, seconds)
+                usage = (subject, reservation, seconds)
+                try:
+                    video = await self._record(
+                        principal, call, provider, prepared, key, up, idem, usage=usage
+                    )
+                except BaseException:
+                    await self.gov.release(reservation)
+                    raise
+                return Created(video, {"reconciled": True})
+        await self.idempotency.set_state(principal.owner, idem, "started")
+        return None  # the providers say no job was started: create it now
 
     def _maybe_started(self, uow: UnitOfWork, owner: str, idem: str) -> None:
         """Until a job exists upstream: a timeout of the upstream create may have started one
@@ -201,6 +256,7 @@ class CreateVideo:
     async def _replay(
         self,
         principal: Principal,
+        subject: Subject,
         request: CreateRequest,
         idem: str,
         targets: list[Target],
@@ -233,16 +289,7 @@ class CreateVideo:
                 "idempotency_in_progress",
             )
         if held["state"] == "unknown":
-            # The earlier upstream create timed out: a job may exist or not. Matching recent
-            # jobs by prompt adopts another client's (issue 18), and no adapter's API echoes
-            # a reference the gateway sent, so refuse rather than guess or duplicate.
-            raise idempotency_conflict(
-                "The earlier create with this Idempotency-Key timed out upstream, and the "
-                "provider cannot tell whether it started a job. The gateway will not guess "
-                "(it could hand you another client's video) nor start a second one: check "
-                "GET /v1/videos, then retry with a new Idempotency-Key.",
-                "idempotency_outcome_unknown",
-            )
+            return await self._reconcile(principal, subject, idem, targets, call)
         replayed = await self.videos.get(held["video_id"])
         if replayed is None:
             raise not_found(held["video_id"])

@@ -94,8 +94,9 @@ class Routing:
             "model",
         )
 
-    def plan(self, request: CreateRequest) -> list[Target]:
-        """Every target, each request prepared (validated and built) once."""
+    def plan(self, request: CreateRequest, reference: str | None = None) -> list[Target]:
+        """Every target, each request prepared (validated and built) once; `reference`
+        goes to providers that take a client reference (see `find_created`)."""
         targets = [self.resolve_model(request.model, request.mount)]
         targets += [self.resolve_model(m, request.mount) for m in request.fallbacks]
         planned = []
@@ -107,6 +108,7 @@ class Routing:
                 size=request.size,
                 input_reference=request.input_reference,
                 extra=dict(request.extra),
+                reference=reference,
             )
             if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
                 raise bad_request(

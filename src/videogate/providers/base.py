@@ -72,6 +72,9 @@ class CreateParams:
     size: str | None = None
     input_reference: InputReference | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A gateway-made id for this create (from its Idempotency-Key), for providers that take
+    # a client reference and let it be looked up: the evidence `find_created` matches on.
+    reference: str | None = None
 
 
 @dataclass(slots=True)
@@ -152,6 +155,7 @@ class Provider(ABC):
     default_poll_after_ms: ClassVar[int] = 2000
     needs_key: ClassVar[bool] = True  # False: works without any configured upstream key
     needs_state_dir: ClassVar[bool] = False  # True: gets options["state_dir"] in the data dir
+    finds_created: ClassVar[bool] = False  # True: `find_created` can tell, by reference
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         self.id = provider_id
@@ -225,6 +229,14 @@ class Provider(ABC):
     @abstractmethod
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         """The job's current state."""
+
+    async def find_created(
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo | None:
+        """After a create timed out: the job it started, found by the reference the create
+        sent (`params.reference`), never by prompt (that adopts another client's job on a
+        shared account). None: there is none. Only adapters with `finds_created` override it."""
+        return None
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

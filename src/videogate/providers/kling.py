@@ -172,6 +172,9 @@ def credentials(key: UpstreamKey) -> tuple[str, str]:
     return str(access), secret
 
 
+FIND_PAGE_SIZE = 100  # tasks read when looking for a create whose answer was lost
+
+
 class KlingProvider(HttpProvider):
     type_name = "kling"
     capabilities = frozenset(
@@ -179,6 +182,7 @@ class KlingProvider(HttpProvider):
     )
     default_poll_after_ms = 5000
     default_base_url = DEFAULT_BASE_URL
+    finds_created = True  # by external_task_id
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
@@ -238,6 +242,9 @@ class KlingProvider(HttpProvider):
             shown["image_tail"] = tail.describe()
         payload.update(extra)
         shown.update(extra)
+        if params.reference and "external_task_id" not in payload:
+            # Kling's client task id: a create whose answer was lost can be found by it
+            payload["external_task_id"] = shown["external_task_id"] = params.reference
         size = params.size or (_size(aspect, mode) if endpoint == TEXT else None)
         return Prepared(params, payload, shown, endpoint, size=size, seconds=str(seconds))
 
@@ -414,6 +421,27 @@ class KlingProvider(HttpProvider):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         video, _ = await self._query(video_id, key, ctx)
         return video
+
+    async def find_created(
+        self, prepared: Prepared, key: UpstreamKey, ctx: CallContext
+    ) -> UpstreamVideo | None:
+        """The task whose `external_task_id` is this create's, among the newest of its
+        endpoint (Kling's task list, newest first; pageSize inferred to go to 500)."""
+        reference = prepared.body.get("external_task_id") if prepared.body else None
+        if not reference:
+            return None
+        url = f"{self._base(key)}/v1/videos/{prepared.route}"
+        query = {"pageNum": "1", "pageSize": str(FIND_PAGE_SIZE)}
+        body = await self.call_api("GET", url, key, ctx, params=query)
+        tasks = body.get("data") if isinstance(body, Mapping) else None
+        for task in tasks if isinstance(tasks, list) else []:
+            info = task.get("task_info") if isinstance(task, Mapping) else None
+            if isinstance(info, Mapping) and info.get("external_task_id") == reference:
+                video = self._video(task, prepared.route)
+                video.model, video.prompt = prepared.params.model, prepared.params.prompt
+                video.size, video.seconds = prepared.size, prepared.seconds
+                return video
+        return None
 
     async def content(
         self, video_id: str, variant: str, key: UpstreamKey, ctx: CallContext

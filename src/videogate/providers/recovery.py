@@ -1,10 +1,10 @@
 """A step that recovers a job-shaped API from an uncertain state: a delete the provider
 refuses while the job is still running (the outbox retries it once the job has ended).
 
-There is deliberately no "find the job a timed-out create started" helper: matching recent
-jobs by prompt and model adopts another client's job on a shared account (issue 18), and
-none of these APIs echoes a reference the gateway could send, so the gateway refuses to
-guess instead (`idempotency_outcome_unknown`).
+There is deliberately no prompt-matching "find the job a timed-out create started" helper:
+that adopts another client's job on a shared account (issue 18). An adapter whose API takes
+a client reference (Kling's `external_task_id`) implements `find_created` by it; for the
+rest the gateway refuses to guess (`idempotency_outcome_unknown`).
 """
 
 from __future__ import annotations
