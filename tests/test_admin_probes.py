@@ -24,6 +24,8 @@ FIELDS = {
         "provider_keys",
         "expires_at",
         "blocked",
+        "description",
+        "no_such_field",
     ],
 }
 

@@ -24,12 +24,15 @@ def _public(endpoint: dict[str, Any]) -> dict[str, Any]:
     return {k: endpoint[k] for k in ("id", "owner", "url", "events", "enabled", "created_at")}
 
 
+MAX_OWNER = 64  # the owner column's length
+
+
 @admin_endpoint("webhook_create")
 async def create_webhook(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     body = await read_json_object(request, gw.settings.limits)
     url, owner = body.get("url"), body.get("owner")
     url = check_url(url, "url", allow_private=gw.settings.webhooks.allow_private_networks)
-    if not isinstance(owner, str) or not owner:
+    if not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER:
         raise bad_request("invalid_owner", "owner must be a virtual key id (vk_…).", "owner")
     if owner.startswith("vk_") and await gw.keys.by_id(owner) is None:
         raise bad_request("invalid_owner", f"No virtual key {owner!r}.", "owner")

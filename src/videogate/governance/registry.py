@@ -117,6 +117,11 @@ class Registry:
                 raise ValueError(f"no team {team_ref!r}")
             values["team_id"] = team["id"] if team else None
         check_limits(values)
+        description = values.get("description")
+        if description is not None and (
+            not isinstance(description, str) or len(description) > 2000
+        ):
+            raise ValueError("description must be text of at most 2000 characters")
         expires = values.get("expires_at")
         if expires is not None and (
             isinstance(expires, bool) or not isinstance(expires, int | float)
@@ -131,6 +136,7 @@ class Registry:
         return values
 
     async def create_key(self, name: str, values: Row, actor: str) -> tuple[Row, str]:
+        check_name(name)
         settings = await self.key_settings(values)
         description = settings.pop("description", None)
         row, secret = await self.keys.create(name, description, **settings)
@@ -259,6 +265,8 @@ class Registry:
         unknown = set(values) - ENTITY_FIELDS[kind]
         if unknown:
             raise ValueError(f"unknown {kind} fields: {sorted(unknown)}")
+        if "name" in values:
+            check_name(values["name"])
         check_limits(values)
 
     # -- prices and upstream keys --------------------------------------------------------
@@ -383,6 +391,14 @@ class Registry:
                 select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
             )
             return [dict(r) for r in res.mappings()]
+
+
+MAX_NAME = 200  # the name columns' length
+
+
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise ValueError(f"name must be text of 1-{MAX_NAME} characters")
 
 
 def check_limits(values: Row) -> None:
