@@ -82,7 +82,7 @@ class Gateway:
         await migrate(engine)
         backend = backend_for(check_url(settings.effective_database_url))
         limits: LimitBackend = (
-            RedisLimits(settings.redis_url)
+            RedisLimits(settings.redis_url, LimitCounters(engine, backend))
             if settings.redis_url
             else SqlLimits(LimitCounters(engine, backend))
         )

@@ -65,7 +65,7 @@ class Denied(Exception):
 
 class LimitBackend(ABC):
     @abstractmethod
-    async def acquire(self, claims: list[Claim]) -> None:
+    async def acquire(self, claims: list[Claim], ledger: dict[str, Any] | None = None) -> None:
         """Reserve every claim or none; raises `Denied` naming the first that does not fit."""
 
     @abstractmethod
@@ -91,14 +91,15 @@ class SqlLimits(LimitBackend):
     def __init__(self, counters: LimitCounters) -> None:
         self.counters = counters
 
-    async def acquire(self, claims: list[Claim]) -> None:
+    async def acquire(self, claims: list[Claim], ledger: dict[str, Any] | None = None) -> None:
         if not claims:
             return  # nothing is limited: no transaction at all
         ordered = _ordered(claims)
         # A counter's first claim inserts it unchecked, so a claim over the cap alone is
-        # refused here; the rest is one upsert per claim.
+        # refused here; the rest is one upsert per claim, with the ledger row in the same
+        # transaction.
         too_big = [i for i, c in enumerate(ordered) if c.amount > c.limit + EPSILON]
-        refused = too_big[0] if too_big else await self.counters.reserve(ordered)
+        refused = too_big[0] if too_big else await self.counters.reserve(ordered, ledger)
         if refused is not None:
             used, reserved = await self.current(ordered[refused])
             raise Denied(ordered[refused], used, reserved)
@@ -135,9 +136,10 @@ return 0
 
 
 class RedisLimits(LimitBackend):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, counters: LimitCounters | None = None) -> None:
         import redis.asyncio as aioredis
 
+        self.counters = counters  # where the reservations ledger lives (the store)
         self.redis = aioredis.from_url(url, decode_responses=True)
         self._acquire = self.redis.register_script(ACQUIRE_LUA)
         self._settle = self.redis.register_script(SETTLE_LUA)
@@ -146,7 +148,7 @@ class RedisLimits(LimitBackend):
     def _key(claim: Claim) -> str:
         return f"vg:{claim.scope}:{claim.window}"
 
-    async def acquire(self, claims: list[Claim]) -> None:
+    async def acquire(self, claims: list[Claim], ledger: dict[str, Any] | None = None) -> None:
         ordered = _ordered(claims)
         if not ordered:
             return
@@ -158,6 +160,13 @@ class RedisLimits(LimitBackend):
             claim = ordered[failed - 1]
             used, reserved = await self.current(claim)
             raise Denied(claim, used, reserved)
+        if ledger is not None and self.counters is not None:
+            try:  # held in Redis now: written down right after (the store is elsewhere)
+                await self.counters.record(ledger)
+            except BaseException:
+                for claim in ordered:
+                    await self.settle(claim, 0.0)
+                raise
 
     async def settle(self, claim: Claim, actual: float) -> None:
         await self._settle(keys=[self._key(claim)], args=[claim.amount, actual])

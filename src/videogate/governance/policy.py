@@ -238,21 +238,18 @@ class Governance:
     async def reserve(self, subject: Subject, estimate_usd: float, seconds: float) -> Reservation:
         # rpm is not among them: every request was counted when it was authenticated
         claims = [c for c in self.claims(subject, estimate_usd, seconds) if c.kind != "rpm"]
+        reservation = Reservation(claims, estimate_usd, seconds)
+        ledger = None
+        if claims:
+            # Written down with the claims, so a create that dies from here on (even by
+            # kill -9) leaves a record the sweep gives back.
+            reservation.id = "rs_" + secrets.token_hex(12)
+            held = [c.to_json() for c in claims]
+            ledger = {"id": reservation.id, "claims": held, "created_at": time.time()}
         try:
-            await self.limits.acquire(claims)
+            await self.limits.acquire(claims, ledger)
         except Denied as denied:
             raise self._refusal(denied, estimate_usd) from None
-        reservation = Reservation(claims, estimate_usd, seconds)
-        held = [c.to_json() for c in claims if c.kind != "rpm"]
-        if held:
-            # Written down before anything can fail, so a create that dies from here on
-            # (even by kill -9) leaves a record the sweep gives back.
-            reservation.id = "rs_" + secrets.token_hex(12)
-            try:
-                await self.ledger.add(reservation.id, held, time.time())
-            except BaseException:
-                await self._give_back(claims)
-                raise
         return reservation
 
     @staticmethod

@@ -36,7 +36,7 @@ import orjson
 from sqlalchemy import JSON, Table
 
 from ..video import ACTIVE_SQL
-from .models import usage, videos
+from .models import reservations, usage, videos
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -102,6 +102,7 @@ class Insert:
 
 VIDEO_INSERT = Insert(videos)
 USAGE_INSERT = Insert(usage)
+LEDGER_INSERT = Insert(reservations)
 
 
 def outbox_row(row: Row, next_attempt_at: float, now: float) -> Row:
@@ -205,8 +206,14 @@ class Backend:
     async def mark_done(self, seq: int, now: float) -> None:
         raise NotImplementedError
 
-    async def claim(self, claims: list[Any]) -> int | None:
-        """Reserve every claim or none; the index of the first that does not fit."""
+    async def claim(self, claims: list[Any], ledger: Row | None = None) -> int | None:
+        """Reserve every claim or none; the index of the first that does not fit. With
+        `ledger`, its reservations row is written in the same transaction (measured: a
+        separate SQLAlchemy insert cost a create 2.3 ms of CPU, 2,031 -> 330 RPS)."""
+        raise NotImplementedError
+
+    async def insert_reservation(self, ledger: Row) -> None:
+        """The reservations row alone (counters held elsewhere: Redis)."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -231,6 +238,7 @@ class SqliteBackend(Backend):
         self._select = f"SELECT {', '.join(COLUMNS)} FROM videos WHERE id = ?"
         self._insert_video = VIDEO_INSERT.sql(_qmark)
         self._insert_usage = USAGE_INSERT.sql(_qmark)
+        self._insert_ledger = LEDGER_INSERT.sql(_qmark)
         names = ", ".join(OUTBOX_COLUMNS)
         marks = ", ".join("?" for _ in OUTBOX_COLUMNS)
         self._outbox = f"INSERT INTO deletions ({names}) VALUES ({marks})"
@@ -360,17 +368,25 @@ class SqliteBackend(Backend):
         sql = "UPDATE deletions SET state = 'done', done_at = ? WHERE seq = ?"
         await self._write(lambda conn: conn.execute(sql, (now, seq)))
 
-    async def claim(self, claims: list[Any]) -> int | None:
+    async def claim(self, claims: list[Any], ledger: Row | None = None) -> int | None:
         def work(conn: sqlite3.Connection) -> int | None:
             for i, c in enumerate(claims):
                 if conn.execute(self._claim, claim_params(c)).fetchone() is None:
                     raise _Refused(i)
+            if ledger is not None:
+                conn.execute(self._insert_ledger, LEDGER_INSERT.params(ledger))
             return None
 
         try:
             return await self._write(work)
         except _Refused as refused:
             return refused.index
+
+    async def insert_reservation(self, ledger: Row) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(self._insert_ledger, LEDGER_INSERT.params(ledger))
+
+        await self._write(work)
 
     async def aclose(self) -> None:
         self._ro.close()
@@ -418,6 +434,7 @@ class PostgresBackend(Backend):
         self._insert_both = f"WITH v AS ({self._insert_video}) {USAGE_INSERT.sql(_pg, start=n)}"
         self._delete = self._delete_sql()
         self._claim = claim_sql(_pg)
+        self._insert_ledger = LEDGER_INSERT.sql(_pg)
 
     def hooks_changed(self, involved: str) -> None:
         super().hooks_changed(involved)
@@ -483,9 +500,9 @@ class PostgresBackend(Backend):
             "UPDATE deletions SET state = 'done', done_at = $1 WHERE seq = $2", now, seq
         )
 
-    async def claim(self, claims: list[Any]) -> int | None:
+    async def claim(self, claims: list[Any], ledger: Row | None = None) -> int | None:
         pool = await self._get_pool()
-        if len(claims) == 1:  # the usual case: one statement, no transaction
+        if len(claims) == 1 and ledger is None:  # one statement, no transaction
             found = await pool.fetchrow(self._claim, *claim_params(claims[0]))
             return None if found is not None else 0
         try:
@@ -493,9 +510,15 @@ class PostgresBackend(Backend):
                 for i, c in enumerate(claims):
                     if await conn.fetchrow(self._claim, *claim_params(c)) is None:
                         raise _Refused(i)
+                if ledger is not None:
+                    await conn.execute(self._insert_ledger, *LEDGER_INSERT.params(ledger))
         except _Refused as refused:
             return refused.index
         return None
+
+    async def insert_reservation(self, ledger: Row) -> None:
+        pool = await self._get_pool()
+        await pool.execute(self._insert_ledger, *LEDGER_INSERT.params(ledger))
 
     async def aclose(self) -> None:
         if self._pool is not None:

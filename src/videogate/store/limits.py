@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .backend import Backend
+from .backend import Backend, Row
 from .models import limit_counters as lc
 
 
@@ -21,10 +21,15 @@ class LimitCounters:
         self.engine = engine
         self.backend = backend
 
-    async def reserve(self, claims: list[Any]) -> int | None:
+    async def reserve(self, claims: list[Any], ledger: Row | None = None) -> int | None:
         """Reserve every claim (`scope`, `window`, `amount`, `limit`, `reset_at`) or none,
-        in the given order; the index of the first that does not fit, or None."""
-        return await self.backend.claim(claims)
+        in the given order, and write `ledger` (a reservations row) with them; the index of
+        the first that does not fit, or None."""
+        return await self.backend.claim(claims, ledger)
+
+    async def record(self, ledger: Row) -> None:
+        """A reservations row for claims held elsewhere (Redis)."""
+        await self.backend.insert_reservation(ledger)
 
     async def settle(self, scope: str, window: str, reserved: float, used: float) -> None:
         """Drop `reserved` from the counter's reservation and add `used` to its use."""

@@ -1,15 +1,16 @@
 """The reservation ledger's statements (see `models.reservations`).
 
-One insert per create that claims any limit (unlimited keys write nothing); the usage row
-that later takes the claims over names the reservation, so the hot path never deletes here.
-The sweep reads old rows with whether a usage row took them over, and drops them.
+The row is written by the limit claim's own transaction (`Backend.claim`; unlimited keys
+write nothing), and the usage row that later takes the claims over names it, so the hot
+path never deletes here. The sweep reads old rows with whether a usage row took them over,
+and drops them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .models import reservations, usage
@@ -18,12 +19,6 @@ from .models import reservations, usage
 class ReservationLedger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-
-    async def add(self, reservation_id: str, claims: list[dict[str, Any]], at: float) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(reservations).values(id=reservation_id, claims=claims, created_at=at)
-            )
 
     async def stale(self, before: float, limit: int = 500) -> list[tuple[str, Any, bool]]:
         """(id, claims, taken over by a usage row) of reservations made before `before`."""
