@@ -36,10 +36,9 @@ from ..lifecycle.reading import Source
 from ..lifecycle.requests import CreateRequest
 from ..providers.base import InputReference
 from ..video import Failure, Video, VideoStatus
-from .cache_headers import parse_options
 from .context import endpoint, principal, respond
 from .parsing import read_json_object
-from .videos import serve_content
+from .videos import run_create, serve_content
 
 PREFIX = "/genai/v1beta"
 GENERATE = ":predictLongRunning"
@@ -288,18 +287,7 @@ async def generate(request: Request, gw: Gateway, call: Call) -> Response:
     who = await principal(gw, request)
     body = await read_json_object(request, gw.settings.limits, _body_limit(gw))
     create = create_request(model, body, request.headers.get("x-model-provider"))
-    options = (
-        parse_options(request.headers, gw.cache.config, gw.cache.semantic_available)
-        if gw.cache.serves(who)
-        else None
-    )
-    created = await gw.create(
-        who,
-        create,
-        call,
-        idempotency_key=request.headers.get("idempotency-key"),
-        cache_options=options,
-    )
+    created = await run_create(gw, request, who, create, call)
     return respond(call, operation(created.video, model, _base(request), call))
 
 
@@ -365,10 +353,7 @@ async def vertex(request: Request, gw: Gateway, call: Call) -> Response:
         video = await gw.reader.retrieve(who, unquote(name.rsplit("/operations/", 1)[1]), call)
     else:
         create = create_request(model, body, request.headers.get("x-model-provider"))
-        created = await gw.create(
-            who, create, call, idempotency_key=request.headers.get("idempotency-key")
-        )
-        video = created.video
+        video = (await run_create(gw, request, who, create, call)).video
     return respond(call, await vertex_operation(gw, request, who, video, resource, call))
 
 

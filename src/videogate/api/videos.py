@@ -16,8 +16,11 @@ from starlette.responses import Response, StreamingResponse
 
 from ..errors import GatewayError, bad_request, whole_number
 from ..gateway import Gateway
+from ..governance.auth import Principal
 from ..lifecycle.call import Call
+from ..lifecycle.create import Created
 from ..lifecycle.reading import Source, Stored
+from ..lifecycle.requests import CreateRequest
 from ..providers.base import VARIANT_TYPES, Content
 from ..video import Video
 from .cache_headers import parse_options
@@ -40,23 +43,31 @@ def mount_of(path: str) -> str | None:
 
 
 # -- create ---------------------------------------------------------------------------------
-@endpoint("video_generation")
-async def create_video(request: Request, gw: Gateway, call: Call) -> Response:
-    who = await principal(gw, request)
-    body = await parse_create(request, gw.settings.limits)
-    body.mount = mount_of(request.url.path.removeprefix(request.scope.get("root_path", "")))
+async def run_create(
+    gw: Gateway, request: Request, who: Principal, body: CreateRequest, call: Call
+) -> Created:
+    """The create service with what every create surface reads from its headers: the
+    Idempotency-Key and, for a caller who may use it, Bifrost's cache headers."""
     options = (
         parse_options(request.headers, gw.cache.config, gw.cache.semantic_available)
         if gw.cache.serves(who)
         else None
     )
-    created = await gw.create(
+    return await gw.create(
         who,
         body,
         call,
         idempotency_key=request.headers.get("idempotency-key"),
         cache_options=options,
     )
+
+
+@endpoint("video_generation")
+async def create_video(request: Request, gw: Gateway, call: Call) -> Response:
+    who = await principal(gw, request)
+    body = await parse_create(request, gw.settings.limits)
+    body.mount = mount_of(request.url.path.removeprefix(request.scope.get("root_path", "")))
+    created = await run_create(gw, request, who, body, call)
     headers = {"idempotent-replayed": "true"} if created.replayed else None
     return respond(call, present(created.video, call, **created.extra), headers)
 
