@@ -18,6 +18,9 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+# Provider secrets are encrypted with it (required for them); webhook secrets too, when set.
+MASTER_KEY_ENV = "VIDEOGATE_MASTER_KEY"
+
 ENV_PREFIX = "env."
 _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("videogate_yaml_data", default=None)
 
@@ -259,9 +262,7 @@ class Settings(BaseSettings):
     def sealing_key(self) -> str:
         """What webhook secrets are encrypted with: VIDEOGATE_MASTER_KEY when set, else a
         key generated once per data dir (mode 0600)."""
-        return os.environ.get("VIDEOGATE_MASTER_KEY") or _persistent_secret(
-            self.data_dir / "sealing-key"
-        )
+        return os.environ.get(MASTER_KEY_ENV) or _persistent_secret(self.data_dir / "sealing-key")
 
     def jwt_secret(self) -> str:
         """The configured HS256 secret, or one generated once per data dir (mode 0600)."""

@@ -8,9 +8,10 @@ import os
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from ..config import MASTER_KEY_ENV
 from ..errors import GatewayError
 
-MASTER_KEY_ENV = "VIDEOGATE_MASTER_KEY"
+__all__ = ["MASTER_KEY_ENV", "Sealer", "decrypt", "encrypt", "master_key"]
 
 
 def _fernet(master: str) -> Fernet:

@@ -136,7 +136,7 @@ return 0
 
 
 class RedisLimits(LimitBackend):
-    def __init__(self, url: str, counters: LimitCounters | None = None) -> None:
+    def __init__(self, url: str, counters: LimitCounters) -> None:
         import redis.asyncio as aioredis
 
         self.counters = counters  # where the reservations ledger lives (the store)
@@ -160,7 +160,7 @@ class RedisLimits(LimitBackend):
             claim = ordered[failed - 1]
             used, reserved = await self.current(claim)
             raise Denied(claim, used, reserved)
-        if ledger is not None and self.counters is not None:
+        if ledger is not None:
             try:  # held in Redis now: written down right after (the store is elsewhere)
                 await self.counters.record(ledger)
             except BaseException:
