@@ -26,6 +26,11 @@ from ..video import Video
 log = logging.getLogger("videogate.worker")
 
 
+def _mirroring(video: Video) -> bool:
+    """A completed job whose media still has to be copied (else: a job to poll)."""
+    return video.status == "completed" and video.mirror_state == "pending"
+
+
 class Worker:
     def __init__(self, gw: Gateway) -> None:
         self.videos = gw.videos
@@ -43,8 +48,6 @@ class Worker:
         self._last_purge = 0.0
         self._last_sweep = 0.0
         self._slots: dict[str, asyncio.Semaphore] = {}
-        # (provider, upstream id) -> (its mirror lock, how many tasks hold or await it)
-        self._copying: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="videogate-worker")
@@ -65,9 +68,20 @@ class Worker:
         due = await self.videos.lease_due(
             token, self.settings.poll_batch, self.settings.lease_seconds
         )
-        if due:
-            await asyncio.gather(*(self._handle(video, token) for video in due))
+        # Videos sharing one upstream job (cache hits) are mirrored one after another, so
+        # the second reuses the first's copy instead of downloading the media again. A
+        # batch ends before the next is leased, so grouping within it is enough.
+        groups: dict[object, list[Video]] = {}
+        for video in due:
+            job = (video.provider, video.upstream_id) if _mirroring(video) else video.id
+            groups.setdefault(job, []).append(video)
+        if groups:
+            await asyncio.gather(*(self._handle_in_turn(group, token) for group in groups.values()))
         return len(due)
+
+    async def _handle_in_turn(self, videos: list[Video], token: str) -> None:
+        for video in videos:
+            await self._handle(video, token)
 
     async def _handle(self, video: Video, token: str) -> None:
         slots = self._slots.get(video.provider)
@@ -75,26 +89,18 @@ class Worker:
             slots = self._slots[video.provider] = asyncio.Semaphore(
                 self.settings.polls_per_provider
             )
-        mirroring = video.status == "completed" and video.mirror_state == "pending"
+        mirroring = _mirroring(video)
         # a poll is one upstream call; a mirror copies a whole video within its own lease
         bound = (
             self.settings.mirror_timeout_seconds
             if mirroring
             else self.settings.poll_timeout_seconds
         )
-        # Videos sharing one upstream job (cache hits) are mirrored one after another, so
-        # the second reuses the first's copy instead of downloading the media again.
-        job = (video.provider, video.upstream_id)
-        same_job = None
-        if mirroring:
-            same_job, users = self._copying.get(job, (asyncio.Lock(), 0))
-            self._copying[job] = (same_job, users + 1)
         async with slots:
             try:
                 async with asyncio.timeout(bound):
-                    if same_job is not None:
-                        async with same_job:
-                            await self.mirror.mirror_one(video, token)
+                    if mirroring:
+                        await self.mirror.mirror_one(video, token)
                     else:
                         await self.poller.poll_one(video, token)
             except Exception as exc:
@@ -105,13 +111,6 @@ class Worker:
                 await self.videos.release(
                     video.id, token, {"next_poll_at": self.policy.after_crash()}
                 )
-            finally:
-                if same_job is not None:
-                    users = self._copying[job][1] - 1
-                    if users:
-                        self._copying[job] = (same_job, users)
-                    else:
-                        del self._copying[job]
 
     async def _delete(self) -> int:
         return await self.deletions.drain_due()
