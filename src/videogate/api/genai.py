@@ -35,6 +35,7 @@ from ..lifecycle.call import Call
 from ..lifecycle.reading import Source
 from ..lifecycle.requests import CreateRequest
 from ..providers.base import InputReference
+from ..providers.media import decode_base64
 from ..video import Failure, Video, VideoStatus
 from .context import endpoint, principal, respond
 from .parsing import read_json_object
@@ -59,7 +60,7 @@ DEFAULT_RESOLUTION = "720p"
 # `parameters` passed to the provider as they are (the Veo adapters take Google's names).
 PASSED_PARAMETERS = ("negativePrompt", "personGeneration", "enhancePrompt", "seed", "generateAudio")
 # `instances[0]` fields beyond prompt and image, passed on for providers that take them.
-PASSED_INSTANCE = {"lastFrame": "lastFrame", "referenceImages": "referenceImages"}
+PASSED_INSTANCE = ("lastFrame", "referenceImages")
 # A failed job's canonical code -> google.rpc (code, status) of the operation's error.
 RPC_ERRORS: dict[str, tuple[int, str]] = {
     Failure.INTERNAL: (13, "INTERNAL"),
@@ -109,12 +110,7 @@ def _image(value: Any, name: str) -> InputReference:
             f"{name} has {what}: send the image inline as bytesBase64Encoded.",
             name,
         )
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request(
-            "invalid_input_reference", f"{name}.bytesBase64Encoded is not base64.", name
-        ) from None
+    raw = decode_base64(data, name, f"{name}.bytesBase64Encoded")
     return InputReference(data=raw, content_type=image.get("mimeType") or None, filename="image")
 
 
@@ -172,7 +168,7 @@ def create_request(model: str, body: dict[str, Any], provider: str | None) -> Cr
             "invalid_seconds", "durationSeconds must be a whole number.", "durationSeconds"
         )
     extra: dict[str, Any] = {k: parameters[k] for k in PASSED_PARAMETERS if k in parameters}
-    extra.update({v: instance[k] for k, v in PASSED_INSTANCE.items() if k in instance})
+    extra.update({k: instance[k] for k in PASSED_INSTANCE if k in instance})
     if provider and model and "/" not in model:
         model = f"{provider}/{model}"  # Bifrost's x-model-provider header
     return CreateRequest(
@@ -189,6 +185,22 @@ def create_request(model: str, body: dict[str, Any], provider: str | None) -> Cr
 
 
 # -- response -------------------------------------------------------------------------------------
+def file_uri(base: str, video_id: str) -> str:
+    """Where the video's bytes are downloaded through the gateway (python-genai's form)."""
+    return f"{base}{PREFIX}/files/{file_token(video_id)}:download?alt=media"
+
+
+def failure(video: Video) -> tuple[dict[str, Any], str]:
+    """A failed video as Google reports it: Veo's filtered response (no video) for a
+    moderation refusal, else a google.rpc error; (that object, "response" | "error")."""
+    code = video.error_code or Failure.UNKNOWN.value
+    message = video.error_message or "The video generation failed."
+    if code == Failure.MODERATION:
+        return {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [message]}, "response"
+    number, status = RPC_ERRORS.get(code, RPC_ERRORS[Failure.UNKNOWN])
+    return {"code": number, "message": message, "status": status}, "error"
+
+
 def operation(video: Video, model: str, base: str, call: Call) -> dict[str, Any]:
     """The video as a google.longrunning Operation (`done` absent while it runs)."""
     op: dict[str, Any] = {
@@ -196,21 +208,14 @@ def operation(video: Video, model: str, base: str, call: Call) -> dict[str, Any]
         "metadata": {"progressPercent": video.progress},
     }
     if video.status == VideoStatus.COMPLETED:
-        uri = f"{base}{PREFIX}/files/{file_token(video.id)}:download?alt=media"
-        samples = {"generatedSamples": [{"video": {"uri": uri, "encoding": "video/mp4"}}]}
+        video_out = {"uri": file_uri(base, video.id), "encoding": "video/mp4"}
+        samples = {"generatedSamples": [{"video": video_out}]}
         op.update(done=True, response={"@type": RESPONSE_TYPE, "generateVideoResponse": samples})
     elif video.status == VideoStatus.FAILED:
-        code = video.error_code or Failure.UNKNOWN.value
-        message = video.error_message or "The video generation failed."
-        if code == Failure.MODERATION:
-            # Veo's own way to say the safety filters refused it: a response with no video
-            filtered = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [message]}
-            op.update(
-                done=True, response={"@type": RESPONSE_TYPE, "generateVideoResponse": filtered}
-            )
-        else:
-            number, status = RPC_ERRORS.get(code, RPC_ERRORS[Failure.UNKNOWN])
-            op.update(done=True, error={"code": number, "message": message, "status": status})
+        found, kind = failure(video)
+        if kind == "response":
+            found = {"@type": RESPONSE_TYPE, "generateVideoResponse": found}
+        op.update(done=True, **{kind: found})
     op["extra_fields"] = call.extra_fields(video.model_deployment)
     return op
 
@@ -256,8 +261,7 @@ async def vertex_operation(
         source = await gw.reader.content(who, video.id, "video", call)
         data = await _video_bytes(gw, source)
         if data is None:
-            uri = f"{_base(request)}{PREFIX}/files/{file_token(video.id)}:download?alt=media"
-            sample = {"gcsUri": uri, "mimeType": "video/mp4"}
+            sample = {"gcsUri": file_uri(_base(request), video.id), "mimeType": "video/mp4"}
         else:
             sample = {
                 "bytesBase64Encoded": base64.b64encode(data).decode(),
@@ -265,12 +269,10 @@ async def vertex_operation(
             }
         op.update(done=True, response={"@type": VERTEX_RESPONSE_TYPE, "videos": [sample]})
     elif video.status == VideoStatus.FAILED:
-        developer = operation(video, "", "", call)
-        if "error" in developer:
-            op.update(done=True, error=developer["error"])
-        else:
-            filtered = developer["response"]["generateVideoResponse"]
-            op.update(done=True, response={"@type": VERTEX_RESPONSE_TYPE, **filtered})
+        found, kind = failure(video)
+        if kind == "response":
+            found = {"@type": VERTEX_RESPONSE_TYPE, **found}
+        op.update(done=True, **{kind: found})
     op["extra_fields"] = call.extra_fields(video.model_deployment)
     return op
 

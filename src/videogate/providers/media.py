@@ -92,13 +92,19 @@ def decode_data_url(url: str, param: str = "input_reference") -> tuple[bytes, st
             f"{param} must be a base64 data URL (data:image/png;base64,...).",
             param,
         )
+    data = decode_base64(payload, param, f"{param} data URL")
+    return data, header[len("data:") : -len(";base64")] or "application/octet-stream"
+
+
+def decode_base64(payload: str, param: str, what: str) -> bytes:
+    """An inline image's bytes; a 400 naming `param` (`what` says which field) if the text
+    is not strict base64."""
     try:
-        data = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise bad_request(
-            "invalid_input_reference", f"{param} data URL is not valid base64.", param
+            "invalid_input_reference", f"{what} is not valid base64.", param
         ) from None
-    return data, header[len("data:") : -len(";base64")] or "application/octet-stream"
 
 
 @dataclass(frozen=True)
