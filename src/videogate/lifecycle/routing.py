@@ -13,6 +13,7 @@ from typing import NamedTuple
 from ..config import ModelsConfig
 from ..errors import bad_request
 from ..providers.base import Capability, CreateParams, Prepared, Provider
+from ..providers.specs import check_spec
 from .requests import CreateRequest
 
 
@@ -116,5 +117,6 @@ class Routing:
                     f"Provider {provider.id!r} does not accept an input_reference.",
                     "input_reference",
                 )
+            check_spec(provider.spec(model), params)
             planned.append(Target(provider, provider.prepare(params)))
         return planned

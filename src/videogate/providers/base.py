@@ -19,6 +19,7 @@ from ..config import ProviderConfig, UpstreamKey
 from ..errors import GatewayError
 from ..video import STATUSES, TERMINAL, Failure, Status, UpstreamVideo
 from .balancer import CircuitBreaker, KeyPool
+from .specs import ModelSpec, find_spec
 
 __all__ = ["STATUSES", "TERMINAL", "Failure", "Status", "UpstreamVideo"]
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
@@ -42,6 +43,30 @@ class Capability(StrEnum):
     IMAGE_INPUT = "image_input"
     THUMBNAIL = "thumbnail"
     SPRITESHEET = "spritesheet"
+    EDIT = "edit"  # a new video from an existing one and a prompt (video-to-video)
+    EXTEND = "extend"  # a new video that continues an existing one by `seconds`
+    AUDIO = "audio"  # `generate_audio` (a sound track rendered with the picture)
+    REFERENCES = "references"  # `reference_images` / characters guide the render
+
+
+class Operation(StrEnum):
+    """What a create-like request makes: a new video, an edit of one, or its extension.
+
+    Edits and extensions are creates with a `source`: the same unit of work (idempotency,
+    budgets, cache, failover, webhooks) runs for all three, and the adapter's `prepare`
+    picks the endpoint by `params.operation`.
+    """
+
+    CREATE = "create"
+    EDIT = "edit"
+    EXTEND = "extend"
+
+
+OPERATION_CAPABILITY: dict[Operation, Capability] = {
+    Operation.CREATE: Capability.CREATE,
+    Operation.EDIT: Capability.EDIT,
+    Operation.EXTEND: Capability.EXTEND,
+}
 
 
 VARIANT_CAPABILITY: dict[str, Capability] = {
@@ -63,8 +88,42 @@ class InputReference:
 
 
 @dataclass
+class SourceVideo:
+    """The video an edit or an extension starts from.
+
+    `upstream_id` is set when the source is a job on the same provider (most native edit
+    and extend APIs take their own id); `url` where the provider can fetch it (its own
+    asset URL, or the gateway's mirrored copy); `data` for an upload or mirrored bytes.
+    `seconds` is its duration, for input-second prices and extension totals.
+    """
+
+    upstream_id: str | None = None
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str = "video/mp4"
+    seconds: float | None = None
+    size: str | None = None
+    video_id: str | None = None  # the gateway's public id of the source, when it has one
+
+
+@dataclass
+class CharacterRef:
+    """A stored character (`POST /v1/videos/characters`) named in a create: its name for
+    prompt-driven providers, a still of it for providers that take reference images."""
+
+    id: str
+    name: str
+    image: InputReference | None = None
+
+
+@dataclass
 class CreateParams:
-    """The OpenAI create body after parsing; `model` is the provider-side model name."""
+    """The OpenAI create body after parsing; `model` is the provider-side model name.
+
+    The normalised generation fields below are validated against the model's `ModelSpec`
+    (`providers/specs.py`) before any upstream call; each adapter maps the ones it takes
+    onto its own wire names. None means "not asked for" (the provider's default).
+    """
 
     model: str
     prompt: str
@@ -75,6 +134,18 @@ class CreateParams:
     # A gateway-made id for this create (from its Idempotency-Key), for providers that take
     # a client reference and let it be looked up: the evidence `find_created` matches on.
     reference: str | None = None
+    operation: Operation = Operation.CREATE
+    source: SourceVideo | None = None  # set for EDIT and EXTEND
+    generate_audio: bool | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    aspect_ratio: str | None = None  # "16:9", "9:16", "1:1", ...
+    resolution: str | None = None  # "480p", "720p", "1080p", "4k"
+    fps: int | None = None
+    last_frame: InputReference | None = None  # `input_reference` is the first frame
+    reference_images: list[InputReference] = field(default_factory=list)
+    characters: list[CharacterRef] = field(default_factory=list)
+    n: int | None = None  # clips per request, where a provider renders several
 
 
 @dataclass(slots=True)
@@ -156,6 +227,9 @@ class Provider(ABC):
     needs_key: ClassVar[bool] = True  # False: works without any configured upstream key
     needs_state_dir: ClassVar[bool] = False  # True: gets options["state_dir"] in the data dir
     finds_created: ClassVar[bool] = False  # True: `find_created` can tell, by reference
+    # What each model accepts (fnmatch patterns → ModelSpec): `/v1/models` lists it and the
+    # gateway checks requests against it before any upstream call (providers/specs.py).
+    models: ClassVar[dict[str, ModelSpec]] = {}
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         self.id = provider_id
@@ -169,6 +243,10 @@ class Provider(ABC):
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    def spec(self, model: str) -> ModelSpec | None:
+        """What `model` accepts here, or None when this adapter declares nothing for it."""
+        return find_spec(self.models, model)
 
     def candidate_keys(self, model: str, allowed: list[str] | None = None) -> list[UpstreamKey]:
         """Keys to try for a new job on `model`, in order (weighted, healthy first);
