@@ -105,6 +105,20 @@ start_redis() {
   log "Redis ready on 127.0.0.1:$port"
 }
 
+# Browser and metrics tools the UI and /metrics tests drive: Debian's Chromium with its
+# driver (nothing downloads a browser) and Debian's Prometheus server (scrapes /metrics).
+start_tools() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}" || return 1; fi
+  echo "export VIDEOGATE_TEST_CHROMIUM=$(command -v chromium)"
+  echo "export VIDEOGATE_TEST_CHROMEDRIVER=$(command -v chromedriver)"
+  echo "export VIDEOGATE_TEST_PROMETHEUS=$(command -v prometheus || echo /usr/bin/prometheus)"
+  log "Chromium, ChromeDriver and Prometheus ready"
+}
+
 stop_redis() {
   redis-cli -p "${VIDEOGATE_REDIS_PORT:-54331}" shutdown nosave >/dev/null 2>&1 || true
 }
@@ -125,6 +139,7 @@ case "${1:-start}" in
     start_pg || log "PostgreSQL unavailable"
     start_redis || log "Redis unavailable"
     start_s3 || log "S3 unavailable"
+    start_tools || log "Chromium/Prometheus unavailable"
     ;;
   stop) stop_pg; stop_redis; stop_s3 ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
