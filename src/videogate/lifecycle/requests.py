@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..providers.base import InputReference
+from ..providers.base import CreateParams, InputReference
 
 
 @dataclass
@@ -22,3 +22,15 @@ class CreateRequest:
     # The provider type whose integration mount the request came in on (`/openai/...`):
     # a bare model goes to that provider, as Bifrost's ParseModelString defaults it.
     mount: str | None = None
+
+    def params_for(self, model: str, reference: str | None = None) -> CreateParams:
+        """The provider-side parameters for one routing target serving `model`."""
+        return CreateParams(
+            model=model,
+            prompt=self.prompt,
+            seconds=self.seconds,
+            size=self.size,
+            input_reference=self.input_reference,
+            extra=dict(self.extra),
+            reference=reference,
+        )

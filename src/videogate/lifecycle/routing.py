@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from ..config import ModelsConfig
 from ..errors import bad_request
-from ..providers.base import Capability, CreateParams, Prepared, Provider
+from ..providers.base import Capability, Prepared, Provider
 from ..providers.specs import check_spec
 from .requests import CreateRequest
 
@@ -102,15 +102,7 @@ class Routing:
         targets += [self.resolve_model(m, request.mount) for m in request.fallbacks]
         planned = []
         for provider, model in targets:
-            params = CreateParams(
-                model=model,
-                prompt=request.prompt,
-                seconds=request.seconds,
-                size=request.size,
-                input_reference=request.input_reference,
-                extra=dict(request.extra),
-                reference=reference,
-            )
+            params = request.params_for(model, reference)
             if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
                 raise bad_request(
                     "unsupported_input_reference",
