@@ -281,7 +281,11 @@ def test_unhealthy_key_is_skipped_and_fallback_used_when_all_fail(
     with gw.http() as http:
         first = http.post("/v1/videos", json={"prompt": "a", "model": "openai/sora-2"})
         assert first.status_code == 200, first.text
-        assert "bad" in " ".join(first.json()["extra_fields"]["attempts"])
+        attempts = first.json()["extra_fields"]["attempts"]
+        assert [(a["key"], a["outcome"]) for a in attempts] == [
+            ("bad", "key_refused"),
+            ("good", "created"),
+        ]
         for _ in range(3):
             assert (
                 http.post("/v1/videos", json={"prompt": "b", "model": "openai/sora-2"}).status_code
@@ -302,6 +306,8 @@ def test_unhealthy_key_is_skipped_and_fallback_used_when_all_fail(
         assert fell_back.status_code == 200, fell_back.text
         assert fell_back.json()["id"].endswith(":simulated")
         assert fell_back.json()["extra_fields"]["fallback_index"] == 1
+        outcomes = [a["outcome"] for a in fell_back.json()["extra_fields"]["attempts"]]
+        assert outcomes[-1] == "created" and "failed" in outcomes
         # The video is polled and fetched with the key that created it.
         vid = first.json()["id"]
         wait_for(lambda: http.get(f"/v1/videos/{vid}").json()["status"] == "completed")

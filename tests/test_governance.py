@@ -18,7 +18,7 @@ import pytest
 
 from videogate.api.auth import mint_jwt
 from videogate.governance.policy import budget_window
-from videogate.governance.prices import PriceTable, tier_of
+from videogate.governance.prices import PriceTable, Usage, tier_of
 
 from .conftest import GatewayHandle, GatewayProcess, assert_envelope, free_port
 from .mocks.openai_videos import OpenAIVideosMock
@@ -406,7 +406,7 @@ def test_prices_and_tiers() -> None:
     table = PriceTable({"openai/sora-2-pro": {"per_second": 0.3, "tiers": {"1080p": 0.5}}})
     assert tier_of("1280x720") == "720p" and tier_of("1920x1080") == "1080p"
     assert tier_of("3840x2160") == "4k" and tier_of("640x480") == "480p"
-    assert table.cost("openai/sora-2-pro", 10, "1280x720") == pytest.approx(3.0)
-    assert table.cost("openai/sora-2-pro", 10, "1080x1920") == pytest.approx(5.0)
-    assert table.cost("simulated/test-pattern", 4, None) == pytest.approx(0.4)
+    assert table.cost("openai/sora-2-pro", Usage(10, "1280x720")) == pytest.approx(3.0)
+    assert table.cost("openai/sora-2-pro", Usage(10, "1080x1920")) == pytest.approx(5.0)
+    assert table.cost("simulated/test-pattern", Usage(4)) == pytest.approx(0.4)
     assert table.lookup("nobody/knows")[0] == "*"

@@ -95,9 +95,38 @@ class RawConfig(BaseModel):
     send_back_raw_response: bool = False
 
 
-class ModelsConfig(BaseModel):
-    """Bare model names (`sora-2`) resolve through `aliases`, then to `default_provider`."""
+STRATEGIES = ("priority", "cheapest", "fastest")
 
+
+class RouteConfig(BaseModel):
+    """A public model served by deployments on several hosts (`provider/model` each).
+
+    `priority` tries them in order; `cheapest` orders them by the estimated cost of the
+    request at hand; `fastest` by the measured recent time to completion. Only deployments
+    that can serve the request are tried; a retryable failure moves to the next.
+    """
+
+    strategy: Literal["priority", "cheapest", "fastest"] = "priority"
+    deployments: list[str] = Field(min_length=1, max_length=32)
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("deployments")
+    @classmethod
+    def _provider_model(cls, value: list[str]) -> list[str]:
+        for item in value:
+            pid, sep, model = item.partition("/")
+            if not (sep and pid and model):
+                raise ValueError(f"a deployment is 'provider/model', not {item!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("a route lists each deployment once")
+        return value
+
+
+class ModelsConfig(BaseModel):
+    """Bare model names (`sora-2`) resolve through `routes` (public models on several
+    hosts), then `aliases`, then to `default_provider`."""
+
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     default_provider: str | None = None
     default_model: str = "simulated/test-pattern"

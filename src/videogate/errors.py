@@ -58,6 +58,8 @@ class GatewayError(Exception):
     provider: str | None = None
     model_requested: str | None = None
     raw_response: Any = None
+    # More `extra_fields` for the envelope (e.g. the attempts of a failed-over create).
+    extra_fields: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -40,6 +40,7 @@ from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.limits import LimitCounters
 from .store.outbox import DeletionOutbox
+from .store.speeds import SpeedStore
 from .store.videos import VideoStore
 from .store.webhooks import DELETE_HOOK, WebhookStore
 
@@ -87,7 +88,8 @@ class Gateway:
             else SqlLimits(LimitCounters(engine, backend))
         )
         providers = build_providers(settings)
-        routing = Routing(providers, settings.models)
+        prices = PriceTable(settings.governance.prices)
+        routing = Routing(providers, settings.models, prices, SpeedStore(engine))
         policy = PollPolicy(settings.worker)
         keys = KeyStore(engine)
         videos = VideoStore(engine, backend)
@@ -95,7 +97,7 @@ class Gateway:
         assets = AssetStore.from_config(settings.assets, settings.data_dir)
         webhooks = WebhookStore(engine)
         idempotency = IdempotencyStore(engine)
-        gov = Governance(engine, limits, PriceTable(settings.governance.prices))
+        gov = Governance(engine, limits, prices)
         registry = Registry(engine)
         cache = await CacheService.start(engine, settings.cache, routing.poll_after_ms)
         # Features that act on deletes register with the store (it names none of them).
@@ -151,6 +153,7 @@ class Gateway:
             providers,
             settings.governance.refresh_seconds,
             forget=(gw.auth.forget, gov.forget),
+            on_routes=routing.set_stored_routes,
         )
         gw._closers.insert(0, gw.gov_sync.stop)
         await gw.gov_sync.reload()

@@ -66,6 +66,10 @@ class UpstreamVideo:
     remixed_from: str | None = None  # the provider's id of the source video
     error: dict[str, str] | None = None
     raw: Any = None
+    # What the provider reports the job cost (dollars) or used (tokens), once it says;
+    # settlement uses them instead of the price table's estimate.
+    cost_usd: float | None = None
+    tokens: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

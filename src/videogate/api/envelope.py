@@ -51,6 +51,7 @@ def error_body(exc: GatewayError, event_id: str, request_type: str | None) -> di
             "provider": exc.provider,
             "model_requested": exc.model_requested,
             "request_type": request_type,
+            **(exc.extra_fields or {}),
         },
     }
 

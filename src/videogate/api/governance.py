@@ -18,6 +18,7 @@ from ..errors import GatewayError, bad_request
 from ..gateway import Gateway
 from ..governance.auth import Principal
 from ..governance.crypto import encrypt
+from ..governance.prices import PRICE_FIELDS, parse_price
 from ..governance.registry import Conflict
 from ..lifecycle.call import Call
 from ..lifecycle.outbound import check_url
@@ -184,12 +185,17 @@ async def prices(request: Request, gw: Gateway, call: Call, who: Principal) -> R
     actor = _actor(who.name)
     if request.method == "PUT":
         body = await _body(gw, request)
-        pattern, per_second = body.get("pattern"), body.get("per_second")
-        if not isinstance(pattern, str) or "/" not in pattern:
+        pattern = body.pop("pattern", None)
+        if not isinstance(pattern, str) or "/" not in pattern or len(pattern) > 300:
             raise bad_request("invalid_pattern", "pattern is 'provider/model' (wildcards ok).")
-        if not isinstance(per_second, int | float) or per_second < 0:
-            raise bad_request("invalid_price", "per_second must be a non-negative number.")
-        await gw.registry.set_price(pattern, body, actor)
+        try:
+            price = parse_price(body)
+        except ValueError as exc:
+            raise bad_request(
+                "invalid_price",
+                f"{exc} (fields: per_second, tiers, {', '.join(PRICE_FIELDS[1:])}, bill_failures).",
+            ) from None
+        await gw.registry.set_price(pattern, price, actor)
         await gw.gov_sync.reload()
     return respond(call, {"object": "price_table", "data": gw.gov.prices.effective()})
 

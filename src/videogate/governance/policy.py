@@ -28,7 +28,7 @@ from ..store.models import usage as usage_table
 from ..store.reservations import ReservationLedger
 from ..video import Video
 from .limits import Claim, Denied, LimitBackend
-from .prices import PriceTable, tier_of
+from .prices import PriceTable, Reported, Usage, tier_of
 
 log = logging.getLogger("videogate.governance")
 
@@ -131,7 +131,12 @@ class Governance:
 
     # -- may it ---------------------------------------------------------------------------
     @staticmethod
-    def check_access(subject: Subject, provider_id: str, model: str) -> None:
+    def check_access(
+        subject: Subject, provider_id: str, model: str, route: str | None = None
+    ) -> None:
+        """403 unless the key (and its team) may use `provider_id/model`. A public model's
+        name in `allowed_models` admits every deployment of that route, whatever provider
+        it is on, when the request came through it (`route`)."""
         key = subject.key
         if key is None:
             return
@@ -147,11 +152,14 @@ class Governance:
             )
         for level, row in (("key", key), ("team", subject.team)):
             patterns = row.get("allowed_models") if row else None
-            if patterns and not any(fnmatchcase(full, p) for p in patterns):
+            if patterns and not any(
+                fnmatchcase(full, p) or (route is not None and fnmatchcase(route, p))
+                for p in patterns
+            ):
                 raise GatewayError(
                     403,
                     "model_blocked",
-                    f"The {level} {row['name']!r} may not use model {full!r}; allowed: "  # type: ignore[index]
+                    f"The {level} {row['name']!r} may not use model {route or full!r}; allowed: "  # type: ignore[index]
                     f"{', '.join(patterns)}.",
                     param="model",
                 )
@@ -161,16 +169,14 @@ class Governance:
         return subject.key.get("provider_keys") if subject.key else None
 
     # -- reserve --------------------------------------------------------------------------
-    def estimate(
-        self, targets: list[tuple[str, str, str | None, str | None]]
-    ) -> tuple[float, float]:
-        """(dollars, seconds) for the dearest target: fallbacks may cost more."""
+    def estimate(self, items: list[tuple[str, Usage]]) -> tuple[float, float]:
+        """(dollars, seconds) for the dearest of `(provider/model, usage)`: a create may
+        end up on any of its targets, so it reserves what the dearest would cost."""
         best = (0.0, ESTIMATE_SECONDS)
-        for provider_id, model, seconds, size in targets:
-            secs = float(seconds) if seconds else ESTIMATE_SECONDS
-            cost = self.prices.cost(f"{provider_id}/{model}", secs, size)
+        for deployment, use in items:
+            cost = self.prices.cost(deployment, use)
             if cost >= best[0]:
-                best = (cost, secs)
+                best = (cost, use.seconds)
         return best
 
     def claims(self, subject: Subject, estimate_usd: float, seconds: float) -> list[Claim]:
@@ -332,11 +338,15 @@ class Governance:
         subject: Subject,
         reservation: Reservation,
         model: str,
-        fallback_seconds: float,
+        use: Usage,
+        estimate_usd: float | None = None,
+        route: str | None = None,
     ) -> Row:
         """The usage row a new job starts with; written in the job's own insert transaction.
-        `model` is the deployment asked for; `fallback_seconds` counts when the provider
-        did not say how long the video is."""
+        `model` is the deployment used and `use` what it was asked to render (its seconds
+        count when the provider did not say how long the video is); `estimate_usd` is that
+        deployment's estimate (the reservation may hold more: it covered the dearest
+        target), and settlement gives back the difference."""
         return {
             "video_id": video.id,
             "key_id": subject.key["id"] if subject.key else None,
@@ -344,15 +354,21 @@ class Governance:
             "customer_id": subject.customer["id"] if subject.customer else None,
             "provider": video.provider,
             "model": model,
-            "seconds": float(video.seconds or fallback_seconds),
-            "resolution": tier_of(video.size),
-            "estimate_usd": reservation.estimate_usd,
+            "seconds": float(video.seconds or use.seconds),
+            "resolution": use.resolution or tier_of(video.size),
+            "estimate_usd": reservation.estimate_usd if estimate_usd is None else estimate_usd,
             "cost_usd": 0.0,
             "status": "reserved",
             "claims": [c.to_json() for c in reservation.claims if c.kind != "rpm"],
             "created_at": time.time(),
             "settled_at": None,
             "reservation_id": reservation.id,
+            "dimensions": {
+                "audio": use.audio,
+                "input_seconds": use.input_seconds,
+                "fps": use.fps,
+                "route": route,
+            },
         }
 
     async def settle(
@@ -363,8 +379,13 @@ class Governance:
         seconds: float | None = None,
         size: str | None = None,
         provider_type: str | None = None,
+        reported: Reported | None = None,
     ) -> float | None:
-        """Turn a job's reservation into its real cost, once (None: nothing to settle)."""
+        """Turn a job's reservation into its real cost, once (None: nothing to settle).
+
+        The cost is the price applied to what was rendered (its seconds, tier, audio, input
+        seconds, tokens); where the provider reported its own cost, that is the cost, and
+        a reported token count replaces the estimated one."""
         async with self.engine.begin() as conn:
             row = (
                 (await conn.execute(select(usage_table).where(usage_table.c.video_id == video_id)))
@@ -379,18 +400,38 @@ class Governance:
                 pattern = f"{provider_type}/{row['model']}"
             _, price = self.prices.lookup(pattern)
             billable = status == "completed" or (status == "failed" and price.bill_failures)
+            dims = dict(row.get("dimensions") or {})
+            use = Usage(
+                seconds=secs,
+                size=size,
+                resolution=row["resolution"] if not tier_of(size) else None,
+                audio=bool(dims.get("audio")),
+                input_seconds=float(dims.get("input_seconds") or 0.0),
+                fps=dims.get("fps"),
+                tokens=reported.tokens if reported is not None else None,
+            )
             if status == "deleted":  # ended by a delete while running: it may still bill
                 cost = float(row["estimate_usd"])
+            elif not billable:
+                cost = 0.0
+            elif reported is not None and reported.cost_usd is not None:
+                cost = round(reported.cost_usd, 6)
+                dims["cost_source"] = "provider"
             else:
-                cost = (
-                    round(price.for_tier(tier_of(size) or row["resolution"]) * secs, 6)
-                    if billable
-                    else 0.0
-                )
+                cost = price.charge(use)
+                dims["cost_source"] = "price"
+            if reported is not None and reported.tokens is not None:
+                dims["tokens"] = reported.tokens
             res = await conn.execute(
                 update(usage_table)
                 .where(usage_table.c.video_id == video_id, usage_table.c.status == "reserved")
-                .values(status=status, cost_usd=cost, seconds=secs, settled_at=time.time())
+                .values(
+                    status=status,
+                    cost_usd=cost,
+                    seconds=secs,
+                    settled_at=time.time(),
+                    dimensions=dims,
+                )
             )
             if res.rowcount != 1:
                 return None

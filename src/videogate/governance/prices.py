@@ -1,4 +1,11 @@
-"""Dollars per output second, per provider/model and optionally per resolution tier.
+"""What a video costs, in every dimension providers bill, per provider/model.
+
+A price is dollars per output second (optionally per resolution tier), plus an audio
+surcharge per second, a per-token rate (Seedance 2.x bills tokens = width x height x fps x
+seconds / 1024), input-video seconds (edits and extensions bill the source they read) and a
+minimum charge per job. `Usage` carries the dimensions of one job; `Price.charge` turns it
+into dollars. The estimate reserved at create and the settled cost use the same function;
+where the provider reports its own cost or token count, settlement uses that instead.
 
 Lookup order: prices set through the admin API (stored), then the config's `prices`, then
 the built-in table below; the most specific matching pattern wins. The built-in figures are
@@ -11,17 +18,84 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+# The frame rate token-billed models are assumed to render at when a request does not say.
+DEFAULT_FPS = 24
+# Sides of each tier at 16:9, for token estimates when a request names a tier, not a size.
+TIER_PIXELS: dict[str, tuple[int, int]] = {
+    "480p": (854, 480),
+    "720p": (1280, 720),
+    "1080p": (1920, 1080),
+    "4k": (3840, 2160),
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The billable dimensions of one job (what was asked, or what the provider reported)."""
+
+    seconds: float
+    size: str | None = None
+    resolution: str | None = None  # a tier; derived from `size` when not given
+    audio: bool = False
+    input_seconds: float = 0.0  # seconds of source video an edit or extension reads
+    fps: int | None = None
+    tokens: float | None = None  # reported by the provider; estimated when None
+
+    def tier(self) -> str | None:
+        return self.resolution or tier_of(self.size)
+
+    def estimated_tokens(self) -> float:
+        if self.tokens is not None:
+            return self.tokens
+        dims = _dims(self.size) or TIER_PIXELS.get(self.tier() or "720p", TIER_PIXELS["720p"])
+        return dims[0] * dims[1] * (self.fps or DEFAULT_FPS) * self.seconds / 1024
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What a provider said a finished job cost or used, when it says (settlement prefers
+    it to the price table's figure)."""
+
+    cost_usd: float | None = None
+    tokens: float | None = None
+
 
 @dataclass(frozen=True)
 class Price:
-    per_second: float
+    per_second: float = 0.0
     tiers: dict[str, float] = field(default_factory=dict)
     bill_failures: bool = False
+    audio_per_second: float = 0.0  # added per output second when audio is generated
+    per_million_tokens: float = 0.0
+    input_per_second: float = 0.0  # per second of input video (edits, extensions)
+    minimum: float = 0.0  # the least a billed job costs
 
     def for_tier(self, tier: str | None) -> float:
         if tier is not None and tier in self.tiers:
             return self.tiers[tier]
         return self.per_second
+
+    def charge(self, usage: Usage) -> float:
+        """Dollars for `usage`: every dimension this price bills, at least `minimum`."""
+        total = self.for_tier(usage.tier()) * usage.seconds
+        if usage.audio:
+            total += self.audio_per_second * usage.seconds
+        if self.per_million_tokens:
+            total += self.per_million_tokens * usage.estimated_tokens() / 1_000_000
+        total += self.input_per_second * usage.input_seconds
+        return round(max(total, self.minimum), 6)
+
+    def describe(self) -> dict[str, Any]:
+        """The price as the catalogue and `/api/governance/prices` show it."""
+        return {
+            "per_second": self.per_second,
+            "tiers": self.tiers,
+            "audio_per_second": self.audio_per_second,
+            "per_million_tokens": self.per_million_tokens,
+            "input_per_second": self.input_per_second,
+            "minimum": self.minimum,
+            "bill_failures": self.bill_failures,
+        }
 
 
 BUILT_IN: dict[str, Price] = {
@@ -63,6 +137,13 @@ def tier_of(size: str | None) -> str | None:
     return "4k"
 
 
+def _dims(size: str | None) -> tuple[int, int] | None:
+    if not size or "x" not in size:
+        return None
+    w, _, h = size.partition("x")
+    return (int(w), int(h)) if w.isdigit() and h.isdigit() else None
+
+
 def _specificity(pattern: str) -> tuple[int, int]:
     return (-pattern.count("*") - pattern.count("?"), len(pattern))
 
@@ -80,9 +161,8 @@ class PriceTable:
                 return best, table[best]
         return "*", BUILT_IN["*"]
 
-    def cost(self, provider_model: str, seconds: float, size: str | None) -> float:
-        _, price = self.lookup(provider_model)
-        return round(price.for_tier(tier_of(size)) * seconds, 6)
+    def cost(self, provider_model: str, usage: Usage) -> float:
+        return self.lookup(provider_model)[1].charge(usage)
 
     def effective(self) -> dict[str, dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
@@ -92,30 +172,48 @@ class PriceTable:
             ("admin", self.stored),
         ):
             for pattern, p in table.items():
-                merged[pattern] = {
-                    "per_second": p.per_second,
-                    "tiers": p.tiers,
-                    "bill_failures": p.bill_failures,
-                    "source": source,
-                }
+                merged[pattern] = {**p.describe(), "source": source}
         return merged
 
 
+PRICE_FIELDS = (
+    "per_second",
+    "audio_per_second",
+    "per_million_tokens",
+    "input_per_second",
+    "minimum",
+)
+
+
 def parse_price(value: Any) -> Price:
-    """A price from config or a stored row: a number, or a mapping with `per_second`,
-    `tiers` (resolution → dollars per second) and `bill_failures`; ValueError otherwise."""
-    if isinstance(value, int | float):
+    """A price from config or a stored row: a number (dollars per second), or a mapping
+    with any of `PRICE_FIELDS` (non-negative numbers), `tiers` (resolution → dollars per
+    second) and `bill_failures`; ValueError otherwise."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"a price cannot be negative, not {value!r}")
         return Price(float(value))
-    if isinstance(value, dict):
-        tiers = value.get("tiers") or {}
-        if not isinstance(tiers, dict):
-            raise ValueError(f"a price's tiers must be a mapping, not {tiers!r}")
-        try:
-            return Price(
-                float(value.get("per_second", 0.0)),
-                {str(k): float(v) for k, v in tiers.items()},
-                bool(value.get("bill_failures", False)),
-            )
-        except (TypeError, ValueError):
-            raise ValueError(f"a price's amounts must be numbers, not {value!r}") from None
-    raise ValueError(f"a price must be a number or a mapping, not {value!r}")
+    if not isinstance(value, dict):
+        raise ValueError(f"a price must be a number or a mapping, not {value!r}")
+    unknown = set(value) - {*PRICE_FIELDS, "tiers", "bill_failures"}
+    if unknown:
+        raise ValueError(f"unknown price field(s): {', '.join(sorted(unknown))}")
+    tiers = value.get("tiers") or {}
+    if not isinstance(tiers, dict):
+        raise ValueError(f"a price's tiers must be a mapping, not {tiers!r}")
+    amounts: dict[str, float] = {}
+    try:
+        for name in PRICE_FIELDS:
+            amounts[name] = _amount(value.get(name, 0.0))
+        tier_amounts = {str(k): _amount(v) for k, v in tiers.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"a price's amounts must be non-negative numbers, not {value!r}") from None
+    return Price(
+        tiers=tier_amounts, bill_failures=bool(value.get("bill_failures", False)), **amounts
+    )
+
+
+def _amount(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(value)
+    return float(value)

@@ -16,16 +16,19 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..config import RouteConfig
 from ..store.keys import KeyStore, public_key
 from ..store.models import (
     audit_log,
     customers,
     governance_version,
+    model_routes,
     prices,
     provider_keys,
     teams,
     usage,
 )
+from .prices import PRICE_FIELDS, Price
 
 Row = dict[str, Any]
 LIMIT_FIELDS = ("budget_usd", "budget_period", "rpm", "max_active_jobs", "video_seconds_per_day")
@@ -282,13 +285,25 @@ class Registry:
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(select(prices))).mappings()]
 
-    async def set_price(self, pattern: str, values: Row, actor: str) -> Row:
-        row = {
-            "pattern": pattern,
-            "per_second": float(values["per_second"]),
-            "tiers": values.get("tiers") or {},
-            "bill_failures": bool(values.get("bill_failures", False)),
-        }
+    async def set_price(self, pattern: str, price: Price | Row, actor: str) -> Row:
+        """Store a price (a `Price`, or the row's fields as given: loading checks them)."""
+        if isinstance(price, Price):
+            shown = price.describe()
+            row = {
+                "pattern": pattern,
+                "per_second": price.per_second,
+                "tiers": price.tiers,
+                "bill_failures": price.bill_failures,
+                "dimensions": {k: shown[k] for k in PRICE_FIELDS if k != "per_second"},
+            }
+        else:
+            row = {
+                "pattern": pattern,
+                "per_second": float(price.get("per_second", 0.0)),
+                "tiers": price.get("tiers") or {},
+                "bill_failures": bool(price.get("bill_failures", False)),
+                "dimensions": {k: price[k] for k in PRICE_FIELDS[1:] if k in price},
+            }
         async with self.engine.begin() as conn:
             before = (
                 (await conn.execute(select(prices).where(prices.c.pattern == pattern)))
@@ -301,6 +316,40 @@ class Registry:
                 conn, actor, "price.set", "price", pattern, dict(before) if before else None, row
             )
         return row
+
+    # -- public model routes -----------------------------------------------------------------
+    async def stored_routes(self) -> list[Row]:
+        async with self.engine.connect() as conn:
+            q = select(model_routes).order_by(model_routes.c.name)
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def set_route(self, name: str, route: RouteConfig, actor: str) -> Row:
+        row = {
+            "name": name,
+            "strategy": route.strategy,
+            "deployments": list(route.deployments),
+            "description": route.description,
+            "updated_at": time.time(),
+        }
+        async with self.engine.begin() as conn:
+            where = model_routes.c.name == name
+            before = (await conn.execute(select(model_routes).where(where))).mappings().first()
+            await conn.execute(delete(model_routes).where(where))
+            await conn.execute(insert(model_routes).values(**row))
+            await audit(
+                conn, actor, "route.set", "route", name, dict(before) if before else None, row
+            )
+        return row
+
+    async def delete_route(self, name: str, actor: str) -> bool:
+        async with self.engine.begin() as conn:
+            where = model_routes.c.name == name
+            before = (await conn.execute(select(model_routes).where(where))).mappings().first()
+            if before is None:
+                return False
+            await conn.execute(delete(model_routes).where(where))
+            await audit(conn, actor, "route.delete", "route", name, dict(before), None)
+        return True
 
     async def upstream_keys(self, provider: str | None = None) -> list[Row]:
         q = select(provider_keys).order_by(provider_keys.c.provider, provider_keys.c.name)

@@ -23,7 +23,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..config import UpstreamKey
+from pydantic import ValidationError
+
+from ..config import RouteConfig, UpstreamKey
 from ..errors import GatewayError
 from ..providers.base import Provider
 from .crypto import decrypt
@@ -43,12 +45,14 @@ class GovernanceSync:
         providers: Mapping[str, Provider],
         refresh_seconds: float,
         forget: Iterable[Callable[[], None]] = (),
+        on_routes: Callable[[dict[str, RouteConfig]], None] | None = None,
     ) -> None:
         self.registry = registry
         self.prices = prices
         self.providers = providers
         self.refresh_seconds = refresh_seconds
         self.forget = list(forget)
+        self.on_routes = on_routes  # receives the stored public-model routes at each load
         self.version: int | None = None  # the stamp the current copy was loaded at
         self._lock = asyncio.Lock()  # one load at a time: an older one never lands last
         self._stop = asyncio.Event()
@@ -75,7 +79,10 @@ class GovernanceSync:
         # and moves the stamp again, so at worst it is loaded twice, never missed.
         price_rows = await self.registry.stored_prices()
         key_rows = await self.registry.upstream_keys()
+        route_rows = await self.registry.stored_routes()
         self.prices.stored = self._prices(price_rows)
+        if self.on_routes is not None:
+            self.on_routes(self._routes(route_rows))
         stored = self._keys(key_rows)
         for pid, provider in self.providers.items():
             names = {k.name for k in stored.get(pid, [])}
@@ -89,9 +96,29 @@ class GovernanceSync:
         loaded: dict[str, Price] = {}
         for r in rows:
             try:
-                loaded[r["pattern"]] = parse_price(r)
+                loaded[r["pattern"]] = parse_price(
+                    {
+                        "per_second": r["per_second"],
+                        "tiers": r.get("tiers") or {},
+                        "bill_failures": bool(r.get("bill_failures")),
+                        **(r.get("dimensions") or {}),
+                    }
+                )
             except UNLOADABLE as exc:
                 self._skip("price", str(r.get("pattern")), exc)
+        return loaded
+
+    def _routes(self, rows: list[Row]) -> dict[str, RouteConfig]:
+        loaded: dict[str, RouteConfig] = {}
+        for r in rows:
+            try:
+                loaded[r["name"]] = RouteConfig(
+                    strategy=r["strategy"],
+                    deployments=r["deployments"],
+                    description=r.get("description"),
+                )
+            except (*UNLOADABLE, ValidationError) as exc:
+                self._skip("route", str(r.get("name")), exc)
         return loaded
 
     def _keys(self, rows: list[Row]) -> dict[str, list[UpstreamKey]]:

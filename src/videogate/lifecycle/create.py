@@ -12,6 +12,7 @@ refusal, a timeout, or a bug — runs those steps; recording the job commits the
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from ..config import UpstreamKey
 from ..errors import GatewayError, bad_request, not_found
 from ..governance.auth import Principal
 from ..governance.policy import Governance, Reservation, Subject
+from ..governance.prices import Usage
 from ..providers.base import Prepared, Provider
 from ..store.idempotency import IdempotencyStore
 from ..store.videos import VideoStore
@@ -30,7 +32,7 @@ from .call import Call
 from .policy import STARTED_GIVE_UP_SECONDS
 from .progress import JobProgress
 from .requests import CreateRequest
-from .routing import Routing, Target
+from .routing import Plan, Routing, Skipped, Target, usage_of
 from .starting import request_hash, start
 from .undo import UnitOfWork
 
@@ -82,11 +84,20 @@ class CreateVideo:
         cache_options: CacheOptions | None = None,
     ) -> Created:
         call.model_requested = self.routing.requested_name(request.model)
-        reference = create_reference(principal.owner, idempotency_key) if idempotency_key else None
+        # Every create sends a reference where the provider takes one, so a timed-out
+        # create can be looked up before failing over (the same one for a retried
+        # Idempotency-Key, so a retry finds the job too).
+        reference = (
+            create_reference(principal.owner, idempotency_key)
+            if idempotency_key
+            else "vg-" + secrets.token_hex(20)
+        )
+        route = self.routing.route(request.model)
+        if route is not None and route[1].strategy == "fastest":
+            await self.routing.speeds.fresh()
         targets = self.routing.plan(request, reference)
         subject = await self.gov.subject(principal.key)
-        for provider, prepared in targets:
-            self.gov.check_access(subject, provider.id, prepared.params.model)
+        targets = self.allowed(subject, targets)
         idem = idempotency_key
         async with UnitOfWork() as uow:
             if idem is not None:
@@ -94,9 +105,7 @@ class CreateVideo:
                 if replay is not None:
                     return replay
                 self._maybe_started(uow, principal.owner, idem)
-            estimate, seconds = self.gov.estimate(
-                [(p.id, t.params.model, t.params.seconds, t.params.size) for p, t in targets]
-            )
+            estimate, seconds = self.gov.estimate([self.usage(t) for t in targets])
             look: CacheLookup | None = None
             if cache_options is not None:
                 look = found = await self.cache.lookup(
@@ -115,7 +124,7 @@ class CreateVideo:
                         )
                     uow.commit()
                     return Created(found.video, {"cache_debug": found.debug()})
-            reservation = await self.gov.reserve(subject, estimate, seconds)
+            reservation, targets = await self.reserve(subject, targets)
 
             async def give_back(exc: BaseException) -> None:
                 await self.gov.release(reservation)
@@ -133,21 +142,80 @@ class CreateVideo:
                 started.video,
                 idem,
                 usage=(subject, reservation, seconds),
+                route=targets.route,
             )
             uow.commit()
             # Committed: nothing below is undone. Still inside the unit, so the cache claim
             # is let go only once the entry is stored (a waiting identical create finds it).
             if video.ended:  # some providers answer a finished job at once
-                await self.progress.settle_ended(video)
+                await self.progress.settle_ended(video, started.video)
             more: dict[str, Any] = {}
             if look is not None:  # remember this job for later identical (or similar) creates
                 await self.cache.remember(look, video)
                 more["cache_debug"] = look.debug()
         if started.fallback_index:
             more["fallback_index"] = started.fallback_index
-        if started.notes:
-            more["attempts"] = started.notes
+        if targets.route is not None:
+            more["routing"] = {
+                "model": targets.route,
+                "strategy": targets.strategy,
+                "skipped": [s.deployment for s in targets.skipped],
+            }
+        if targets.route is not None or len(started.attempts) > 1:
+            more["attempts"] = started.attempts
+        if started.adopted:
+            more["reconciled"] = True
         return Created(video, more)
+
+    def usage(self, target: Target) -> tuple[str, Usage]:
+        return target.deployment, usage_of(target.provider, target.prepared)
+
+    def allowed(self, subject: Subject, plan: Plan) -> Plan:
+        """The targets this key may use. A public model's deployments that the key may not
+        use are left out (403 only when none is left); any other target must be allowed."""
+        if plan.route is None:
+            for provider, prepared in plan:
+                self.gov.check_access(subject, provider.id, prepared.params.model)
+            return plan
+        kept = Plan([], plan.route)
+        kept.strategy, kept.skipped = plan.strategy, list(plan.skipped)
+        refused: GatewayError | None = None
+        for target in plan:
+            try:
+                self.gov.check_access(
+                    subject, target.provider.id, target.prepared.params.model, plan.route
+                )
+            except GatewayError as exc:
+                refused = refused or exc
+                kept.skipped.append(Skipped(target.deployment, exc.code, exc.message, "model"))
+                continue
+            kept.append(target)
+        if not kept:
+            assert refused is not None
+            raise refused
+        return kept
+
+    async def reserve(self, subject: Subject, plan: Plan) -> tuple[Reservation, Plan]:
+        """Reserve what the dearest target would cost, so failing over never overruns a
+        budget. When that is over budget, reserve for fewer: the targets that cost no more
+        than the first one the budget admits (in the plan's order), dropping dearer ones."""
+        costs = [self.gov.prices.cost(*self.usage(t)) for t in plan]
+        levels = sorted(set(costs), reverse=True)
+        for level in levels:
+            kept = Plan([t for t, c in zip(plan, costs, strict=True) if c <= level], plan.route)
+            kept.strategy, kept.skipped = plan.strategy, list(plan.skipped)
+            _, seconds = self.gov.estimate([self.usage(t) for t in kept])
+            try:
+                return await self.gov.reserve(subject, level, seconds), kept
+            except GatewayError as exc:
+                if exc.code != "budget_exceeded" or level == levels[-1]:
+                    raise
+                for t, c in zip(plan, costs, strict=True):
+                    if c == level:
+                        kept.skipped.append(
+                            Skipped(t.deployment, "budget_exceeded", "over budget", "model")
+                        )
+        raise AssertionError("a plan has at least one target")
 
     async def _reconcile(
         self,
@@ -176,9 +244,7 @@ class CreateVideo:
                 up = await provider.find_created(prepared, key, call.ctx)
                 if up is None:
                     continue
-                estimate, seconds = self.gov.estimate(
-                    [(provider.id, prepared.params.model, prepared.params.seconds, prepared.size)]
-                )
+                estimate, seconds = self.gov.estimate([self.usage(target)])
                 try:  # it runs (and bills) upstream already: count it like any job
                     reservation = await self.gov.reserve(subject, estimate, seconds)
                 except GatewayError:  # over a limit: still recorded and billed, not refused
@@ -224,6 +290,7 @@ class CreateVideo:
         up: UpstreamVideo,
         idem: str | None,
         usage: tuple[Subject, Reservation, float] | None = None,
+        route: str | None = None,
     ) -> Video:
         """Insert the new video (with its usage row, in the same transaction)."""
         call.provider = provider.id
@@ -244,8 +311,17 @@ class CreateVideo:
         self.progress.schedule(video)
         usage_row = None
         if usage is not None:
-            subject, reservation, seconds = usage
-            usage_row = self.gov.usage_row(video, subject, reservation, params.model, seconds)
+            subject, reservation, _ = usage
+            deployment, use = self.usage(Target(provider, prepared))
+            usage_row = self.gov.usage_row(
+                video,
+                subject,
+                reservation,
+                params.model,
+                use,
+                estimate_usd=self.gov.prices.cost(deployment, use),
+                route=route,
+            )
         await self.videos.insert(video, usage_row)
         if idem is not None:
             await self.idempotency.set_state(

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..governance.policy import Governance
+from ..governance.prices import Reported
 from ..store.videos import VideoStore
 from ..store.webhooks import WebhookStore
 from ..video import TERMINAL, UpstreamVideo, Video, VideoStatus
@@ -59,16 +60,23 @@ class JobProgress:
             await WebhookStore.enqueue(conn, video.owner, event, video.id)
 
         if await self.videos.record_poll(updated, lease_token=lease_token, on_end=on_end):
-            await self.settle_ended(updated)
+            await self.settle_ended(updated, up)
         return updated
 
-    async def settle_ended(self, video: Video) -> None:
-        """Charge what a finished job really cost and free its reservations."""
+    async def settle_ended(self, video: Video, up: UpstreamVideo | None = None) -> None:
+        """Charge what a finished job really cost (what the provider reported, where it
+        did), free its reservations, and fold a completed job's time into its
+        deployment's measured speed (the `fastest` strategy reads it)."""
         provider = self.routing.providers.get(video.provider)
+        reported = Reported(up.cost_usd, up.tokens) if up is not None else None
         await self.gov.settle(
             video.id,
             video.status,
             seconds=float(video.seconds) if video.seconds else None,
             size=video.size,
             provider_type=provider.type_name if provider else None,
+            reported=reported,
         )
+        if video.status == VideoStatus.COMPLETED and video.model_deployment:
+            took = max(0.0, time.time() - video.created_at)
+            await self.routing.speeds.record(f"{video.provider}/{video.model_deployment}", took)

@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable
 from ..errors import GatewayError
 from ..governance.auth import Principal
 from ..governance.policy import Governance
+from ..governance.prices import Usage
 from ..providers.base import Capability
 from ..store.videos import VideoStore
 from ..video import Video
 from .call import Call
 from .progress import JobProgress
 from .reading import Reader
-from .routing import Routing
+from .routing import ESTIMATE_SECONDS, Routing
 from .undo import UnitOfWork
 
 
@@ -55,7 +56,9 @@ class RemixVideo:
         model = source.model_deployment or ""
         subject = await self.gov.subject(principal.key)
         self.gov.check_access(subject, provider.id, model)
-        estimate, seconds = self.gov.estimate([(provider.id, model, source.seconds, source.size)])
+        secs = float(source.seconds) if source.seconds else ESTIMATE_SECONDS
+        use = Usage(seconds=secs, size=source.size)
+        estimate, seconds = self.gov.estimate([(f"{provider.id}/{model}", use)])
         async with UnitOfWork() as uow:
             reservation = await self.gov.reserve(subject, estimate, seconds)
 
@@ -79,7 +82,7 @@ class RemixVideo:
                 remixed_from=source.id,
             )
             self.progress.schedule(video)  # its polls are scheduled like any new job's
-            usage = self.gov.usage_row(video, subject, reservation, model, seconds)
+            usage = self.gov.usage_row(video, subject, reservation, model, use)
             await self.videos.insert(video, usage)
             uow.commit()
         return video

@@ -1,5 +1,9 @@
 """From a model name to the providers that will serve it, and from a video id to its row.
 
+A public model (`models.routes`, or one set through the admin API) names deployments on
+several hosts; the request goes to those that can serve it, ordered by the route's strategy
+(`priority`: as listed; `cheapest`: by this request's estimated cost; `fastest`: by the
+measured recent time to completion), and a retryable failure moves to the next. Otherwise:
 `provider/model`, a configured alias (followed up to three deep), or a bare model on the
 provider of the mount it came in on (`/openai/videos`: the openai provider) or else the
 default provider. A create is planned against every target (the model, then each fallback)
@@ -8,13 +12,20 @@ before any upstream call, so no money is spent on a request some target would re
 
 from __future__ import annotations
 
+import math
+import time
 from typing import NamedTuple
 
-from ..config import ModelsConfig
-from ..errors import bad_request
-from ..providers.base import Capability, Prepared, Provider
-from ..providers.specs import check_spec
+from ..config import ModelsConfig, RouteConfig
+from ..errors import GatewayError, bad_request
+from ..governance.prices import PriceTable, Usage
+from ..providers.base import Capability, CreateParams, Prepared, Provider
+from ..providers.specs import check_spec, spec_problem
+from ..store.speeds import Speed, SpeedStore
 from .requests import CreateRequest
+
+ESTIMATE_SECONDS = 8.0  # when neither the request nor the provider says how long
+SPEED_REFRESH_SECONDS = 5.0
 
 
 class Target(NamedTuple):
@@ -23,11 +34,114 @@ class Target(NamedTuple):
     provider: Provider
     prepared: Prepared
 
+    @property
+    def deployment(self) -> str:
+        return f"{self.provider.id}/{self.prepared.params.model}"
+
+
+class Skipped(NamedTuple):
+    """A route's deployment left out of a plan, and why (shown by the quote)."""
+
+    deployment: str
+    code: str
+    message: str
+    param: str | None
+
+
+class Plan(list[Target]):
+    """The targets of a create in the order they are tried, with the public model they
+    came from (None for a plain model) and the deployments that could not serve it."""
+
+    route: str | None = None
+    strategy: str | None = None
+    skipped: list[Skipped]
+
+    def __init__(self, targets: list[Target], route: str | None = None) -> None:
+        super().__init__(targets)
+        self.route = route
+        self.skipped = []
+
+
+def usage_of(provider: Provider, prepared: Prepared) -> Usage:
+    """The billable dimensions of a prepared create, before it runs."""
+    params = prepared.params
+    seconds_text = prepared.seconds or params.seconds
+    try:
+        seconds = float(seconds_text) if seconds_text else ESTIMATE_SECONDS
+    except ValueError:
+        seconds = ESTIMATE_SECONDS
+    spec = provider.spec(params.model)
+    audio = params.generate_audio
+    if audio is None:
+        audio = bool(spec and spec.audio_default)
+    source = params.source
+    return Usage(
+        seconds=seconds,
+        size=prepared.size or params.size,
+        resolution=params.resolution,
+        audio=audio,
+        input_seconds=float(source.seconds or 0.0) if source is not None else 0.0,
+        fps=params.fps,
+    )
+
+
+class SpeedBook:
+    """Each process's copy of the measured speeds, read from the store at most every
+    `SPEED_REFRESH_SECONDS` (creates on a `fastest` route, and the catalogue)."""
+
+    def __init__(self, store: SpeedStore | None) -> None:
+        self.store = store
+        self.speeds: dict[str, Speed] = {}
+        self._read_at = -math.inf
+
+    async def fresh(self) -> dict[str, Speed]:
+        if self.store is not None and time.monotonic() - self._read_at > SPEED_REFRESH_SECONDS:
+            self.speeds = await self.store.all()
+            self._read_at = time.monotonic()
+        return self.speeds
+
+    async def record(self, deployment: str, seconds: float) -> None:
+        if self.store is not None:
+            await self.store.record(deployment, seconds)
+            self._read_at = -math.inf
+
 
 class Routing:
-    def __init__(self, providers: dict[str, Provider], models: ModelsConfig) -> None:
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        models: ModelsConfig,
+        prices: PriceTable | None = None,
+        speeds: SpeedStore | None = None,
+    ) -> None:
         self.providers = providers
         self.models = models
+        self.prices = prices or PriceTable({})
+        self.speeds = SpeedBook(speeds)
+        self.stored_routes: dict[str, RouteConfig] = {}  # set by GovernanceSync
+
+    # -- public models ------------------------------------------------------------------
+    def routes(self) -> dict[str, RouteConfig]:
+        """Every public model: the config's, with stored ones taking their names' place."""
+        return {**self.models.routes, **self.stored_routes}
+
+    def set_stored_routes(self, routes: dict[str, RouteConfig]) -> None:
+        self.stored_routes = routes
+
+    def route(self, model: str | None) -> tuple[str, RouteConfig] | None:
+        name = model or self.models.default_model
+        found = self.stored_routes.get(name) or self.models.routes.get(name)
+        return (name, found) if found is not None else None
+
+    def deployment(self, ref: str) -> tuple[Provider, str] | None:
+        """A route's `provider/model` entry, or None when that provider is not configured."""
+        pid, _, model = ref.partition("/")
+        provider = self.providers.get(pid)
+        return (provider, model) if provider is not None else None
+
+    def estimate(self, target: Target) -> float:
+        """Dollars this target would charge for its request."""
+        return self.prices.cost(target.deployment, usage_of(target.provider, target.prepared))
 
     def provider(self, provider_id: str, param: str = "provider") -> Provider:
         found = self.providers.get(provider_id)
@@ -95,20 +209,101 @@ class Routing:
             "model",
         )
 
-    def plan(self, request: CreateRequest, reference: str | None = None) -> list[Target]:
+    def plan(self, request: CreateRequest, reference: str | None = None) -> Plan:
         """Every target, each request prepared (validated and built) once; `reference`
-        goes to providers that take a client reference (see `find_created`)."""
-        targets = [self.resolve_model(request.model, request.mount)]
-        targets += [self.resolve_model(m, request.mount) for m in request.fallbacks]
-        planned = []
-        for provider, model in targets:
-            params = request.params_for(model, reference)
-            if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
-                raise bad_request(
-                    "unsupported_input_reference",
-                    f"Provider {provider.id!r} does not accept an input_reference.",
-                    "input_reference",
+        goes to providers that take a client reference (see `find_created`). A public
+        model's deployments that cannot serve this request are left out (`Plan.skipped`);
+        a 400 only when none can."""
+        found = self.route(request.model)
+        if found is not None:
+            plan = self._route_plan(request, reference, *found)
+        else:
+            provider, model = self.resolve_model(request.model, request.mount)
+            plan = Plan([self._target(provider, request.params_for(model, reference))])
+        for fallback in request.fallbacks:
+            provider, model = self.resolve_model(fallback, request.mount)
+            plan.append(self._target(provider, request.params_for(model, reference)))
+        return plan
+
+    def _target(self, provider: Provider, params: CreateParams) -> Target:
+        problem = self.problem(provider, params)
+        if problem is not None:
+            code, message, param = problem
+            raise bad_request(code, message, param)
+        return Target(provider, provider.prepare(params))
+
+    def problem(self, provider: Provider, params: CreateParams) -> tuple[str, str, str] | None:
+        """Why `provider` cannot serve `params` (code, message, param), or None."""
+        if params.input_reference is not None and not provider.supports(Capability.IMAGE_INPUT):
+            return (
+                "unsupported_input_reference",
+                f"Provider {provider.id!r} does not accept an input_reference.",
+                "input_reference",
+            )
+        spec = provider.spec(params.model)
+        if spec is not None:
+            return spec_problem(spec, params)
+        check_spec(None, params)
+        return None
+
+    def _route_plan(
+        self, request: CreateRequest, reference: str | None, name: str, route: RouteConfig
+    ) -> Plan:
+        plan = Plan([], name)
+        plan.strategy = route.strategy
+        for ref in route.deployments:
+            resolved = self.deployment(ref)
+            if resolved is None:
+                plan.skipped.append(
+                    Skipped(ref, "unknown_provider", "its provider is not configured", "model")
                 )
-            check_spec(provider.spec(model), params)
-            planned.append(Target(provider, provider.prepare(params)))
-        return planned
+                continue
+            provider, model = resolved
+            params = request.params_for(model, reference)
+            problem = self.problem(provider, params)
+            if problem is None:
+                try:
+                    plan.append(Target(provider, provider.prepare(params)))
+                    continue
+                except GatewayError as exc:
+                    if exc.status != 400:
+                        raise
+                    problem = (exc.code, exc.message, exc.param or "model")
+            plan.skipped.append(Skipped(ref, *problem))
+        if not plan:
+            raise self.unservable(name, plan.skipped)
+        self.order(route, plan)
+        return plan
+
+    @staticmethod
+    def unservable(name: str, skipped: list[Skipped]) -> GatewayError:
+        why = "; ".join(f"{s.deployment}: {s.message}" for s in skipped)
+        return bad_request(
+            "no_deployment_available",
+            f"No deployment of {name!r} can serve this request ({why}).",
+            skipped[0].param if skipped else "model",
+        )
+
+    def order(self, route: RouteConfig, plan: Plan) -> None:
+        """Sort `plan` in place by the route's strategy; ties keep the listed order, and
+        a deployment whose circuit is open goes last (it is skipped while open)."""
+        listed = {t.deployment: i for i, t in enumerate(plan)}
+        if route.strategy == "cheapest":
+            costs = {t.deployment: self.estimate(t) for t in plan}
+
+            def key(t: Target) -> tuple[float, ...]:
+                return (costs[t.deployment], listed[t.deployment])
+        elif route.strategy == "fastest":
+            speeds = self.speeds.speeds
+
+            def key(t: Target) -> tuple[float, ...]:
+                # unmeasured deployments after measured ones, in listed order
+                measured = speeds.get(t.deployment)
+                mean = measured.mean_seconds if measured else math.inf
+                return (mean, listed[t.deployment])
+        else:
+
+            def key(t: Target) -> tuple[float, ...]:
+                return (listed[t.deployment],)
+
+        plan.sort(key=lambda t: (1.0 if t.provider.breaker.is_open() else 0.0, *key(t)))

@@ -9,6 +9,7 @@ key, then to the next fallback. A provider whose circuit is open is skipped.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +34,40 @@ class Started:
     key: UpstreamKey
     video: UpstreamVideo
     fallback_index: int
-    notes: list[str]
+    attempts: list[dict[str, Any]]
+    adopted: bool = False  # found by reference after a timed-out create, not created
+
+
+def attempt(
+    target: Target, key: str | None, outcome: str, began: float, **more: Any
+) -> dict[str, Any]:
+    """One line of `extra_fields.attempts`: which deployment, how it went, how long."""
+    return {
+        "deployment": target.deployment,
+        "provider": target.provider.id,
+        "key": key,
+        "outcome": outcome,
+        "latency_ms": round((time.perf_counter() - began) * 1000, 1),
+        **more,
+    }
 
 
 async def start(
     targets: list[Target], ctx: CallContext, allowed_keys: list[str] | None = None
 ) -> Started:
-    notes: list[str] = []
+    """Create the job on the first target (and key) that accepts it.
+
+    A create that timed out may have started a paid job: before moving on, the gateway
+    asks that provider for the job by the reference the create sent (`find_created`) and
+    adopts it if it exists. A provider that cannot be asked ends the attempt there (the
+    timeout is raised, so an Idempotency-Key is kept "unknown" for a retry to look up)
+    rather than risk a second paid job on another host.
+    """
+    attempts: list[dict[str, Any]] = []
     last: GatewayError | None = None
-    for index, (provider, prepared) in enumerate(targets):
+    for index, target in enumerate(targets):
+        provider, prepared = target
+        began = time.perf_counter()
         if not provider.breaker.allow():
             last = GatewayError(
                 503,
@@ -49,29 +75,57 @@ async def start(
                 f"Provider {provider.id!r} is failing; its circuit is open.",
                 provider=provider.id,
             )
-            notes.append(f"{provider.id}: circuit open")
+            attempts.append(attempt(target, None, "circuit_open", began))
             continue
         for key in provider.candidate_keys(prepared.params.model, allowed_keys):
+            began = time.perf_counter()
             try:
                 video = await provider.create(prepared, key, ctx)
             except GatewayError as exc:
                 exc.provider = exc.provider or provider.id
                 last = exc
+                failed = attempt(
+                    target, key.name, "failed", began, status=exc.status, code=exc.code
+                )
+                attempts.append(failed)
                 if isinstance(exc, UpstreamError) and (
                     exc.status in AUTH_FAILURES or exc.code in AUTH_FAILURE_CODES
                 ):
                     provider.keys.mark_unhealthy(key)
-                    notes.append(f"{provider.id}/{key.name}: {exc.status}, key marked unhealthy")
+                    failed["outcome"] = "key_refused"
                     continue
+                if exc.code == "upstream_timeout":
+                    found = await _look_up(target, key, ctx, exc)
+                    if found is not None:
+                        failed["outcome"] = "timeout_adopted"
+                        provider.breaker.success()
+                        return Started(provider, prepared, key, found, index, attempts, True)
                 if is_retryable(exc):
                     provider.breaker.failure()
-                    notes.append(f"{provider.id}/{key.name}: {exc.status} {exc.code}")
                     continue
+                exc.extra_fields = {**(exc.extra_fields or {}), "attempts": attempts}
                 raise
             provider.breaker.success()
-            return Started(provider, prepared, key, video, index, notes)
+            attempts.append(attempt(target, key.name, "created", began))
+            return Started(provider, prepared, key, video, index, attempts)
     assert last is not None
+    if len(attempts) > 1:
+        last.extra_fields = {**(last.extra_fields or {}), "attempts": attempts}
     raise last
+
+
+async def _look_up(
+    target: Target, key: UpstreamKey, ctx: CallContext, timed_out: GatewayError
+) -> UpstreamVideo | None:
+    """After a timed-out create: the job it started (adopt it), or None when the provider
+    says there is none (moving on is safe). Raises `timed_out` when it cannot tell."""
+    provider, prepared = target
+    if not (provider.finds_created and prepared.params.reference):
+        raise timed_out
+    try:
+        return await provider.find_created(prepared, key, ctx)
+    except GatewayError:
+        raise timed_out from None
 
 
 def request_hash(request: CreateRequest) -> str:

@@ -33,6 +33,17 @@ class CircuitBreaker:
         self._trial_at = now
         return True
 
+    def is_open(self, now: float | None = None) -> bool:
+        """Whether calls are refused now (no trial is taken, unlike `allow`)."""
+        now = now or time.monotonic()
+        return self.failures >= self.threshold and now < self.open_until
+
+    def state(self) -> str:
+        """closed | open | half_open, for the catalogue and provider health."""
+        if self.failures < self.threshold:
+            return "closed"
+        return "open" if self.is_open() else "half_open"
+
     def success(self) -> None:
         self.failures = 0
         self.open_until = 0.0

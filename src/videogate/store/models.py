@@ -115,6 +115,8 @@ usage = Table(
     Column("created_at", Float, nullable=False),
     Column("settled_at", Float, nullable=True),
     Column("reservation_id", String(40), nullable=True, index=True),
+    # audio, input_seconds, fps, tokens, route, reported cost (migration 0010)
+    Column("dimensions", JSON, nullable=True),
     Index("ix_usage_created", "created_at"),
 )
 
@@ -136,6 +138,32 @@ prices = Table(
     Column("per_second", Float, nullable=False),
     Column("tiers", JSON, nullable=True),  # {"720p": 0.3, "1080p": 0.5}
     Column("bill_failures", Boolean, nullable=False, default=False),
+    # audio_per_second, per_million_tokens, input_per_second, minimum (migration 0010)
+    Column("dimensions", JSON, nullable=True),
+)
+
+# Public models served by deployments on several hosts, set through the admin API; config's
+# `models.routes` are not stored (a stored route of the same name takes their place).
+model_routes = Table(
+    "model_routes",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("strategy", String(16), nullable=False),
+    Column("deployments", JSON, nullable=False),
+    Column("description", String(500), nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Measured time from create to completion per `provider/model`, a moving mean over recent
+# jobs, for the `fastest` strategy and the catalogue; one row per deployment.
+deployment_speed = Table(
+    "deployment_speed",
+    metadata,
+    Column("deployment", String(400), primary_key=True),
+    Column("samples", Integer, nullable=False),
+    Column("mean_seconds", Float, nullable=False),
+    Column("last_seconds", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 audit_log = Table(
