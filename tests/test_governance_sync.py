@@ -285,6 +285,10 @@ def test_a_change_through_one_instance_reaches_the_other(
         "per_second": 0.07,
         "tiers": {},
         "bill_failures": False,
+        "audio_per_second": 0.0,
+        "per_million_tokens": 0.0,
+        "input_per_second": 0.0,
+        "minimum": 0.0,
         "source": "admin",
     }
     second = creates(two)
