@@ -21,6 +21,7 @@ from .governance.policy import Governance
 from .governance.prices import PriceTable
 from .governance.registry import Registry
 from .governance.sync import GovernanceSync
+from .lifecycle.catalogue import Catalogue
 from .lifecycle.create import CreateVideo
 from .lifecycle.delete import DeleteVideo
 from .lifecycle.mirror import Mirror
@@ -73,6 +74,7 @@ class Gateway:
     poller: Poller
     mirror: Mirror
     webhook_delivery: WebhookDelivery
+    catalogue: Catalogue
     gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
 
@@ -129,6 +131,7 @@ class Gateway:
             progress=progress,
             reader=reader,
             create=CreateVideo(routing, gov, idempotency, cache, videos, progress),
+            catalogue=Catalogue(routing, gov),
             remix=RemixVideo(videos, reader, routing, gov, progress),
             delete=DeleteVideo(videos, reader, deletions, routing, gov),
             deletions=deletions,

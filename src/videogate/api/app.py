@@ -22,7 +22,7 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
 from ..lifecycle.call import Call
-from . import admin, cache_admin, genai, governance, videos
+from . import admin, cache_admin, genai, governance, models, videos
 from .context import endpoint, error_for, principal
 from .dispatch import ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
@@ -45,6 +45,7 @@ VIDEO_ROUTES: dict[tuple[str, str], Handler] = {
     ("DELETE", ID): videos.delete_video,
     ("GET", f"{ID}/content"): videos.video_content,
     ("POST", f"{ID}/remix"): videos.remix_video,
+    ("POST", "quote"): models.quote_video,
 }
 
 
@@ -204,6 +205,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Gateway
     ]
     for prefix in PREFIXES:
         routes.extend(video_routes(prefix))
+    routes.extend(models.routes(PREFIXES))
     routes.extend(admin.ROUTES)
     routes.extend(governance.ROUTES)
     routes.extend(cache_admin.ROUTES)

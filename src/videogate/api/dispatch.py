@@ -52,6 +52,10 @@ class VideoRoutes:
         video_id, slash, action = rest[1:].partition("/")
         if not video_id:
             return None
+        if not slash:  # a fixed name under /videos (e.g. "quote") before an id
+            fixed = self.routes.get((method, video_id))
+            if fixed is not None:
+                return fixed, {}
         handler = self.routes.get((method, f"{ID}/{action}" if slash else ID))
         return None if handler is None else (handler, {"video_id": video_id})
 

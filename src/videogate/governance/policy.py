@@ -241,6 +241,31 @@ class Governance:
                 )
         return out
 
+    async def admits(
+        self, subject: Subject, estimate_usd: float, seconds: float
+    ) -> list[dict[str, Any]]:
+        """Each budget and limit a create of `estimate_usd` and `seconds` would claim, with
+        what is used and reserved now and whether it would fit (nothing is taken)."""
+        out = []
+        for claim in self.claims(subject, estimate_usd, seconds):
+            if claim.kind == "rpm":
+                continue
+            used, reserved = await self.limits.current(claim)
+            out.append(
+                {
+                    "kind": claim.kind,
+                    "level": claim.level,
+                    "name": claim.name,
+                    "limit": claim.limit,
+                    "used": round(used, 6),
+                    "reserved": round(reserved, 6),
+                    "needed": round(claim.amount, 6),
+                    "admitted": used + reserved + claim.amount <= claim.limit + 1e-9,
+                    "resets_at": claim.reset_at,
+                }
+            )
+        return out
+
     async def reserve(self, subject: Subject, estimate_usd: float, seconds: float) -> Reservation:
         # rpm is not among them: every request was counted when it was authenticated
         claims = [c for c in self.claims(subject, estimate_usd, seconds) if c.kind != "rpm"]

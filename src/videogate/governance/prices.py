@@ -164,6 +164,14 @@ class PriceTable:
     def cost(self, provider_model: str, usage: Usage) -> float:
         return self.lookup(provider_model)[1].charge(usage)
 
+    def for_deployment(self, provider_id: str, type_name: str, model: str) -> tuple[str, Price]:
+        """The price of `provider_id/model`; when only the catch-all matches it, that of
+        `type_name/model` (a second `simulated` provider has the simulator's list price)."""
+        found = self.lookup(f"{provider_id}/{model}")
+        if found[0] == "*" and type_name != provider_id:
+            return self.lookup(f"{type_name}/{model}")
+        return found
+
     def effective(self) -> dict[str, dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
         for source, table in (

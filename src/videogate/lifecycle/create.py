@@ -32,7 +32,7 @@ from .call import Call
 from .policy import STARTED_GIVE_UP_SECONDS
 from .progress import JobProgress
 from .requests import CreateRequest
-from .routing import Plan, Routing, Skipped, Target, usage_of
+from .routing import Plan, Routing, Target, usage_of
 from .starting import request_hash, start
 from .undo import UnitOfWork
 
@@ -105,7 +105,7 @@ class CreateVideo:
                 if replay is not None:
                     return replay
                 self._maybe_started(uow, principal.owner, idem)
-            estimate, seconds = self.gov.estimate([self.usage(t) for t in targets])
+            estimate = max(self.routing.estimate(t) for t in targets)
             look: CacheLookup | None = None
             if cache_options is not None:
                 look = found = await self.cache.lookup(
@@ -141,7 +141,7 @@ class CreateVideo:
                 started.key,
                 started.video,
                 idem,
-                usage=(subject, reservation, seconds),
+                usage=(subject, reservation),
                 route=targets.route,
             )
             uow.commit()
@@ -171,50 +171,27 @@ class CreateVideo:
         return target.deployment, usage_of(target.provider, target.prepared)
 
     def allowed(self, subject: Subject, plan: Plan) -> Plan:
-        """The targets this key may use. A public model's deployments that the key may not
-        use are left out (403 only when none is left); any other target must be allowed."""
-        if plan.route is None:
-            for provider, prepared in plan:
-                self.gov.check_access(subject, provider.id, prepared.params.model)
-            return plan
-        kept = Plan([], plan.route)
-        kept.strategy, kept.skipped = plan.strategy, list(plan.skipped)
-        refused: GatewayError | None = None
-        for target in plan:
-            try:
-                self.gov.check_access(
-                    subject, target.provider.id, target.prepared.params.model, plan.route
-                )
-            except GatewayError as exc:
-                refused = refused or exc
-                kept.skipped.append(Skipped(target.deployment, exc.code, exc.message, "model"))
-                continue
-            kept.append(target)
-        if not kept:
-            assert refused is not None
-            raise refused
-        return kept
+        """The targets this key may use (see `Routing.allowed`)."""
+
+        def check(provider_id: str, model: str, route: str | None) -> None:
+            self.gov.check_access(subject, provider_id, model, route)
+
+        return self.routing.allowed(plan, check)
 
     async def reserve(self, subject: Subject, plan: Plan) -> tuple[Reservation, Plan]:
         """Reserve what the dearest target would cost, so failing over never overruns a
         budget. When that is over budget, reserve for fewer: the targets that cost no more
         than the first one the budget admits (in the plan's order), dropping dearer ones."""
-        costs = [self.gov.prices.cost(*self.usage(t)) for t in plan]
+        costs = [self.routing.estimate(t) for t in plan]
         levels = sorted(set(costs), reverse=True)
         for level in levels:
-            kept = Plan([t for t, c in zip(plan, costs, strict=True) if c <= level], plan.route)
-            kept.strategy, kept.skipped = plan.strategy, list(plan.skipped)
-            _, seconds = self.gov.estimate([self.usage(t) for t in kept])
+            kept = plan.narrowed([t for t, c in zip(plan, costs, strict=True) if c <= level])
+            seconds = max(self.usage(t)[1].seconds for t in kept)
             try:
                 return await self.gov.reserve(subject, level, seconds), kept
             except GatewayError as exc:
                 if exc.code != "budget_exceeded" or level == levels[-1]:
                     raise
-                for t, c in zip(plan, costs, strict=True):
-                    if c == level:
-                        kept.skipped.append(
-                            Skipped(t.deployment, "budget_exceeded", "over budget", "model")
-                        )
         raise AssertionError("a plan has at least one target")
 
     async def _reconcile(
@@ -244,12 +221,12 @@ class CreateVideo:
                 up = await provider.find_created(prepared, key, call.ctx)
                 if up is None:
                     continue
-                estimate, seconds = self.gov.estimate([self.usage(target)])
+                estimate, seconds = self.routing.estimate(target), self.usage(target)[1].seconds
                 try:  # it runs (and bills) upstream already: count it like any job
                     reservation = await self.gov.reserve(subject, estimate, seconds)
                 except GatewayError:  # over a limit: still recorded and billed, not refused
                     reservation = Reservation([], estimate, seconds)
-                usage = (subject, reservation, seconds)
+                usage = (subject, reservation)
                 try:
                     video = await self._record(
                         principal, call, provider, prepared, key, up, idem, usage=usage
@@ -289,7 +266,7 @@ class CreateVideo:
         key: UpstreamKey,
         up: UpstreamVideo,
         idem: str | None,
-        usage: tuple[Subject, Reservation, float] | None = None,
+        usage: tuple[Subject, Reservation] | None = None,
         route: str | None = None,
     ) -> Video:
         """Insert the new video (with its usage row, in the same transaction)."""
@@ -311,15 +288,15 @@ class CreateVideo:
         self.progress.schedule(video)
         usage_row = None
         if usage is not None:
-            subject, reservation, _ = usage
-            deployment, use = self.usage(Target(provider, prepared))
+            subject, reservation = usage
+            use = usage_of(provider, prepared)
             usage_row = self.gov.usage_row(
                 video,
                 subject,
                 reservation,
                 params.model,
                 use,
-                estimate_usd=self.gov.prices.cost(deployment, use),
+                estimate_usd=self.routing.estimate(Target(provider, prepared)),
                 route=route,
             )
         await self.videos.insert(video, usage_row)

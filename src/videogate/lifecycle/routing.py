@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..config import ModelsConfig, RouteConfig
 from ..errors import GatewayError, bad_request
-from ..governance.prices import PriceTable, Usage
+from ..governance.prices import Price, PriceTable, Usage
 from ..providers.base import Capability, CreateParams, Prepared, Provider
 from ..providers.specs import check_spec, spec_problem
 from ..store.speeds import Speed, SpeedStore
@@ -60,6 +61,12 @@ class Plan(list[Target]):
         super().__init__(targets)
         self.route = route
         self.skipped = []
+
+    def narrowed(self, targets: list[Target]) -> Plan:
+        """The same route and skipped list over fewer targets."""
+        out = Plan(targets, self.route)
+        out.strategy, out.skipped = self.strategy, list(self.skipped)
+        return out
 
 
 def usage_of(provider: Provider, prepared: Prepared) -> Usage:
@@ -139,9 +146,37 @@ class Routing:
         provider = self.providers.get(pid)
         return (provider, model) if provider is not None else None
 
+    def price(self, provider: Provider, model: str) -> tuple[str, Price]:
+        return self.prices.for_deployment(provider.id, provider.type_name, model)
+
     def estimate(self, target: Target) -> float:
         """Dollars this target would charge for its request."""
-        return self.prices.cost(target.deployment, usage_of(target.provider, target.prepared))
+        _, price = self.price(target.provider, target.prepared.params.model)
+        return price.charge(usage_of(target.provider, target.prepared))
+
+    @staticmethod
+    def allowed(plan: Plan, check: Callable[[str, str, str | None], None]) -> Plan:
+        """The targets `check` (provider id, model, route) lets through. A public model's
+        deployments it refuses are left out (its refusal raised only when none is left);
+        any other target must pass."""
+        if plan.route is None:
+            for provider, prepared in plan:
+                check(provider.id, prepared.params.model, None)
+            return plan
+        kept = plan.narrowed([])
+        refused: GatewayError | None = None
+        for target in plan:
+            try:
+                check(target.provider.id, target.prepared.params.model, plan.route)
+            except GatewayError as exc:
+                refused = refused or exc
+                kept.skipped.append(Skipped(target.deployment, exc.code, exc.message, "model"))
+                continue
+            kept.append(target)
+        if not kept:
+            assert refused is not None
+            raise refused
+        return kept
 
     def provider(self, provider_id: str, param: str = "provider") -> Provider:
         found = self.providers.get(provider_id)

@@ -51,6 +51,15 @@ FAILURES: dict[str, dict[str, str]] = {
 CHUNK = 256 * 1024
 
 
+def _status_option(value: Any) -> int | None:
+    """`options.fail_create`: an HTTP error status (400-599), or nothing."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+        raise ValueError(f"options.fail_create must be an HTTP status 400-599, not {value!r}")
+    return value
+
+
 class SimulatedProvider(Provider):
     type_name = "simulated"
     capabilities = frozenset(Capability)
@@ -68,6 +77,10 @@ class SimulatedProvider(Provider):
         self.max_dimension = int(opts.get("max_dimension", 1920))
         self.default_size = str(opts.get("default_size", "720x1280"))
         self.default_seconds = str(opts.get("default_seconds", "4"))
+        # `fail_create: 503` makes every create answer that status (failover, offline);
+        # `create_delay_seconds` holds each create that long first (a slow host).
+        self.fail_create = _status_option(opts.get("fail_create"))
+        self.create_delay = float(opts.get("create_delay_seconds", 0.0))
         self._renders: dict[str, asyncio.Task[None]] = {}
         self._render_slots = asyncio.Semaphore(int(opts.get("concurrent_renders", 2)))
 
@@ -219,6 +232,17 @@ class SimulatedProvider(Provider):
 
     # -- the interface --------------------------------------------------------------------
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
+        if self.fail_create is not None:
+            ctx.record(request=prepared.shown)
+            raise UpstreamError(
+                self.fail_create,
+                f"The simulated provider {self.id!r} is configured to fail creates "
+                f"(options.fail_create: {self.fail_create}).",
+                code="simulated_create_failure",
+                provider=self.id,
+            )
         job = self._new_job(prepared.params)
         ctx.record(request=prepared.shown, response=job)
         return self._view(job)

@@ -9,15 +9,58 @@ before, and the catalogue lists it as "undeclared".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import bad_request
 
-if TYPE_CHECKING:
-    from .base import CreateParams, Operation
+
+class _Named(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class _Character(Protocol):
+    @property
+    def image(self) -> object | None: ...
+
+
+class Checked(Protocol):
+    """The fields of `base.CreateParams` a spec checks (a Protocol, so this module does
+    not import the one that imports it)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def operation(self) -> _Named: ...
+    @property
+    def seconds(self) -> str | None: ...
+    @property
+    def size(self) -> str | None: ...
+    @property
+    def resolution(self) -> str | None: ...
+    @property
+    def aspect_ratio(self) -> str | None: ...
+    @property
+    def fps(self) -> int | None: ...
+    @property
+    def generate_audio(self) -> bool | None: ...
+    @property
+    def input_reference(self) -> object | None: ...
+    @property
+    def last_frame(self) -> object | None: ...
+    @property
+    def reference_images(self) -> Sequence[object]: ...
+    @property
+    def characters(self) -> Sequence[_Character]: ...
+    @property
+    def n(self) -> int | None: ...
+    @property
+    def negative_prompt(self) -> str | None: ...
+    @property
+    def seed(self) -> int | None: ...
 
 
 def _all_operations() -> frozenset[str]:
@@ -90,10 +133,10 @@ def find_spec(table: Mapping[str, ModelSpec], model: str) -> ModelSpec | None:
     return table[best]
 
 
-def spec_problem(spec: ModelSpec, params: CreateParams) -> tuple[str, str, str] | None:
+def spec_problem(spec: ModelSpec, params: Checked) -> tuple[str, str, str] | None:
     """Why `params` cannot be served by a model with `spec`, as (code, message, param), or
     None when it can. Routing uses this to drop candidates; `check_spec` to refuse."""
-    op: Operation = params.operation
+    op = params.operation
     if op.value not in spec.operations:
         return (
             "unsupported_operation",
@@ -173,7 +216,7 @@ def spec_problem(spec: ModelSpec, params: CreateParams) -> tuple[str, str, str] 
     return None
 
 
-def check_spec(spec: ModelSpec | None, params: CreateParams) -> None:
+def check_spec(spec: ModelSpec | None, params: Checked) -> None:
     """A 400 for the first thing `spec` does not accept (nothing when undeclared)."""
     if spec is None:
         return
