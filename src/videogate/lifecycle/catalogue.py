@@ -127,10 +127,17 @@ class Catalogue:
             self.gov.check_access(subject, provider_id, model, route_name)
 
         plan = self.routing.allowed(plan, check)
-        candidates = [self._candidate(i, t) for i, t in enumerate(plan)]
-        reserved = max(c["estimated_cost_usd"] for c in candidates)
-        seconds = max(c["seconds"] for c in candidates)
-        budgets = await self.gov.admits(subject, reserved, seconds)
+        every = [self._candidate(i, t) for i, t in enumerate(plan)]
+        # As the create reserves: for the dearest target, or else for the targets that
+        # cost no more than the first level the budgets admit (dearer ones are dropped).
+        levels = sorted({c["estimated_cost_usd"] for c in every}, reverse=True)
+        for reserved in levels:
+            candidates = [c for c in every if c["estimated_cost_usd"] <= reserved]
+            seconds = max(c["seconds"] for c in candidates)
+            budgets = await self.gov.admits(subject, reserved, seconds)
+            if all(b["admitted"] for b in budgets):
+                break
+        over = [c for c in every if c not in candidates]
         first = candidates[0]
         return {
             "object": "video.quote",
@@ -149,6 +156,14 @@ class Catalogue:
             "skipped": [
                 {"deployment": s.deployment, "code": s.code, "message": s.message}
                 for s in plan.skipped
+            ]
+            + [
+                {
+                    "deployment": c["deployment"],
+                    "code": "budget_exceeded",
+                    "message": f"${c['estimated_cost_usd']:g} does not fit the budgets",
+                }
+                for c in over
             ],
         }
 

@@ -81,6 +81,9 @@ class SimulatedProvider(Provider):
         # `create_delay_seconds` holds each create that long first (a slow host).
         self.fail_create = _status_option(opts.get("fail_create"))
         self.create_delay = float(opts.get("create_delay_seconds", 0.0))
+        # `report_usage: true`: a completed job reports the tokens it rendered, as
+        # Seedance 2.x does (width x height x fps x seconds / 1024), for settlement.
+        self.report_usage = bool(opts.get("report_usage", False))
         self._renders: dict[str, asyncio.Task[None]] = {}
         self._render_slots = asyncio.Semaphore(int(opts.get("concurrent_renders", 2)))
 
@@ -145,6 +148,10 @@ class SimulatedProvider(Provider):
         tmp.write_bytes(orjson.dumps(job))
         tmp.replace(self._path(job["id"]))
 
+    def _tokens(self, job: dict[str, Any]) -> float:
+        width, _, height = str(job["size"]).partition("x")
+        return int(width) * int(height) * self.fps * float(job["seconds"]) / 1024
+
     def _view(self, job: dict[str, Any]) -> UpstreamVideo:
         """The job's status now, starting its render if it is due and not yet rendering."""
         elapsed = time.time() - job["created_ts"]
@@ -171,7 +178,13 @@ class SimulatedProvider(Provider):
                 **common,
             )
         if elapsed >= gen and self._path(job["id"], "mp4").exists():
-            return UpstreamVideo(status="completed", progress=100, completed_at=done_at, **common)
+            return UpstreamVideo(
+                status="completed",
+                progress=100,
+                completed_at=done_at,
+                tokens=self._tokens(job) if self.report_usage else None,
+                **common,
+            )
         if not job.get("failure"):
             self._ensure_render(job)
         return UpstreamVideo(
