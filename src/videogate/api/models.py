@@ -56,7 +56,8 @@ async def quote_video(request: Request, gw: Gateway, call: Call) -> Response:
     call.model_requested = gw.routing.requested_name(body.model)
     quote = await gw.catalogue.quote(who, body)
     call.provider = quote["provider"]
-    return respond(call, {**quote, "extra_fields": call.extra_fields(quote["deployment"])})
+    model = quote["candidates"][0]["model"]
+    return respond(call, {**quote, "extra_fields": call.extra_fields(model)})
 
 
 # -- admin: public-model routes -----------------------------------------------------------------
