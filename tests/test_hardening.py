@@ -23,7 +23,7 @@ from videogate.api.auth import mint_jwt
 from videogate.config import ProviderConfig
 from videogate.errors import GatewayError, whole_number
 from videogate.gateway import Gateway
-from videogate.lifecycle.outbound import PublicResolver
+from videogate.netguard import PublicResolver
 from videogate.providers.openai import OpenAIProvider
 
 from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope, free_port

@@ -157,6 +157,7 @@ class Gateway:
             settings.governance.refresh_seconds,
             forget=(gw.auth.forget, gov.forget),
             on_routes=routing.set_stored_routes,
+            allow_private_base_urls=settings.governance.allow_private_base_urls,
         )
         gw._closers.insert(0, gw.gov_sync.stop)
         await gw.gov_sync.reload()

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from ..config import RouteConfig, UpstreamKey
 from ..errors import GatewayError
+from ..netguard import host_of
 from ..providers.base import Provider
 from .crypto import decrypt
 from .prices import Price, PriceTable, parse_price
@@ -46,6 +47,7 @@ class GovernanceSync:
         refresh_seconds: float,
         forget: Iterable[Callable[[], None]] = (),
         on_routes: Callable[[dict[str, RouteConfig]], None] | None = None,
+        allow_private_base_urls: bool = False,
     ) -> None:
         self.registry = registry
         self.prices = prices
@@ -53,6 +55,7 @@ class GovernanceSync:
         self.refresh_seconds = refresh_seconds
         self.forget = list(forget)
         self.on_routes = on_routes  # receives the stored public-model routes at each load
+        self.allow_private_base_urls = allow_private_base_urls
         self.version: int | None = None  # the stamp the current copy was loaded at
         self._lock = asyncio.Lock()  # one load at a time: an older one never lands last
         self._stop = asyncio.Event()
@@ -88,6 +91,12 @@ class GovernanceSync:
             names = {k.name for k in stored.get(pid, [])}
             configured = [k for k in provider.config.keys if k.name not in names]
             provider.keys.keys = configured + stored.get(pid, [])
+            # An admin-set base URL was checked when it was set; its host is checked again
+            # at every connect, so a name re-pointed at an internal address is refused.
+            hosts = {host_of(k.base_url) for k in stored.get(pid, []) if k.base_url}
+            provider.guarded_hosts.clear()
+            if not self.allow_private_base_urls:
+                provider.guarded_hosts.update(h for h in hosts if h)
         self.version = stamp
         for forget in self.forget:
             forget()

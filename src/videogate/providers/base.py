@@ -236,6 +236,9 @@ class Provider(ABC):
         self.config = config
         self.keys = KeyPool(list(config.keys), config.unhealthy_key_seconds)
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_seconds)
+        # Hosts of admin-registered base URLs (kept current, in place, by the governance
+        # sync): connections to them resolve to public addresses only (netguard).
+        self.guarded_hosts: set[str] = set()
 
     @property
     def poll_after_ms(self) -> int:

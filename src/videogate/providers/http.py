@@ -19,6 +19,7 @@ import yarl
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, UpstreamUnavailable
+from ..netguard import GuardedResolver
 from .base import CallContext, Content, Provider
 from .media import media_type_for
 from .multipart import Multipart
@@ -87,7 +88,9 @@ class HttpProvider(Provider):
                 sock_connect=self.config.connect_timeout_seconds,
                 sock_read=self.config.timeout_seconds,
             )
-            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=256, ttl_dns_cache=300, resolver=GuardedResolver(self.guarded_hosts)
+            )
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 connector=connector,
