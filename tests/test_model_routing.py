@@ -344,3 +344,35 @@ def test_fail_create_must_be_a_status(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="fail_create"):
         SimulatedProvider("s", ProviderConfig(type="simulated", options={"fail_create": "x"}))
+
+
+def test_a_route_set_on_one_instance_reaches_the_other(
+    make_gateway: Callable[..., GatewayHandle],
+) -> None:
+    """Two instances on one store (PostgreSQL on the db run): a route PUT through one is
+    served by the other within `governance.refresh_seconds`."""
+    providers = {"dear": sim(), "cheap": sim()}
+    one = make_gateway(providers=providers, governance={"refresh_seconds": 0.2})
+    two = make_gateway(
+        providers=providers,
+        data_dir=one.settings.data_dir,
+        governance={"refresh_seconds": 0.2},
+    )
+    with admin_http(one) as admin:
+        put = admin.put(
+            "/api/governance/routes/shared",
+            json={"strategy": "priority", "deployments": ["cheap/x", "dear/x"]},
+        )
+        assert put.status_code == 200, put.text
+
+    def served_by_two() -> str | None:
+        with two.http(one.key) as http:
+            resp = http.post("/v1/videos", json={**BODY, "model": "shared"})
+        return str(resp.json()["id"]) if resp.status_code == 200 else None
+
+    assert wait_for(served_by_two, 10, "the route never reached the second instance").endswith(
+        ":cheap"
+    )
+    with two.http(one.key) as http:
+        listed = {m["id"] for m in http.get("/v1/models").json()["data"]}
+    assert "shared" in listed

@@ -20,8 +20,8 @@ from typing import NamedTuple
 from ..config import ModelsConfig, RouteConfig
 from ..errors import GatewayError, bad_request
 from ..governance.prices import Price, PriceTable, Usage
-from ..providers.base import Capability, CreateParams, Prepared, Provider
-from ..providers.specs import check_spec, spec_problem
+from ..providers.base import OPERATION_CAPABILITY, Capability, CreateParams, Prepared, Provider
+from ..providers.specs import spec_problem
 from ..store.speeds import Speed, SpeedStore
 from .requests import CreateRequest
 
@@ -275,10 +275,31 @@ class Routing:
                 f"Provider {provider.id!r} does not accept an input_reference.",
                 "input_reference",
             )
+        needed = OPERATION_CAPABILITY[params.operation]
+        if not provider.supports(needed):
+            return (
+                "unsupported_operation",
+                f"Provider {provider.id!r} does not support {params.operation.value}.",
+                "model",
+            )
         spec = provider.spec(params.model)
         if spec is not None:
             return spec_problem(spec, params)
-        check_spec(None, params)
+        # No table for this model: the adapter's declared capabilities decide.
+        if params.generate_audio and not provider.supports(Capability.AUDIO):
+            return (
+                "unsupported_audio",
+                f"Provider {provider.id!r} does not generate audio.",
+                "generate_audio",
+            )
+        if (params.reference_images or params.characters) and not provider.supports(
+            Capability.REFERENCES
+        ):
+            return (
+                "unsupported_reference_images",
+                f"Provider {provider.id!r} does not take reference images or characters.",
+                "reference_images",
+            )
         return None
 
     def _route_plan(

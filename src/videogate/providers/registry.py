@@ -68,6 +68,10 @@ CAPABILITY_COLUMNS = (
     ("delete", "delete"),
     ("cancel", "cancel"),
     ("image_input", "image input"),
+    ("edit", "edit"),
+    ("extend", "extend"),
+    ("audio", "audio"),
+    ("references", "references"),
 )
 
 
