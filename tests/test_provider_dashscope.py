@@ -3,7 +3,6 @@ normalised-field mappings at the adapter level, against the loopback DashScope m
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,19 +10,16 @@ from typing import Any
 import pytest
 
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
-from videogate.errors import GatewayError
 from videogate.providers.base import (
-    CallContext,
     CharacterRef,
     CreateParams,
     InputReference,
     Operation,
     SourceVideo,
-    UpstreamVideo,
 )
 from videogate.providers.dashscope import DashScopeProvider
-from videogate.providers.specs import check_spec
 
+from .adapter_helpers import assert_gateway_refuses, assert_refused, run_to_end
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.dashscope import DashScopeMock
 from .provider_helpers import (
@@ -232,10 +228,7 @@ def test_unsupported_requests_are_refused_before_any_upstream_call(
         ({"model": "wan2.7-t2v", "prompt_extend": "maybe"}, "invalid_parameter", "true or false"),
     ]
     with gw.http() as http:
-        for fields, code, hint in cases:
-            body = {"prompt": "x", **fields, "model": "dashscope/" + fields["model"]}
-            env = assert_envelope(http.post("/v1/videos", json=body), 400, code)
-            assert hint in env["error"]["message"], env
+        assert_gateway_refuses(http, "dashscope", cases)
         tiny = http.post(
             "/v1/videos",
             data={"model": "dashscope/wan2.6-i2v", "prompt": "x"},
@@ -255,22 +248,6 @@ def provider(mock: DashScopeMock) -> Iterator[DashScopeProvider]:
     yield DashScopeProvider("dashscope", config)
 
 
-async def run(provider: DashScopeProvider, params: CreateParams) -> UpstreamVideo:
-    """Check `params` against the model's spec, create, and poll until the task ends."""
-    check_spec(provider.spec(params.model), params)
-    key = provider.keys.keys[0]
-    try:
-        video = await provider.create(provider.prepare(params), key, CallContext())
-        for _ in range(100):
-            video = await provider.retrieve(video.id, key, CallContext())
-            if video.status in ("completed", "failed"):
-                return video
-            await asyncio.sleep(0.05)
-        raise AssertionError("the task did not end")
-    finally:
-        await provider.aclose()
-
-
 async def test_edit_maps_to_videoedit_with_the_source_url(
     provider: DashScopeProvider, mock: DashScopeMock
 ) -> None:
@@ -284,7 +261,7 @@ async def test_edit_maps_to_videoedit_with_the_source_url(
     )
     prepared = provider.prepare(params)
     assert prepared.seconds == "6"  # no duration: the source's length
-    video = await run(provider, params)
+    video = await run_to_end(provider, params)
     assert video.status == "completed", video
     assert sent(mock)[0] == {
         "model": "wan2.7-videoedit",
@@ -310,7 +287,7 @@ async def test_extend_continues_a_first_clip(
         source=SourceVideo(url=SOURCE, seconds=5),
         last_frame=InputReference(image_url="https://example.com/end.png"),
     )
-    assert (await run(provider, params)).status == "completed"
+    assert (await run_to_end(provider, params)).status == "completed"
     assert sent(mock)[0]["input"]["media"] == [
         {"type": "first_clip", "url": SOURCE},
         {"type": "last_frame", "url": "https://example.com/end.png"},
@@ -333,7 +310,7 @@ async def test_normalised_fields_map_onto_wan_parameters(
     )
     prepared = provider.prepare(params)
     assert (prepared.size, prepared.seconds) == ("720x1280", "4")
-    assert (await run(provider, params)).status == "completed"
+    assert (await run_to_end(provider, params)).status == "completed"
     assert sent(mock)[0] == {
         "model": "wan2.7-t2v",
         "input": {"prompt": "rain on a window", "negative_prompt": "blurry"},
@@ -361,7 +338,7 @@ async def test_references_and_characters_become_reference_urls(
         ],
         aspect_ratio="1:1",
     )
-    assert (await run(provider, params)).status == "completed"
+    assert (await run_to_end(provider, params)).status == "completed"
     body = sent(mock)[0]
     assert body["input"]["reference_urls"] == [
         "https://example.com/a.png",
@@ -411,11 +388,7 @@ def test_what_the_models_do_not_take_is_refused(provider: DashScopeProvider) -> 
             "invalid_parameter",
         ),
     ]
-    for params, code in cases:
-        with pytest.raises(GatewayError) as caught:
-            check_spec(provider.spec(params.model), params)
-            provider.prepare(params)
-        assert (caught.value.status, caught.value.code) == (400, code), params
+    assert_refused(provider, cases)
 
 
 def test_regions_pick_the_api_root() -> None:

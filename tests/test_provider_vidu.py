@@ -3,7 +3,6 @@ adapter level, against the loopback Vidu enterprise-API mock."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,17 +10,14 @@ from typing import Any
 import pytest
 
 from videogate.config import ProviderConfig, UpstreamKey
-from videogate.errors import GatewayError
 from videogate.providers.base import (
-    CallContext,
     CharacterRef,
     CreateParams,
     InputReference,
-    UpstreamVideo,
 )
-from videogate.providers.specs import check_spec
 from videogate.providers.vidu import ViduProvider
 
+from .adapter_helpers import assert_gateway_refuses, assert_refused, run_to_end
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.vidu import ViduMock
 from .provider_helpers import (
@@ -188,10 +184,7 @@ def test_unsupported_requests_are_refused_before_any_upstream_call(
         ({"model": "viduq2", "bgm": "loud"}, "invalid_parameter", "true or false"),
     ]
     with gw.http() as http:
-        for fields, code, hint in cases:
-            body = {"prompt": "x", **fields, "model": "vidu/" + fields["model"]}
-            env = assert_envelope(http.post("/v1/videos", json=body), 400, code)
-            assert hint in env["error"]["message"], env
+        assert_gateway_refuses(http, "vidu", cases)
         tiny = http.post(
             "/v1/videos",
             data={"model": "vidu/viduq2-pro", "prompt": "x"},
@@ -209,21 +202,6 @@ def provider(mock: ViduMock) -> ViduProvider:
     return ViduProvider("vidu", config)
 
 
-async def run(provider: ViduProvider, params: CreateParams) -> UpstreamVideo:
-    check_spec(provider.spec(params.model), params)
-    key = provider.keys.keys[0]
-    try:
-        video = await provider.create(provider.prepare(params), key, CallContext())
-        for _ in range(100):
-            video = await provider.retrieve(video.id, key, CallContext())
-            if video.status in ("completed", "failed"):
-                return video
-            await asyncio.sleep(0.05)
-        raise AssertionError("the task did not end")
-    finally:
-        await provider.aclose()
-
-
 async def test_first_and_last_frame_go_to_start_end(provider: ViduProvider, mock: ViduMock) -> None:
     params = CreateParams(
         model="viduq2-turbo",
@@ -234,7 +212,7 @@ async def test_first_and_last_frame_go_to_start_end(provider: ViduProvider, mock
         input_reference=InputReference(image_url=FIRST),
         last_frame=InputReference(image_url=LAST),
     )
-    assert (await run(provider, params)).status == "completed"
+    assert (await run_to_end(provider, params)).status == "completed"
     assert sent(mock, "start-end2video")[0] == {
         "model": "viduq2-turbo",
         "prompt": "the bird flies off",
@@ -255,7 +233,7 @@ async def test_references_and_characters_go_to_reference2video(
         aspect_ratio="3:4",
         reference_images=[InputReference(image_url=FIRST), InputReference(image_url=LAST)],
     )
-    assert (await run(provider, refs)).status == "completed"
+    assert (await run_to_end(provider, refs)).status == "completed"
     assert sent(mock, "reference2video")[0]["images"] == [FIRST, LAST]
     assert sent(mock, "reference2video")[0]["aspect_ratio"] == "3:4"
 
@@ -266,7 +244,7 @@ async def test_references_and_characters_go_to_reference2video(
         reference_images=[InputReference(image_url=FIRST)],
         characters=[CharacterRef(id="char_1", name="Mia", image=InputReference(data=png))],
     )
-    assert (await run(provider, cast)).status == "completed"
+    assert (await run_to_end(provider, cast)).status == "completed"
     body = sent(mock, "reference2video")[1]
     assert body["audio"] is True and "images" not in body
     assert body["subjects"] == [
@@ -310,11 +288,7 @@ def test_what_vidu_does_not_take_is_refused(provider: ViduProvider) -> None:
         ),
         (CreateParams(model="viduq2", prompt="x", aspect_ratio="21:9"), "invalid_aspect_ratio"),
     ]
-    for params, code in cases:
-        with pytest.raises(GatewayError) as caught:
-            check_spec(provider.spec(params.model), params)
-            provider.prepare(params)
-        assert (caught.value.status, caught.value.code) == (400, code), params
+    assert_refused(provider, cases)
 
 
 def test_regions_pick_the_api_root() -> None:

@@ -51,6 +51,8 @@ from .failures import not_ready
 from .http import HttpProvider
 from .media import ImageRules, reference_image
 from .normalised import (
+    DERIVED_MESSAGE,
+    agreeing,
     image_url,
     merged,
     reference_stills,
@@ -227,7 +229,6 @@ DERIVED = {
     "ratio": "size",
     "duration": "seconds",
 }
-DERIVED_MESSAGE = "{name!r} is derived from the request's {source!r}; set that instead."
 # Wan first frames and references: JPEG/PNG/BMP/WEBP up to 10 MB (2.6) / 20 MB (2.7), sides
 # from 240 px (2.7 r2v; 2.6 i2v asks 360), aspect up to 1:8 (2.7).
 IMAGE_RULES = ImageRules(
@@ -328,18 +329,7 @@ class DashScopeProvider(HttpProvider):
                     f"{VENDOR} renders sizes {', '.join(SIZES)}, not {params.size}.",
                     "size",
                 )
-            size_tier, size_ratio = known
-            for name, given, derived in (
-                ("resolution", tier, size_tier),
-                ("aspect_ratio", ratio, size_ratio),
-            ):
-                if given is not None and given != derived:
-                    raise bad_request(
-                        "invalid_parameter",
-                        f"{name} {given!r} contradicts size {params.size!r}.",
-                        name,
-                    )
-            tier, ratio = size_tier, size_ratio
+            tier, ratio = agreeing(params, (tier, ratio), known)
         if wire.pixels:
             tier, ratio = tier or "1080p", ratio or "16:9"
             pixels = PIXELS.get((tier, ratio))

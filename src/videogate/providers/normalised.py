@@ -18,6 +18,8 @@ from .base import CreateParams, InputReference
 from .convert import parse_size
 from .media import ImageRules, ReferenceImage, reference_image
 
+# For `refuse_reserved`: body fields an adapter derives from the request's own fields.
+DERIVED_MESSAGE = "{name!r} is derived from the request's {source!r}; set that instead."
 RATIO_TOLERANCE = 0.02  # 1366x768 is "16:9" although 1366/768 is 1.7786, not 1.7778
 
 
@@ -97,15 +99,20 @@ def tier_and_ratio(
             f"resolution ({edges}) and its shape one of the aspect ratios {', '.join(ratios)}.",
             "size",
         )
-    for name, given, derived in (
-        ("resolution", tier, size_tier),
-        ("aspect_ratio", ratio, size_ratio),
-    ):
-        if given is not None and given != derived:
+    return agreeing(params, (tier, ratio), (size_tier, size_ratio))
+
+
+def agreeing(
+    params: CreateParams, given: tuple[str | None, str | None], from_size: tuple[str, str]
+) -> tuple[str, str]:
+    """`from_size` (the tier and ratio `params.size` means) when the (resolution,
+    aspect_ratio) also `given` agree with it; a 400 naming the one that contradicts."""
+    for name, value, derived in zip(("resolution", "aspect_ratio"), given, from_size, strict=True):
+        if value is not None and value != derived:
             raise bad_request(
-                "invalid_parameter", f"{name} {given!r} contradicts size {params.size!r}.", name
+                "invalid_parameter", f"{name} {value!r} contradicts size {params.size!r}.", name
             )
-    return size_tier, size_ratio
+    return from_size
 
 
 def nearest_ratio(dims: tuple[int, int], ratios: tuple[str, ...]) -> str | None:

@@ -40,6 +40,7 @@ from .failures import not_ready, variant_missing
 from .http import HttpProvider
 from .media import ImageRules, ReferenceImage, reference_image
 from .normalised import (
+    DERIVED_MESSAGE,
     image_url,
     merged,
     refuse_fps,
@@ -197,7 +198,6 @@ DERIVED = {
     "resolution": "size",
     "aspect_ratio": "size",
 }
-DERIVED_MESSAGE = "{name!r} is derived from the request's {source!r}; set that instead."
 # png/jpeg/jpg/webp, at least 128x128, aspect under 1:4; the whole body must stay under
 # 20 MB, so an image is held to 15 MB before base64 (inferred from that body limit).
 IMAGE_RULES = ImageRules(
