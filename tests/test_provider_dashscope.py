@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
+from videogate.errors import GatewayError
 from videogate.providers.base import (
     CharacterRef,
     CreateParams,
     InputReference,
     Operation,
     SourceVideo,
+    UpstreamVideo,
 )
 from videogate.providers.dashscope import DashScopeProvider
 
@@ -407,3 +409,26 @@ def test_regions_pick_the_api_root() -> None:
     assert base({}, {"base_url": "https://k.example"}) == "https://k.example"
     with pytest.raises(ConfigError, match="known: ap-southeast-1, beijing"):
         base({"region": "mars"}, {})
+
+
+def test_ended_tasks_without_a_code_keep_their_reason(provider: DashScopeProvider) -> None:
+    def ended(status: str, **output: Any) -> UpstreamVideo:
+        return provider.to_video({"output": {"task_id": "t", "task_status": status, **output}})
+
+    cancelled = ended("CANCELED")
+    assert (cancelled.status, cancelled.error) == (
+        "failed",
+        {"code": "cancelled", "message": "The task was cancelled on DashScope."},
+    )
+    unexplained = ended("FAILED")
+    assert unexplained.error is not None and unexplained.error["code"] == "generation_failed"
+    internal = ended("FAILED", code="InternalError.Timeout", message="took too long")
+    assert internal.error == {
+        "code": "internal_error",
+        "message": "took too long (InternalError.Timeout)",
+    }
+    running = ended("RUNNING")
+    assert (running.status, running.progress, running.completed_at) == ("in_progress", 0, None)
+    with pytest.raises(GatewayError) as caught:
+        provider.to_video({"request_id": "r"})
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_response")
