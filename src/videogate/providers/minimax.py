@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import UpstreamKey
 from ..errors import bad_request
@@ -149,6 +149,7 @@ class MiniMaxProvider(HttpProvider):
     default_poll_after_ms = 10000  # MiniMax's examples poll every 10 s
 
     default_base_url = DEFAULT_BASE_URL
+    create_path: ClassVar[str] = "/v1/video_generation"  # minimax_h3 posts to v2
 
     # -- request building ---------------------------------------------------------------
     def prepare(self, params: CreateParams) -> Prepared:
@@ -300,7 +301,7 @@ class MiniMaxProvider(HttpProvider):
 
     # -- operations ----------------------------------------------------------------------
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        url = f"{self._base(key)}/v1/video_generation"
+        url = self._base(key) + self.create_path
         body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
         task_id = self._checked(body).get("task_id")
         if not isinstance(task_id, str | int) or not str(task_id):
