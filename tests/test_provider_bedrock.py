@@ -4,6 +4,7 @@ in-process server on loopback)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import boto3
 import pytest
 
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
-from videogate.providers.base import CreateParams
+from videogate.providers.base import CallContext, CreateParams, InputReference
 from videogate.providers.bedrock import BedrockProvider
 
 from .conftest import GatewayHandle, assert_envelope
@@ -156,7 +157,7 @@ def test_long_and_image_jobs_pick_the_nova_task_type(gw: GatewayHandle, mock: Be
     assert sent["taskType"] == "TEXT_VIDEO"
     image = sent["textToVideoParams"]["images"][0]
     assert image["format"] == "png"
-    assert image["source"]["bytes"] == __import__("base64").b64encode(png).decode()
+    assert image["source"]["bytes"] == base64.b64encode(png).decode()
 
     with gw.http() as http:
         # Refused before anything is spent: the wrong frame size, a duration off the grid,
@@ -246,10 +247,7 @@ def test_manual_shots_and_key_config() -> None:
         options={"s3_uri": "s3://b/p"},
     )
     provider = BedrockProvider("bedrock", config)
-    still = (
-        "data:image/jpeg;base64,"
-        + __import__("base64").b64encode(image_bytes((1280, 720), "JPEG")).decode()
-    )
+    still = "data:image/jpeg;base64," + base64.b64encode(image_bytes((1280, 720), "JPEG")).decode()
     prepared = provider.prepare(
         CreateParams(
             model="amazon.nova-reel-v1:1",
@@ -271,3 +269,37 @@ def test_manual_shots_and_key_config() -> None:
             "b",
             ProviderConfig(type="bedrock", keys=[UpstreamKey(value=f"{ACCESS}:{SECRET}")]),
         )
+
+
+async def test_a_retried_create_is_one_invocation(
+    mock: BedrockMock, s3_url: str, bucket: str
+) -> None:
+    """The gateway's reference travels as clientRequestToken: AWS answers a retry with the
+    invocation the first attempt started (the mock does as AWS does)."""
+    entry = bedrock(mock, s3_url, bucket)
+    key = UpstreamKey(name="main", value=entry["keys"][0]["value"], extra=entry["keys"][0]["extra"])
+    config = ProviderConfig(type="bedrock", base_url=mock.url, keys=[key], options=entry["options"])
+    provider = BedrockProvider("bedrock", config)
+    try:
+        png = image_bytes((1280, 720), "PNG")
+        prepared = provider.prepare(
+            CreateParams(
+                model="amazon.nova-reel-v1:1",
+                prompt="x",
+                reference="vg-0123456789abcdef",
+                input_reference=InputReference(data=png, content_type="image/png"),
+            )
+        )
+        ctx = CallContext(capture_raw=True)
+        first = await provider.create(prepared, key, ctx)
+        again = await provider.create(prepared, key, CallContext())
+        assert first.id == again.id and len(mock.invocations) == 1
+        assert started(mock)[0]["clientRequestToken"] == "vg-0123456789abcdef"
+        shown = ctx.raw_request["modelInput"]["textToVideoParams"]["images"][0]["source"]
+        assert shown["bytes"].endswith("base64 characters>")  # never the upload itself
+        assert ctx.raw_request["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].endswith(
+            "/videos"
+        )
+        assert (await provider.retrieve(first.id, key, CallContext())).status == "in_progress"
+    finally:
+        await provider.aclose()
