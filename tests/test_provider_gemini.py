@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
+
+from videogate.config import ProviderConfig, UpstreamKey
+from videogate.errors import GatewayError, UpstreamError
+from videogate.providers.base import (
+    CallContext,
+    CreateParams,
+    InputReference,
+    Operation,
+    SourceVideo,
+)
+from videogate.providers.gemini import GeminiProvider
+from videogate.providers.specs import check_spec
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.veo import FILTER_REASON, GeminiVeoMock
@@ -231,7 +244,7 @@ def test_unsupported_options_are_refused_before_any_upstream_call(
 
         resp = http.post("/v1/videos", json={"model": MODEL, "prompt": "x", "seconds": "5"})
         env = assert_envelope(resp, 400, "invalid_seconds")
-        assert "allowed: 4, 6, 8" in env["error"]["message"]
+        assert "renders 4, 6, 8 seconds" in env["error"]["message"]
 
         # Veo 2 has its own durations (5-8 s) and renders 720p only.
         veo2 = {"model": "gemini/veo-2.0-generate-001", "prompt": "x"}
@@ -252,3 +265,136 @@ def test_unsupported_options_are_refused_before_any_upstream_call(
         assert resp.status_code == 200, resp.text
     (body,) = create_bodies(mock)
     assert body["parameters"] == {"aspectRatio": "9:16", "durationSeconds": 5}
+
+
+# -- Veo 3.1 features, at the adapter (the edit/extend routes are built elsewhere) ----------
+
+
+def gemini_adapter(mock: GeminiVeoMock) -> GeminiProvider:
+    return GeminiProvider(
+        "gemini",
+        ProviderConfig(type="gemini", base_url=mock.origin, keys=[UpstreamKey(value=KEY)]),
+    )
+
+
+def png_ref(color: tuple[int, int, int] = (10, 20, 30)) -> InputReference:
+    return InputReference(data=image_bytes((32, 18), "PNG", color), content_type="image/png")
+
+
+async def test_frames_references_and_normalised_fields(mock: GeminiVeoMock) -> None:
+    adapter = gemini_adapter(mock)
+    ctx = CallContext()
+    try:
+        params = CreateParams(
+            model="veo-3.1-generate-preview",
+            prompt="a cat walks from the door to the window",
+            seconds="8",
+            aspect_ratio="9:16",
+            resolution="4k",
+            negative_prompt="blur",
+            generate_audio=True,  # Veo 3 on the Gemini API always renders sound
+            input_reference=png_ref(),
+            last_frame=png_ref((200, 10, 10)),
+        )
+        check_spec(adapter.spec(params.model), params)
+        prepared = adapter.prepare(params)
+        assert prepared.size == "2160x3840" and prepared.seconds == "8"
+        video = await adapter.create(prepared, UpstreamKey(value=KEY), ctx)
+        (body,) = create_bodies(mock)
+        assert body["parameters"] == {
+            "aspectRatio": "9:16",
+            "durationSeconds": 8,
+            "resolution": "4k",
+            "negativePrompt": "blur",
+        }
+        instance = body["instances"][0]
+        assert set(instance) == {"prompt", "image", "lastFrame"}
+        assert instance["lastFrame"]["mimeType"] == "image/png"
+        assert mock.lookup(video.id).instance["lastFrame"] == instance["lastFrame"]
+
+        refs = adapter.prepare(
+            CreateParams(
+                model="veo-3.1-fast-generate-preview",
+                prompt="the same mug on a beach",
+                reference_images=[png_ref(), png_ref((1, 2, 3))],
+            )
+        )
+        await adapter.create(refs, UpstreamKey(value=KEY), ctx)
+        sent = create_bodies(mock)[1]["instances"][0]["referenceImages"]
+        assert [r["referenceType"] for r in sent] == ["asset", "asset"]
+
+        # What the model or the surface does not take is refused before any call.
+        lite = CreateParams(model="veo-3.1-lite-generate-preview", prompt="x", resolution="4k")
+        with pytest.raises(GatewayError, match="720p, 1080p"):
+            check_spec(adapter.spec(lite.model), lite)
+        for bad, message in (
+            ({"seed": 3}, "does not take a seed"),
+            ({"fps": 24}, "Vertex AI only"),
+            ({"generate_audio": False}, "always renders sound"),
+            ({"last_frame": png_ref()}, "input_reference with last_frame"),
+            ({"resolution": "4k", "seconds": "4"}, "8 seconds only"),
+            ({"reference_images": [png_ref()] * 4}, "at most 3 reference images"),
+        ):
+            with pytest.raises(GatewayError, match=message):
+                adapter.prepare(CreateParams(model="veo-3.1-generate-preview", prompt="x", **bad))
+        assert len(create_bodies(mock)) == 2
+    finally:
+        await adapter.aclose()
+
+
+async def test_extend_a_previous_job_by_its_operation(mock: GeminiVeoMock) -> None:
+    adapter = gemini_adapter(mock)
+    key, ctx = UpstreamKey(value=KEY), CallContext()
+    try:
+        first = await adapter.create(
+            adapter.prepare(CreateParams(model="veo-3.1-generate-preview", prompt="a river")),
+            key,
+            ctx,
+        )
+        mock.complete_now(first.id)
+        params = CreateParams(
+            model="veo-3.1-generate-preview",
+            prompt="the river reaches the sea",
+            operation=Operation.EXTEND,
+            source=SourceVideo(upstream_id=first.id, seconds=8),
+        )
+        check_spec(adapter.spec(params.model), params)
+        prepared = adapter.prepare(params)
+        assert (prepared.route, prepared.seconds, prepared.size) == ("extend", "7", "1280x720")
+        extended = await adapter.create(prepared, key, ctx)
+        body = create_bodies(mock)[1]
+        uri = mock.operation_json(mock.lookup(first.id))["response"]["generateVideoResponse"][
+            "generatedSamples"
+        ][0]["video"]["uri"]
+        assert body["instances"][0] == {
+            "prompt": "the river reaches the sea",
+            "video": {"uri": uri},
+        }
+        assert body["parameters"] == {"aspectRatio": "16:9", "resolution": "720p"}
+        assert mock.lookup(extended.id).seconds == 15
+        mock.complete_now(extended.id)
+        assert (await adapter.retrieve(extended.id, key, ctx)).status == "completed"
+
+        # Refused before any call: a source not 720p, a total past 148 s, other seconds.
+        for bad, message in (
+            ({"resolution": "1080p"}, "720p videos only"),
+            ({"source": SourceVideo(upstream_id=first.id, seconds=145)}, "148 seconds"),
+            ({"seconds": "4"}, "by 7 seconds"),
+            ({"source": SourceVideo(url="gs://b/v.mp4")}, "file URI"),
+        ):
+            with pytest.raises(GatewayError, match=message):
+                adapter.prepare(replace(params, **bad))
+        lite = replace(params, model="veo-3.1-lite-generate-preview")
+        with pytest.raises(GatewayError, match="does not support extend"):
+            check_spec(adapter.spec(lite.model), lite)
+        # The mock refuses a source Veo did not make, as Google does.
+        with pytest.raises(UpstreamError, match="generated by Veo"):
+            await adapter.create(
+                adapter.prepare(
+                    replace(params, source=SourceVideo(url="https://example.com/x.mp4"))
+                ),
+                key,
+                ctx,
+            )
+    finally:
+        await adapter.aclose()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,8 +15,18 @@ import pytest
 
 from videogate.api.auth import mint_jwt
 from videogate.config import ConfigError, ProviderConfig, UpstreamKey
+from videogate.errors import GatewayError, UpstreamError
 from videogate.providers import kling as kling_module
+from videogate.providers.base import (
+    CallContext,
+    CreateParams,
+    InputReference,
+    Operation,
+    SourceVideo,
+    UpstreamVideo,
+)
 from videogate.providers.kling import KlingProvider
+from videogate.providers.specs import check_spec
 
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.kling import KlingMock
@@ -71,7 +83,10 @@ def test_text_and_image_jobs_complete_and_download(gw: GatewayHandle, mock: Klin
     )
     assert text.status == "completed" and text.id.endswith(":kling")
     assert (text.size, text.seconds) == ("1080x1920", "10")
-    assert sent(mock, "text2video") == [
+    (t2v,) = sent(mock, "text2video")
+    # The gateway's reference for the create, where it makes one (to find a lost create).
+    assert t2v.pop("external_task_id", "vg-").startswith("vg-")
+    assert [t2v] == [
         {
             "model_name": "kling-v2-6",
             "prompt": "a fox",
@@ -315,3 +330,137 @@ def test_a_retry_with_no_task_upstream_creates_it(
         assert retry.status_code == 200, retry.text
         assert "reconciled" not in retry.json()["extra_fields"]
         assert len(mock.tasks) == 1
+
+
+# -- normalised fields and video-extend, at the adapter (the extend route is built elsewhere)
+
+
+def adapter(mock: KlingMock) -> tuple[KlingProvider, UpstreamKey]:
+    key = UpstreamKey(name="k", value=SECRET, extra={"access_key": ACCESS})
+    config = ProviderConfig(type="kling", base_url=mock.url, keys=[key])
+    return KlingProvider("kling", config), key
+
+
+async def until_done(provider: KlingProvider, video_id: str, key: UpstreamKey) -> UpstreamVideo:
+    deadline = time.time() + 10
+    while (video := await provider.retrieve(video_id, key, CallContext())).status not in (
+        "completed",
+        "failed",
+    ):
+        assert time.time() < deadline, "the task did not end"
+        await asyncio.sleep(0.05)
+    return video
+
+
+async def test_normalised_fields_map_to_klings_names(mock: KlingMock) -> None:
+    provider, key = adapter(mock)
+    try:
+        params = CreateParams(
+            model="kling-v2-6",
+            prompt="rain on a window",
+            seconds="5",
+            aspect_ratio="9:16",
+            resolution="1080p",
+            negative_prompt="people",
+            generate_audio=True,
+        )
+        check_spec(provider.spec(params.model), params)
+        prepared = provider.prepare(params)
+        assert prepared.size == "1080x1920"
+        await provider.create(prepared, key, CallContext())
+        assert sent(mock, "text2video")[0] == {
+            "model_name": "kling-v2-6",
+            "prompt": "rain on a window",
+            "duration": "5",
+            "mode": "pro",
+            "aspect_ratio": "9:16",
+            "negative_prompt": "people",
+            "sound": "on",
+        }
+        tail = CreateParams(
+            model="kling-v1-6",
+            prompt="dusk falls",
+            last_frame=InputReference(data=image(), content_type="image/png"),
+        )
+        check_spec(provider.spec(tail.model), tail)
+        await provider.create(provider.prepare(tail), key, CallContext())
+        i2v = sent(mock, "image2video")[0]
+        assert i2v["image_tail"] == base64.b64encode(image()).decode() and "image" not in i2v
+
+        # What a model lacks is refused before the call (the mock would refuse it too).
+        for bad, message in (
+            ({"model": "kling-v2-5-turbo", "generate_audio": True}, "does not generate audio"),
+            ({"model": "kling-v2-master", "last_frame": tail.last_frame}, "last frame"),
+            ({"model": "kling-v2-6", "seed": 1}, "seed"),
+        ):
+            refused = CreateParams(prompt="x", **bad)
+            with pytest.raises(GatewayError, match=message):
+                check_spec(provider.spec(refused.model), refused)
+        with pytest.raises(GatewayError, match="set twice"):
+            provider.prepare(
+                CreateParams(
+                    model="kling-v2-6", prompt="x", generate_audio=False, extra={"sound": "on"}
+                )
+            )
+        with pytest.raises(UpstreamError, match="sound is not supported"):
+            await provider.create(
+                provider.prepare(
+                    CreateParams(model="kling-v1-6", prompt="x", extra={"sound": "on"})
+                ),
+                key,
+                CallContext(),
+            )
+    finally:
+        await provider.aclose()
+
+
+async def test_extend_a_finished_job_by_its_video_id(mock: KlingMock) -> None:
+    provider, key = adapter(mock)
+    ctx = CallContext()
+    try:
+        source = await provider.create(
+            provider.prepare(CreateParams(model="kling-v1-6", prompt="a kite", seconds="10")),
+            key,
+            ctx,
+        )
+        extend = CreateParams(
+            model="kling-v1-6",
+            prompt="the kite climbs",
+            negative_prompt="birds",
+            operation=Operation.EXTEND,
+            source=SourceVideo(upstream_id=source.id, seconds=10, size="1280x720"),
+        )
+        check_spec(provider.spec(extend.model), extend)
+        prepared = provider.prepare(extend)
+        assert (prepared.route, prepared.seconds, prepared.size) == (
+            "video-extend",
+            "5",
+            "1280x720",
+        )
+        with pytest.raises(GatewayError, match="only a finished video"):
+            await provider.create(prepared, key, ctx)  # the source is still running
+        await until_done(provider, source.id, key)
+        longer = await provider.create(prepared, key, ctx)
+        task = source.id.partition("/")[2]
+        assert sent(mock, "video-extend") == [
+            {"prompt": "the kite climbs", "negative_prompt": "birds", "video_id": f"{task}-v0"}
+        ]
+        assert longer.id.startswith("video-extend/")
+        done = await until_done(provider, longer.id, key)
+        assert done.status == "completed"
+        assert done.raw["task_result"]["videos"][0]["duration"] == "15"
+        assert provider.public_token(longer.id).startswith("video-extend-")
+
+        for bad, message in (
+            ({"seconds": "8"}, "4 to 5 seconds"),
+            ({"source": SourceVideo(upstream_id=source.id, seconds=178)}, "180 seconds"),
+            ({"source": SourceVideo(url="https://example.com/v.mp4")}, "source Kling job"),
+            ({"aspect_ratio": "1:1"}, "cannot be set"),
+        ):
+            with pytest.raises(GatewayError, match=message):
+                provider.prepare(replace(extend, **bad))
+        v2 = replace(extend, model="kling-v2-6")
+        with pytest.raises(GatewayError, match="does not support extend"):
+            check_spec(provider.spec(v2.model), v2)
+    finally:
+        await provider.aclose()

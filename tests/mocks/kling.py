@@ -26,7 +26,10 @@ from aiohttp import web
 from .base import ApiError, MockServer
 from .common import render_clip, sniff_image, stage_at, word_pattern
 
-ENDPOINTS = ("text2video", "image2video")
+ENDPOINTS = ("text2video", "image2video", "video-extend")
+EXTENDABLE = frozenset({"kling-v1", "kling-v1-5", "kling-v1-6"})  # Kling's video-extend note
+WITH_SOUND = frozenset({"kling-v2-6", "kling-v3"})  # `sound` exists from v2.6 on
+EXTEND_SECONDS, MAX_TOTAL = 5, 180
 # HTTP status of an injected failure -> the service code Kling puts in its body.
 STATUS_CODES = {400: 1200, 401: 1000, 403: 1103, 404: 1203, 429: 1302, 500: 5000, 503: 5001}
 CLASSIC = ("5", "10")
@@ -43,6 +46,7 @@ MODELS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 MODELS["image2video"] = {**MODELS["text2video"], "kling-v1-5": CLASSIC, "kling-v2-1": CLASSIC}
+MODELS["video-extend"] = {}
 FAILED_MESSAGE = "Failure to pass the risk control system"  # wording (inferred)
 
 
@@ -53,10 +57,15 @@ class Task:
     body: dict[str, Any]
     created: float
     failed: bool
+    total: int | None = None  # an extension's whole length (source + 5 s)
 
     @property
     def duration(self) -> str:
-        return str(self.body.get("duration", "5"))
+        return str(self.total or self.body.get("duration", "5"))
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model_name", "kling-v1"))
 
 
 class KlingMock(MockServer):
@@ -158,7 +167,11 @@ class KlingMock(MockServer):
         body = await self.read_json(request)
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object", code="1200")
-        self._check(endpoint, body)
+        total = None
+        if endpoint == "video-extend":
+            body, total = self._check_extend(body)
+        else:
+            self._check(endpoint, body)
         prompt = str(body.get("prompt") or "")
         if self.blocked.search(prompt):
             raise ApiError(400, "prompt triggers the content security policy", code="1301")
@@ -172,9 +185,32 @@ class KlingMock(MockServer):
                 body=body,
                 created=self.clock(),
                 failed=bool(self.moderation.search(prompt)),
+                total=total,
             )
             self.tasks[task.id] = task
         return self._answer(task, with_result=False)
+
+    def _check_extend(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """video-extend: a finished v1.x video by its video id (not a task id), 4-5 s more,
+        3 minutes at most; the model and mode are the source's and cannot be chosen."""
+        allowed = {"video_id", "prompt", "negative_prompt", "cfg_scale", "callback_url"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ApiError(400, f"{unknown[0]} is not a video-extend parameter", code="1201")
+        video_id = body.get("video_id")
+        with self.lock:
+            source = next((t for t in self.tasks.values() if f"{t.id}-v0" == video_id), None)
+        if source is None or self.status_of(source, self.clock())[0] != "succeed":
+            raise ApiError(400, "video_id is invalid or the video does not exist", code="1201")
+        if source.model not in EXTENDABLE:
+            raise ApiError(400, f"videos of {source.model} cannot be extended", code="1201")
+        prompt = body.get("prompt")
+        if prompt is not None and (not isinstance(prompt, str) or len(prompt) > 2500):
+            raise ApiError(400, "prompt must be a string of at most 2500 characters", code="1201")
+        total = int(source.duration) + EXTEND_SECONDS
+        if total > MAX_TOTAL:
+            raise ApiError(400, "the video would exceed 3 minutes", code="1201")
+        return {**body, "model_name": source.model, "mode": source.body.get("mode")}, total
 
     def _check(self, endpoint: str, body: dict[str, Any]) -> None:
         """Kling's 1201/1203 answers for what it cannot run."""
@@ -190,7 +226,10 @@ class KlingMock(MockServer):
             "mode": ("std", "pro"),
             "aspect_ratio": ("16:9", "9:16", "1:1"),
             "duration": MODELS[endpoint][model],
+            "sound": ("on", "off"),
         }
+        if "sound" in body and model not in WITH_SOUND:
+            raise ApiError(400, f"sound is not supported by {model}", code="1201")
         for name, allowed in checks.items():
             if name in body and body[name] not in allowed:
                 raise ApiError(400, f"{name} value {body[name]!r} is invalid", code="1201")

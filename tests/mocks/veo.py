@@ -63,6 +63,9 @@ GOOGLE_MODELS = frozenset(
     {
         "veo-3.1-generate-preview",
         "veo-3.1-fast-generate-preview",
+        "veo-3.1-lite-generate-preview",
+        "veo-3.1-generate-001",
+        "veo-3.1-fast-generate-001",
         "veo-3.0-generate-001",
         "veo-3.0-fast-generate-001",
         "veo-2.0-generate-001",
@@ -70,6 +73,8 @@ GOOGLE_MODELS = frozenset(
 )
 ASPECT_RATIOS = frozenset({"16:9", "9:16"})
 RESOLUTIONS = frozenset({"720p", "1080p"})
+INSTANCE_FIELDS = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video"})
+EXTEND_SECONDS, MAX_EXTENDED = 7, 148  # Gemini API docs, "Extending Veo videos"
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
 GEMINI_PARAMETERS = frozenset(
     {
@@ -106,6 +111,20 @@ def durations(model: str) -> tuple[int, ...]:
     return (5, 6, 7, 8) if model.startswith("veo-2.") else (4, 6, 8)
 
 
+def full_veo31(model: str) -> bool:
+    """Veo 3.1 and 3.1 Fast: 4k, reference images and extension (not Lite, not 3.0 / 2)."""
+    return model.startswith(("veo-3.1-generate", "veo-3.1-fast-generate"))
+
+
+def unsupported(name: str) -> ApiError:
+    return ApiError(
+        400,
+        f"`{name}` isn't supported by this model. Please remove it or refer to the "
+        "documentation for supported usage.",
+        code="INVALID_ARGUMENT",
+    )
+
+
 @dataclass
 class Operation:
     """One job; `done` follows from the clock, the outcome from the prompt."""
@@ -119,6 +138,8 @@ class Operation:
     run_seconds: float
     outcome: str  # "video" | "filtered" | "error"
     extra: dict[str, Any] = field(default_factory=dict)
+    instance: dict[str, Any] = field(default_factory=dict)
+    seconds: int = 8  # the length of the video it yields (an extension's: source + 7)
 
     def done(self, now: float) -> bool:
         return now - self.created >= self.run_seconds
@@ -223,6 +244,12 @@ class VeoMock(MockServer):
         instance = instances[0]
         if not isinstance(instance, dict):
             raise self.invalid("instances[0] must be an object.")
+        unknown = sorted(set(instance) - INSTANCE_FIELDS)
+        if unknown:
+            raise self.invalid(
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+                "'instances[0]': Cannot find field."
+            )
         prompt = instance.get("prompt")
         image = instance.get("image")
         if image is not None:
@@ -233,6 +260,7 @@ class VeoMock(MockServer):
         if not isinstance(parameters, dict):
             raise self.invalid("parameters must be an object.")
         self.check_parameters(model, parameters)
+        seconds = self.check_frames(model, instance, parameters)
         text = prompt if isinstance(prompt, str) else ""
         outcome = (
             "filtered"
@@ -249,10 +277,63 @@ class VeoMock(MockServer):
             run_seconds=self.run_seconds,
             outcome=outcome,
             extra={k: v for k, v in body.items() if k not in ("instances", "parameters")},
+            instance=instance,
+            seconds=seconds,
         )
         with self.lock:
             self.operations[op.name] = op
         return op
+
+    def check_frames(self, model: str, instance: dict[str, Any], parameters: dict[str, Any]) -> int:
+        """lastFrame, referenceImages and an extension's video, as Veo 3.1 takes them; the
+        length of the video the operation will yield."""
+        seconds = int(parameters.get("durationSeconds", 8))
+        if "lastFrame" in instance:
+            if not model.startswith("veo-3.1"):
+                raise unsupported("lastFrame")
+            if "image" not in instance:
+                raise self.invalid("lastFrame requires image (the first frame).")
+            self.check_image(instance["lastFrame"])
+        refs = instance.get("referenceImages")
+        if refs is not None:
+            if not full_veo31(model):
+                raise unsupported("referenceImages")
+            if not isinstance(refs, list) or not 1 <= len(refs) <= 3:
+                raise self.invalid("referenceImages takes 1 to 3 images.")
+            for ref in refs:
+                if not isinstance(ref, dict) or ref.get("referenceType") != "asset":
+                    raise self.invalid("referenceImages[].referenceType must be asset.")
+                self.check_image(ref.get("image"))
+            if seconds != 8:
+                raise self.invalid("referenceImages require durationSeconds 8.")
+        if parameters.get("resolution") == "4k" and seconds != 8:
+            raise self.invalid("4k videos require durationSeconds 8.")
+        video = instance.get("video")
+        if video is None:
+            return seconds
+        if not full_veo31(model):
+            raise unsupported("video")
+        if parameters.get("resolution", "720p") != "720p":
+            raise self.invalid("Video extension supports 720p only.")
+        if "image" in instance or refs is not None:
+            raise self.invalid("video cannot be combined with image or referenceImages.")
+        total = self.source_seconds(video) + EXTEND_SECONDS
+        if total > MAX_EXTENDED:
+            raise self.invalid(f"The extended video would exceed {MAX_EXTENDED} seconds.")
+        return total
+
+    def source_seconds(self, video: Any) -> int:
+        """The length of an extension's source; refuses what is not a Veo video."""
+        raise NotImplementedError
+
+    def inline_video_seconds(self, video: dict[str, Any], data_field: str) -> int:
+        try:
+            data = base64.b64decode(str(video.get(data_field, "")), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if data[4:8] != b"ftyp":
+            raise self.invalid("Unable to process input video. It must be an MP4 video.")
+        return 8
 
     def check_image(self, image: Any) -> None:
         if not isinstance(image, dict) or set(image) - {"bytesBase64Encoded", "mimeType"}:
@@ -278,7 +359,7 @@ class VeoMock(MockServer):
         if ratio not in ASPECT_RATIOS:
             raise self.invalid(f"Unsupported aspect ratio: {ratio}. Supported: 16:9, 9:16.")
         resolution = parameters.get("resolution", "720p")
-        if resolution not in RESOLUTIONS:
+        if resolution not in RESOLUTIONS | ({"4k"} if full_veo31(model) else set()):
             raise self.invalid(f"Unsupported resolution: {resolution}.")
         seconds = parameters.get("durationSeconds", 8)
         allowed = durations(model)
@@ -374,6 +455,21 @@ class GeminiVeoMock(VeoMock):
             "generateVideoResponse": inner,
         }
 
+    def source_seconds(self, video: Any) -> int:
+        """A Gemini API file URI of a Veo video this mock made, or inline MP4 bytes."""
+        if not isinstance(video, dict):
+            raise self.invalid("video must be an object.")
+        if "encodedVideo" in video:
+            return self.inline_video_seconds(video, "encodedVideo")
+        uri = str(video.get("uri", ""))
+        file_id = uri.rsplit("/files/", 1)[-1].split(":", 1)[0] if "/files/" in uri else ""
+        with self.lock:
+            name = self.files.get(file_id)
+            op = self.operations.get(name or "")
+        if op is None:
+            raise self.invalid("Input video must be a video generated by Veo.")
+        return op.seconds
+
     def video_response(self, op: Operation) -> dict[str, Any]:
         file_id = op.name.rsplit("/", 1)[-1]
         with self.lock:
@@ -433,6 +529,7 @@ class VertexVeoMock(VeoMock):
         self.trusted: dict[str, Trusted] = {}  # client_email -> key and project
         self.tokens: dict[str, tuple[str, float]] = {}  # access token -> (email, expiry)
         self.objects: dict[tuple[str, str], bytes] = {}  # (bucket, object) -> bytes
+        self.object_seconds: dict[str, int] = {}  # gs:// URI -> the video's length
         self.storage_raw_paths: list[str] = []
 
     @property
@@ -577,7 +674,20 @@ class VertexVeoMock(VeoMock):
         obj = f"{prefix.strip('/')}/{op_id}/sample_0.mp4".lstrip("/")
         with self.lock:
             self.objects[(bucket, obj)] = self.media()
+            self.object_seconds[f"gs://{bucket}/{obj}"] = op.seconds
         return {"videos": [{"gcsUri": f"gs://{bucket}/{obj}", "mimeType": "video/mp4"}]}
+
+    def source_seconds(self, video: Any) -> int:
+        """A gs:// object this mock wrote, or inline MP4 bytes."""
+        if not isinstance(video, dict):
+            raise self.invalid("video must be an object.")
+        if "bytesBase64Encoded" in video:
+            return self.inline_video_seconds(video, "bytesBase64Encoded")
+        with self.lock:
+            seconds = self.object_seconds.get(str(video.get("gcsUri", "")))
+        if seconds is None:
+            raise ApiError(404, f"No such object: {video.get('gcsUri')}", code="NOT_FOUND")
+        return seconds
 
     def check_parameters(self, model: str, parameters: dict[str, Any]) -> None:
         super().check_parameters(model, parameters)

@@ -8,17 +8,29 @@ the URI is fetched with the same API key and redirects to signed storage, which 
 (python-genai downloads with `follow_redirects=True`). Generated videos are kept for 2 days
 (Gemini API docs), hence `expires_at`. The Gemini API takes no Vertex-only parameters
 (python-genai raises for `seed`, `storageUri`/`output_gcs_uri`, `generateAudio`, ...), so
-they are refused before any call. The request mapping and operation parsing live in `veo`.
+they are refused before any call. Veo 3.1 extends a video it generated earlier
+(`instances[0].video = {"uri": <that video's file URI>}`), so an extension of a gateway job
+reads the URI from the source operation. The request mapping and operation parsing live in
+`veo`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import UpstreamKey
+from ..errors import bad_request
 from .base import CallContext, Content
-from .veo import COMMON_EXTRAS, VERTEX_ONLY_EXTRAS, OutputFields, VeoOutput, VeoProvider
+from .specs import ModelSpec
+from .veo import (
+    COMMON_EXTRAS,
+    VERTEX_ONLY_EXTRAS,
+    OutputFields,
+    VeoOutput,
+    VeoProvider,
+    veo_models,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
@@ -38,6 +50,17 @@ class GeminiProvider(VeoProvider):
     top_level_extras = frozenset({"webhookConfig"})
     retention_seconds = RETENTION_SECONDS
     default_base_url = DEFAULT_BASE_URL
+    models: ClassVar[dict[str, ModelSpec]] = veo_models(vertex=False)
+
+    def check_video_url(self, url: str) -> None:
+        """An extension's source is a video Veo made, named by its Gemini API file URI."""
+        if not url.startswith(("https://", "http://")):
+            raise bad_request(
+                "invalid_source",
+                "Veo on the Gemini API extends a video it generated, named by its file URI "
+                "(https://generativelanguage.googleapis.com/...); give that or the source job.",
+                "source",
+            )
 
     def create_url(self, key: UpstreamKey, model: str) -> str:
         return f"{self._base(key)}/{API_VERSION}/models/{model}:predictLongRunning"

@@ -2,7 +2,8 @@
 
 Wire format (Kling API reference "General Information" and "Text/Image to Video", the
 vercel/ai `@ai-sdk/klingai` client): `POST /v1/videos/text2video|image2video`
-`{"model_name","prompt","negative_prompt","cfg_scale","mode","aspect_ratio","duration",...}`
+`{"model_name","prompt","negative_prompt","cfg_scale","mode","aspect_ratio","duration",
+"sound","image_tail",...}`
 -> `{"code":0,"message","request_id","data":{"task_id","task_status",...}}`; a task is read
 back from the endpoint that created it, `GET /v1/videos/<endpoint>/<task_id>`, so the
 upstream id stored is `<endpoint>/<task_id>` (`public_token` makes it path safe).
@@ -11,16 +12,19 @@ Auth is a short-lived HS256 JWT (`iss` = access key, `exp` = now+30 min, `nbf` =
 signed with the secret key and cached until close to expiry. A key is configured either as
 `value: <secret key>` with `extra: {access_key: <access key>}`, or as
 `value: "<access key>:<secret key>"`. Errors carry a numeric `code` with a 4xx (or inside a
-200); `ERRORS` maps both. Kling has no delete/cancel, thumbnail, or OpenAI-style remix (its
-video-extend continues a clip rather than re-prompting it), so none is declared.
+200); `ERRORS` maps both. Kling has no delete/cancel, thumbnail, or OpenAI-style remix.
+Its `POST /v1/videos/video-extend {"video_id","prompt","negative_prompt","cfg_scale"}`
+continues a finished clip by 4-5 s (Capability.EXTEND): the gateway's source is the earlier
+job's upstream id, whose `task_result.videos[0].id` is read just before the call. The
+normalised fields map to `negative_prompt`, `sound` (generate_audio, kling-v2-6 and v3),
+`aspect_ratio`, `mode` (resolution 720p std, 1080p pro) and `image_tail` (last_frame).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 
@@ -33,6 +37,7 @@ from .base import (
     Capability,
     Content,
     CreateParams,
+    Operation,
     Prepared,
     Status,
     UpstreamVideo,
@@ -42,11 +47,12 @@ from .failures import CodedError, coded_error, describe_code
 from .http import HttpProvider, bearer
 from .media import ImageRules, ReferenceImage, check_image, decode_data_url, reference_image
 from .params import check_prompt_length, coerce_extras, refuse_reserved
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 VENDOR = "Kling"
-TEXT, IMAGE = "text2video", "image2video"
-ENDPOINTS = (TEXT, IMAGE)
+TEXT, IMAGE, EXTEND = "text2video", "image2video", "video-extend"
+ENDPOINTS = (TEXT, IMAGE, EXTEND)
 MAX_PROMPT = 2500
 TOKEN_TTL_SECONDS = 1800  # Kling's own example signs tokens for 30 minutes
 TOKEN_NBF_SKEW = 5  # ... valid from 5 s ago, for clock drift
@@ -124,6 +130,7 @@ EXTRA_KINDS: dict[str, Any] = {
 }
 RESERVED = ("model_name", "prompt", "image")  # set by the gateway's own fields
 CHOICES: dict[str, tuple[str, ...]] = {"mode": ("std", "pro"), "sound": ("on", "off")}
+SOUND: dict[bool, str] = {True: "on", False: "off"}  # generate_audio -> `sound`
 # image / image_tail: JPG/JPEG/PNG up to 10 MB, sides >= 300 px, ratio 1:2.5-2.5:1.
 IMAGE_RULES = ImageRules(
     label="Kling",
@@ -134,27 +141,53 @@ IMAGE_RULES = ImageRules(
 )
 
 
-@dataclass(frozen=True)
-class ModelRule:
-    durations: tuple[int, ...]
-    text: bool = True  # offered on text2video
-    image: bool = True  # offered on image2video
-
-
 _CLASSIC = (5, 10)
+SIZES = ("1280x720", "720x1280", "720x720", "1920x1080", "1080x1920", "1080x1080")
+RESOLUTION_MODES: dict[str, str] = {"720p": "std", "1080p": "pro"}
+# video-extend (Kling API reference, "Video Extension"): 4-5 s more per extension, the
+# model and mode are the source's, a video extended again stays within 3 minutes, and only
+# videos of kling-v1, v1.5 and v1.6 can be extended.
+EXTEND_SECONDS = 5
+MAX_EXTENDED_SECONDS = 180
+
+
+def _spec(
+    seconds: tuple[int, ...] = _CLASSIC,
+    *,
+    audio: bool = False,
+    last_frame: bool = False,
+    extend: bool = False,
+) -> ModelSpec:
+    return ModelSpec(
+        operations=frozenset({"create", "extend"} if extend else {"create"}),
+        seconds=seconds,
+        sizes=SIZES,
+        resolutions=tuple(RESOLUTION_MODES),
+        aspect_ratios=tuple(ASPECT_RATIOS),
+        audio=audio,
+        image_input=True,
+        last_frame=last_frame,
+        max_extend_seconds=EXTEND_SECONDS if extend else None,
+        negative_prompt=True,
+    )
+
+
 # model_name enums of both endpoints and the capability map's durations (v3: 3-15 s).
-# Unlisted models pass through unchecked, so new ones work before this table knows them.
-MODELS: dict[str, ModelRule] = {
-    "kling-v1": ModelRule(_CLASSIC),
-    "kling-v1-5": ModelRule(_CLASSIC, text=False),
-    "kling-v1-6": ModelRule(_CLASSIC),
-    "kling-v2-master": ModelRule(_CLASSIC),
-    "kling-v2-1": ModelRule(_CLASSIC, text=False),
-    "kling-v2-1-master": ModelRule(_CLASSIC),
-    "kling-v2-5-turbo": ModelRule(_CLASSIC),
-    "kling-v2-6": ModelRule(_CLASSIC),
-    "kling-v3": ModelRule(tuple(range(3, 16))),
+# `sound` (on|off) exists from kling-v2-6 on; `image_tail` (the last frame) on the models
+# whose capability map lists it *(inferred per model; Kling decides per mode)*. Unlisted
+# models pass through unchecked, so new ones work before this table knows them.
+MODELS: dict[str, ModelSpec] = {
+    "kling-v1": _spec(extend=True),
+    "kling-v1-5": _spec(last_frame=True, extend=True),
+    "kling-v1-6": _spec(last_frame=True, extend=True),
+    "kling-v2-master": _spec(),
+    "kling-v2-1": _spec(last_frame=True),
+    "kling-v2-1-master": _spec(),
+    "kling-v2-5-turbo": _spec(last_frame=True),
+    "kling-v2-6": _spec(audio=True, last_frame=True),
+    "kling-v3": _spec(tuple(range(3, 16)), audio=True, last_frame=True),
 }
+IMAGE_ONLY = frozenset({"kling-v1-5", "kling-v2-1"})  # not offered on text2video
 
 
 def credentials(key: UpstreamKey) -> tuple[str, str]:
@@ -178,11 +211,19 @@ FIND_PAGE_SIZE = 100  # tasks read when looking for a create whose answer was lo
 class KlingProvider(HttpProvider):
     type_name = "kling"
     capabilities = frozenset(
-        {Capability.CREATE, Capability.RETRIEVE, Capability.CONTENT, Capability.IMAGE_INPUT}
+        {
+            Capability.CREATE,
+            Capability.RETRIEVE,
+            Capability.CONTENT,
+            Capability.IMAGE_INPUT,
+            Capability.EXTEND,
+            Capability.AUDIO,
+        }
     )
     default_poll_after_ms = 5000
     default_base_url = DEFAULT_BASE_URL
     finds_created = True  # by external_task_id
+    models: ClassVar[dict[str, ModelSpec]] = MODELS
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
@@ -217,11 +258,15 @@ class KlingProvider(HttpProvider):
         check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         refuse_reserved(extra, RESERVED)
+        self._normalised(params, extra)
         self._check_extras(extra)
+        if params.operation is Operation.EXTEND:
+            return self._prepare_extend(params, extra)
         image = None
         if params.input_reference is not None:
             image = reference_image(params.input_reference, IMAGE_RULES)
-        endpoint = IMAGE if image is not None else TEXT
+        tail = extra.pop("image_tail", None)
+        endpoint = IMAGE if image is not None or tail is not None else TEXT
         aspect, mode = self._shape(params.size, extra.pop("aspect_ratio", None), extra)
         seconds = self._seconds(params, extra.pop("duration", None), endpoint)
         payload: dict[str, Any] = {
@@ -236,10 +281,10 @@ class KlingProvider(HttpProvider):
         if image is not None:
             payload["image"] = image.url or image.base64()
             shown["image"] = image.describe()
-        if "image_tail" in extra:
-            tail = _raw_image(extra.pop("image_tail"), "image_tail")
-            payload["image_tail"] = tail.url or tail.base64()
-            shown["image_tail"] = tail.describe()
+        if tail is not None:
+            found = tail if isinstance(tail, ReferenceImage) else _raw_image(tail, "image_tail")
+            payload["image_tail"] = found.url or found.base64()
+            shown["image_tail"] = found.describe()
         payload.update(extra)
         shown.update(extra)
         if params.reference and "external_task_id" not in payload:
@@ -247,6 +292,89 @@ class KlingProvider(HttpProvider):
             payload["external_task_id"] = shown["external_task_id"] = params.reference
         size = params.size or (_size(aspect, mode) if endpoint == TEXT else None)
         return Prepared(params, payload, shown, endpoint, size=size, seconds=str(seconds))
+
+    @staticmethod
+    def _normalised(params: CreateParams, extra: dict[str, Any]) -> None:
+        """Fold the normalised fields into Kling's own names in `extra`; the same setting
+        given both ways is refused."""
+        mapped: dict[str, Any] = {
+            "negative_prompt": params.negative_prompt,
+            "sound": None if params.generate_audio is None else SOUND[params.generate_audio],
+            "aspect_ratio": params.aspect_ratio,
+            "mode": RESOLUTION_MODES.get(params.resolution or ""),
+            "image_tail": (
+                reference_image(params.last_frame, IMAGE_RULES, "last_frame")
+                if params.last_frame is not None
+                else None
+            ),
+        }
+        if params.resolution and params.resolution not in RESOLUTION_MODES:
+            raise bad_request(
+                "invalid_resolution",
+                f"Kling renders 720p (std) or 1080p (pro), not {params.resolution}.",
+                "resolution",
+            )
+        for name, value in mapped.items():
+            if value is None:
+                continue
+            if name in extra and extra[name] != value:
+                raise bad_request(
+                    "invalid_parameter",
+                    f"{name} is set twice, with different values ({extra[name]!r}, {value!r}).",
+                    name,
+                )
+            extra[name] = value
+
+    def _prepare_extend(self, params: CreateParams, extra: dict[str, Any]) -> Prepared:
+        """`/v1/videos/video-extend`: the source's model and mode, 4-5 s more; its
+        `video_id` is read from the source task in `create`."""
+        source = params.source
+        if source is None or not source.upstream_id:
+            raise bad_request(
+                "invalid_source",
+                "Kling extends only a video it generated: give the source Kling job.",
+                "source",
+            )
+        endpoint, _, task_id = source.upstream_id.partition("/")
+        if endpoint not in ENDPOINTS or not task_id:
+            raise bad_request(
+                "invalid_source", f"{source.upstream_id!r} is not a Kling task.", "source"
+            )
+        allowed = {"negative_prompt", "cfg_scale", "callback_url"}
+        fixed = sorted(set(extra) - allowed)
+        if fixed or params.input_reference is not None:
+            name = fixed[0] if fixed else "input_reference"
+            raise bad_request(
+                "invalid_parameter",
+                f"A Kling extension keeps the source's model, mode and shape; {name} cannot "
+                f"be set (it takes prompt, {', '.join(sorted(allowed))}).",
+                name,
+            )
+        if params.seconds and float(params.seconds) not in (4, EXTEND_SECONDS):
+            raise bad_request(
+                "invalid_seconds",
+                f"Kling extends a video by 4 to 5 seconds, not {params.seconds}.",
+                "seconds",
+            )
+        total = (source.seconds or 0) + EXTEND_SECONDS
+        if total > MAX_EXTENDED_SECONDS:
+            raise bad_request(
+                "invalid_seconds",
+                f"Kling extends videos up to {MAX_EXTENDED_SECONDS} seconds in all; this one "
+                f"would be about {total:g}.",
+                "seconds",
+            )
+        payload: dict[str, Any] = {**extra}
+        if params.prompt:
+            payload["prompt"] = params.prompt
+        return Prepared(
+            params,
+            payload,
+            dict(payload),
+            EXTEND,
+            size=source.size,
+            seconds=str(EXTEND_SECONDS),
+        )
 
     @staticmethod
     def _check_extras(extra: dict[str, Any]) -> None:
@@ -316,21 +444,15 @@ class KlingProvider(HttpProvider):
         rule = MODELS.get(params.model)
         if rule is None:
             return seconds if seconds is not None else 5
-        if endpoint == TEXT and not rule.text:
+        if endpoint == TEXT and params.model in IMAGE_ONLY:
             raise bad_request(
                 "missing_input_reference",
                 f"{params.model} is image-to-video only on Kling: send an input_reference.",
                 "input_reference",
             )
-        if endpoint == IMAGE and not rule.image:
-            raise bad_request(
-                "unsupported_input_reference",
-                f"{params.model} does not take an input_reference.",
-                "input_reference",
-            )
-        seconds = rule.durations[0] if seconds is None else seconds
-        if seconds not in rule.durations:
-            allowed = ", ".join(map(str, rule.durations))
+        seconds = rule.seconds[0] if seconds is None else seconds
+        if seconds not in rule.seconds:
+            allowed = ", ".join(map(str, rule.seconds))
             raise bad_request(
                 "invalid_seconds",
                 f"{params.model} renders {allowed} seconds, not {seconds}.",
@@ -392,7 +514,11 @@ class KlingProvider(HttpProvider):
     # -- operations ----------------------------------------------------------------------
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = f"{self._base(key)}/v1/videos/{prepared.route}"
-        body = await self.call_api("POST", url, key, ctx, json=prepared.body, shown=prepared.shown)
+        payload, shown = prepared.body, prepared.shown
+        if prepared.route == EXTEND and prepared.params.source is not None:
+            video_id = await self._video_id(str(prepared.params.source.upstream_id), key)
+            payload, shown = {**payload, "video_id": video_id}, {**shown, "video_id": video_id}
+        body = await self.call_api("POST", url, key, ctx, json=payload, shown=shown)
         video = self._video(self._data(body), prepared.route)
         video.model, video.prompt = prepared.params.model, prepared.params.prompt
         video.size, video.seconds = prepared.size, prepared.seconds
@@ -421,6 +547,22 @@ class KlingProvider(HttpProvider):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         video, _ = await self._query(video_id, key, ctx)
         return video
+
+    async def _video_id(self, task: str, key: UpstreamKey) -> str:
+        """The id of the video a finished task made (`task_result.videos[0].id`): what
+        video-extend takes, not the task id."""
+        video, data = await self._query(task, key, CallContext())
+        result = data.get("task_result")
+        videos = result.get("videos") if isinstance(result, Mapping) else None
+        first = videos[0] if isinstance(videos, list) and videos else None
+        found = first.get("id") if isinstance(first, Mapping) else None
+        if video.status != "completed" or not isinstance(found, str) or not found:
+            raise bad_request(
+                "invalid_source",
+                f"Kling task {task!r} is {video.status}; only a finished video can be extended.",
+                "source",
+            )
+        return found
 
     async def find_created(
         self, prepared: Prepared, key: UpstreamKey, ctx: CallContext

@@ -26,7 +26,7 @@ import re
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ..config import UpstreamKey
@@ -38,7 +38,9 @@ from .base import (
     Content,
     CreateParams,
     InputReference,
+    Operation,
     Prepared,
+    SourceVideo,
     Status,
     UpstreamVideo,
 )
@@ -47,36 +49,94 @@ from .failures import not_ready
 from .http import STREAM_CHUNK, HttpProvider
 from .media import ImageRules, reference_image
 from .params import ExtraKind, coerce_extras
+from .specs import ModelSpec, check_spec
 
-# OpenAI `size` -> (aspectRatio, resolution): the only frames Veo renders (Gemini API docs,
-# Vertex model pages: 16:9 | 9:16 at 720p | 1080p).
+# OpenAI `size` -> (aspectRatio, resolution): the frames Veo renders (Gemini API docs,
+# Vertex model pages: 16:9 | 9:16 at 720p | 1080p, and 4k on Veo 3.1 and 3.1 Fast).
 SIZES: dict[str, tuple[str, str]] = {
     "1280x720": ("16:9", "720p"),
     "720x1280": ("9:16", "720p"),
     "1920x1080": ("16:9", "1080p"),
     "1080x1920": ("9:16", "1080p"),
+    "3840x2160": ("16:9", "4k"),
+    "2160x3840": ("9:16", "4k"),
 }
+SIZE_OF: dict[tuple[str, str], str] = {shape: size for size, shape in SIZES.items()}
+HD_SIZES = tuple(s for s, (_, res) in SIZES.items() if res != "4k")
 DEFAULT_SIZE = "1280x720"
-
-
-@dataclass(frozen=True)
-class ModelRules:
-    """What one Veo generation accepts; `sends_resolution` False: the model takes none."""
-
-    seconds: tuple[str, ...]
-    sizes: tuple[str, ...]
-    default_seconds: str
-    sends_resolution: bool = True
-
-
-# Model-name prefix -> rules, first match wins; anything else gets DEFAULT_RULES (Veo 3.x:
-# 4, 6 or 8 s, python-genai/Vertex model pages). Veo 2 renders 5-8 s at 720p and has no
-# `resolution` parameter (Gemini API docs, recalled: inferred).
-MODEL_RULES: dict[str, ModelRules] = {
-    "veo-2.": ModelRules(("5", "6", "7", "8"), ("1280x720", "720x1280"), "8", False),
-}
-DEFAULT_RULES = ModelRules(("4", "6", "8"), tuple(SIZES), "8")
+DEFAULT_SECONDS = "8"
+# Gemini API docs (durationSeconds): 8 s only at 4k and with reference images (applied on
+# Vertex AI too, *inferred*). The docs say the same of 1080p; that is left to Google, as
+# clients already send 1080p at 4 and 6 s.
+EIGHT_SECONDS_ONLY = frozenset({"4k"})
+# Veo 3.1 extension (Gemini API docs, "Extending Veo videos"): the source is an earlier Veo
+# video at 720p, each extension adds 7 s, the result is at most 148 s long.
+EXTEND_SECONDS = 7
+MAX_EXTENDED_SECONDS = 148
+EXTEND_RESOLUTION = "720p"
+NO_RESOLUTION_PREFIXES = ("veo-2.",)  # Veo 2 takes no `resolution` parameter
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # it becomes a URL path segment
+REFERENCE_TYPE = "asset"  # referenceImages[].referenceType; Veo 3.1 takes asset images only
+
+
+def veo_models(vertex: bool) -> dict[str, ModelSpec]:
+    """The Veo models of one surface: Gemini API docs ("Generate videos with Veo 3.1",
+    model versions) and the Vertex AI Veo 3.1 model page. Only Vertex AI takes `seed`,
+    `fps` and `generateAudio` (python-genai refuses them on the Gemini API). Veo 3.1 Lite
+    has no 4k (model pages), and no reference images or extension *(inferred: not listed
+    for it)*."""
+    common: dict[str, Any] = {
+        "aspect_ratios": ("16:9", "9:16"),
+        "image_input": True,
+        "negative_prompt": True,
+        "seed": vertex,
+        "fps": (24,) if vertex else (),
+    }
+    v31 = ModelSpec(
+        operations=frozenset({"create", "extend"}),
+        seconds=(4, 6, 8),
+        sizes=tuple(SIZES),
+        resolutions=("720p", "1080p", "4k"),
+        audio=True,
+        audio_default=True,
+        last_frame=True,
+        max_reference_images=3,
+        max_extend_seconds=EXTEND_SECONDS,
+        **common,
+    )
+    lite = replace(
+        v31,
+        operations=frozenset({"create"}),
+        sizes=HD_SIZES,
+        resolutions=("720p", "1080p"),
+        max_reference_images=0,
+        max_extend_seconds=None,
+    )
+    v3 = ModelSpec(
+        seconds=(4, 6, 8),
+        sizes=HD_SIZES,
+        resolutions=("720p", "1080p"),
+        audio=True,
+        audio_default=True,
+        **common,
+    )
+    v2 = ModelSpec(
+        seconds=(5, 6, 7, 8),
+        sizes=("1280x720", "720x1280"),
+        resolutions=("720p",),
+        **common,
+    )
+    return {
+        "veo-3.1-generate-*": v31,
+        "veo-3.1-fast-generate-*": v31,
+        "veo-3.1-lite-generate-*": lite,
+        "veo-3.0-*": v3,
+        "veo-2.*": v2,
+    }
+
+
+# A Veo model this table does not know is checked as Veo 3 (4, 6 or 8 s, 720p/1080p).
+FALLBACK_SPEC = veo_models(vertex=True)["veo-3.0-*"]
 
 # Parameters the OpenAI fields already set: `extra` may not set them a second way.
 DERIVED: dict[str, str] = {
@@ -85,6 +145,17 @@ DERIVED: dict[str, str] = {
     "aspectRatio": "size",
     "resolution": "size",
     "durationSeconds": "seconds",
+    "lastFrame": "last_frame",
+    "referenceImages": "reference_images",
+    "video": "source",
+}
+# Normalised CreateParams fields -> the `parameters` name they set; an extra may not set
+# the same one a second way.
+NORMALISED: dict[str, str] = {
+    "negative_prompt": "negativePrompt",
+    "seed": "seed",
+    "fps": "fps",
+    "generate_audio": "generateAudio",
 }
 # `parameters` both surfaces take (python-genai `_GenerateVideosConfig_to_mldev|vertex`).
 COMMON_EXTRAS: dict[str, ExtraKind] = {
@@ -207,13 +278,6 @@ def redact(value: Any) -> Any:
     return value
 
 
-def rules_for(model: str) -> ModelRules:
-    for prefix, rules in MODEL_RULES.items():
-        if model.startswith(prefix):
-            return rules
-    return DEFAULT_RULES
-
-
 def operation_state(op: Mapping[str, Any], outputs: list[VeoOutput], filtered: bool) -> str:
     """running | error | succeeded | filtered | empty: the key into STATUS_MAP."""
     if not op.get("done"):
@@ -262,7 +326,15 @@ class VeoProvider(HttpProvider):
     """The Veo mapping; subclasses add auth, URLs, where outputs sit and how to fetch them."""
 
     capabilities = frozenset(
-        {Capability.CREATE, Capability.RETRIEVE, Capability.CONTENT, Capability.IMAGE_INPUT}
+        {
+            Capability.CREATE,
+            Capability.RETRIEVE,
+            Capability.CONTENT,
+            Capability.IMAGE_INPUT,
+            Capability.EXTEND,
+            Capability.AUDIO,
+            Capability.REFERENCES,
+        }
     )
     default_poll_after_ms = 5000  # Veo takes minutes; Google's own samples poll every 10 s
     surface: ClassVar[str]  # how messages name the API
@@ -271,6 +343,8 @@ class VeoProvider(HttpProvider):
     refused_extras: ClassVar[dict[str, str]] = {}  # name -> why this surface refuses it
     top_level_extras: ClassVar[frozenset[str]] = frozenset()  # beside instances/parameters
     retention_seconds: ClassVar[int | None] = None  # how long Google keeps the output
+    # Whether `seed`, `fps` and `generateAudio` exist on this surface (Vertex AI only).
+    takes_vertex_parameters: ClassVar[bool] = False
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -331,52 +405,227 @@ class VeoProvider(HttpProvider):
 
     def prepare(self, params: CreateParams) -> Prepared:
         """The JSON body for `predictLongRunning` and its loggable copy; every check that
-        needs no upstream call."""
+        needs no upstream call. An extension whose source is only an operation id gets its
+        `video` in `create`, read from that operation."""
         if not MODEL_NAME.match(params.model):
             raise bad_request(
                 "invalid_model", f"{params.model!r} is not a Veo model name.", "model"
             )
-        rules = rules_for(params.model)
-        size = params.size or DEFAULT_SIZE
-        if size not in rules.sizes:
+        spec = self.spec(params.model) or FALLBACK_SPEC
+        check_spec(spec, params)
+        extending = params.operation is Operation.EXTEND
+        ratio, resolution = self._shape(params, spec)
+        parameters: dict[str, Any] = {"aspectRatio": ratio}
+        if extending:
+            seconds = self._extension(params, resolution)
+        else:
+            seconds = params.seconds or DEFAULT_SECONDS
+            eight_only = resolution in EIGHT_SECONDS_ONLY or params.reference_images
+            if eight_only and seconds != "8":
+                raise bad_request(
+                    "invalid_seconds",
+                    f"Veo renders {resolution} and reference-image videos in 8 seconds only, "
+                    f"not {seconds}.",
+                    "seconds",
+                )
+            parameters["durationSeconds"] = int(seconds)
+        if not params.model.startswith(NO_RESOLUTION_PREFIXES):
+            parameters["resolution"] = resolution
+        parameters.update(self._normalised(params))
+        instance: dict[str, Any] = {"prompt": params.prompt}
+        self._frames(params, instance)
+        if extending:
+            assert params.source is not None
+            video = self.video_input(params.source)
+            if video is not None:
+                instance["video"] = video
+        body: dict[str, Any] = {"instances": [instance], "parameters": parameters}
+        for name, value in self.extras(params.extra, parameters).items():
+            (body if name in self.top_level_extras else parameters)[name] = value
+        shown = {**body, "instances": [redact(instance)]}
+        route = "extend" if extending else ""
+        size = SIZE_OF[(ratio, resolution)]
+        return Prepared(params, body, shown, route, size=size, seconds=str(int(seconds)))
+
+    def _shape(self, params: CreateParams, spec: ModelSpec) -> tuple[str, str]:
+        """(aspectRatio, resolution) from `size` and/or the normalised fields."""
+        if params.size and params.size not in SIZES:
             raise bad_request(
                 "invalid_size",
-                f"size {size!r} is not available for Veo {params.model} on {self.surface}; "
-                f"allowed: {', '.join(rules.sizes)}.",
+                f"size {params.size!r} is not available for Veo {params.model} on "
+                f"{self.surface}; allowed: {', '.join(spec.sizes or HD_SIZES)}.",
                 "size",
             )
-        seconds = params.seconds or rules.default_seconds
-        if seconds not in rules.seconds:
+        ratio, resolution = SIZES[params.size or DEFAULT_SIZE]
+        for name, given, derived in (
+            ("aspect_ratio", params.aspect_ratio, ratio),
+            ("resolution", params.resolution, resolution),
+        ):
+            if params.size and given and given != derived:
+                raise bad_request(
+                    "invalid_parameter",
+                    f"{name} {given!r} contradicts size {params.size!r} ({derived}).",
+                    name,
+                )
+        ratio = params.aspect_ratio or ratio
+        resolution = params.resolution or resolution
+        if (ratio, resolution) not in SIZE_OF:
+            raise bad_request(
+                "invalid_resolution",
+                f"Veo renders {', '.join(spec.resolutions)} at 16:9 or 9:16.",
+                "resolution",
+            )
+        return ratio, resolution
+
+    def _extension(self, params: CreateParams, resolution: str) -> str:
+        """The checks of a Veo 3.1 extension; its new segment is always 7 s."""
+        if params.source is None:
+            raise bad_request(
+                "missing_source", "An extension needs the source video to continue.", "source"
+            )
+        for name, value in (
+            ("input_reference", params.input_reference),
+            ("last_frame", params.last_frame),
+            ("reference_images", params.reference_images),
+        ):
+            if value:
+                raise bad_request(
+                    "invalid_parameter",
+                    f"Veo extends a video from its last second; {name} is not taken then.",
+                    name,
+                )
+        if resolution != EXTEND_RESOLUTION:
+            raise bad_request(
+                "invalid_resolution",
+                f"Veo extends {EXTEND_RESOLUTION} videos only, not {resolution}.",
+                "resolution",
+            )
+        if params.seconds and float(params.seconds) != EXTEND_SECONDS:
             raise bad_request(
                 "invalid_seconds",
-                f"seconds {seconds!r} is not available for Veo {params.model}; "
-                f"allowed: {', '.join(rules.seconds)}.",
+                f"Veo extends a video by {EXTEND_SECONDS} seconds, not {params.seconds}.",
                 "seconds",
             )
-        ratio, resolution = SIZES[size]
-        parameters: dict[str, Any] = {"aspectRatio": ratio, "durationSeconds": int(seconds)}
-        if rules.sends_resolution:
-            parameters["resolution"] = resolution
-        instance: dict[str, Any] = {"prompt": params.prompt}
-        shown_instance = dict(instance)
-        if params.input_reference is not None:
-            image = self.image(params.input_reference)
-            instance["image"] = image
-            shown_instance["image"] = redact(image)
-        body: dict[str, Any] = {"instances": [instance], "parameters": parameters}
-        for name, value in self.extras(params.extra).items():
-            (body if name in self.top_level_extras else parameters)[name] = value
-        shown = {**body, "instances": [shown_instance]}
-        return Prepared(params, body, shown, size=size, seconds=str(int(seconds)))
+        total = (params.source.seconds or 0) + EXTEND_SECONDS
+        if total > MAX_EXTENDED_SECONDS:
+            raise bad_request(
+                "invalid_seconds",
+                f"Veo extends videos up to {MAX_EXTENDED_SECONDS} seconds in all; this one "
+                f"would be {total:g}.",
+                "seconds",
+            )
+        return str(EXTEND_SECONDS)
 
-    def extras(self, extra: dict[str, Any]) -> dict[str, Any]:
-        """Provider parameters from the create body, in Google's names and JSON types."""
+    def _normalised(self, params: CreateParams) -> dict[str, Any]:
+        """`parameters` set by the normalised fields, refused where this surface has none."""
+        out: dict[str, Any] = {}
+        if params.negative_prompt:
+            out["negativePrompt"] = params.negative_prompt
+        vertex_only = {
+            "seed": params.seed,
+            "fps": params.fps,
+            "generate_audio": params.generate_audio,
+        }
+        for name, value in vertex_only.items():
+            if value is None:
+                continue
+            if self.takes_vertex_parameters:
+                out[NORMALISED[name]] = value
+            elif name == "generate_audio" and value:
+                continue  # Veo 3 on the Gemini API always renders sound: nothing to send
+            else:
+                raise bad_request(
+                    "unsupported_parameter",
+                    f"{name} is not accepted by {self.surface}: it exists on Vertex AI only "
+                    "(use a `vertex` provider)"
+                    + ("; Veo 3 there always renders sound." if name == "generate_audio" else "."),
+                    name,
+                )
+        return out
+
+    def _frames(self, params: CreateParams, instance: dict[str, Any]) -> None:
+        """First and last frames and reference images, inline (the only form both take)."""
+        if params.last_frame is not None and params.input_reference is None:
+            raise bad_request(
+                "missing_input_reference",
+                "Veo interpolates between a first and a last frame: give input_reference "
+                "with last_frame.",
+                "input_reference",
+            )
+        if params.input_reference is not None:
+            instance["image"] = self.image(params.input_reference)
+        if params.last_frame is not None:
+            instance["lastFrame"] = self.image(params.last_frame, "last_frame")
+        references = list(params.reference_images) + [
+            c.image for c in params.characters if c.image is not None
+        ]
+        if references:
+            instance["referenceImages"] = [
+                {"image": self.image(ref, "reference_images"), "referenceType": REFERENCE_TYPE}
+                for ref in references
+            ]
+
+    def video_input(self, source: SourceVideo) -> dict[str, str] | None:
+        """The extension's `video` from bytes or a URL this surface reads; None when only
+        the source operation is known (resolved in `create`)."""
+        fields = self.output_fields
+        if source.data is not None:
+            return {
+                fields.data: base64.b64encode(source.data).decode(),
+                fields.mime_type: source.content_type,
+            }
+        if source.url:
+            self.check_video_url(source.url)
+            return {fields.uri: source.url}
+        if source.upstream_id:
+            return None
+        raise bad_request(
+            "missing_source",
+            "An extension needs the source video: an earlier Veo job, its URL or its bytes.",
+            "source",
+        )
+
+    def check_video_url(self, url: str) -> None:
+        """Refuse a source URL this surface cannot read (each surface overrides)."""
+
+    async def _resolve_source(self, prepared: Prepared, key: UpstreamKey) -> dict[str, Any]:
+        """The create body with the extension's `video` read from its source operation."""
+        body: dict[str, Any] = prepared.body
+        instance = body["instances"][0]
+        source = prepared.params.source
+        if prepared.route != "extend" or "video" in instance or source is None:
+            return body
+        assert source.upstream_id is not None
+        outputs, _ = self._outputs(await self.fetch_operation(source.upstream_id, key))
+        if not outputs:
+            raise bad_request(
+                "invalid_source",
+                f"Veo operation {source.upstream_id!r} has no finished video to extend.",
+                "source",
+            )
+        first, fields = outputs[0], self.output_fields
+        video = (
+            {fields.uri: first.uri}
+            if first.uri is not None
+            else {fields.data: first.data or "", fields.mime_type: first.mime_type}
+        )
+        return {**body, "instances": [{**instance, "video": video}]}
+
+    def extras(self, extra: dict[str, Any], derived: Mapping[str, Any]) -> dict[str, Any]:
+        """Provider parameters from the create body, in Google's names and JSON types; one
+        that `derived` (what the request's own fields set) already holds is refused."""
         renamed: dict[str, Any] = {}
         for key, value in extra.items():
             head, bracket, rest = key.partition("[")
             renamed[camel(head) + bracket + rest] = value
         out = coerce_extras(renamed, self.extra_kinds)
         for name in out:
+            if name in derived and name not in DERIVED:
+                raise bad_request(
+                    "invalid_parameter",
+                    f"{name!r} is set twice (by a create field and as a parameter).",
+                    name,
+                )
             if name in DERIVED:
                 raise bad_request(
                     "invalid_parameter",
@@ -391,8 +640,9 @@ class VeoProvider(HttpProvider):
                 )
         return out
 
-    def image(self, ref: InputReference) -> dict[str, str]:
-        """The first frame as inline bytes: the only form both surfaces take."""
+    def image(self, ref: InputReference, param: str = "input_reference") -> dict[str, str]:
+        """An image (first or last frame, reference) as inline bytes: the only form both
+        surfaces take."""
         if ref.data is None and not (ref.image_url or "").startswith("data:"):
             what = "an uploaded file_id" if ref.file_id else "an image URL"
             raise bad_request(
@@ -400,14 +650,15 @@ class VeoProvider(HttpProvider):
                 f"Veo on {self.surface} takes the first frame as inline bytes, not {what} "
                 "(the gateway does not fetch URLs on your behalf); upload the image or send "
                 "it as a data:image/...;base64 URL.",
-                "input_reference",
+                param,
             )
-        image = reference_image(ref, IMAGE_RULES)
+        image = reference_image(ref, IMAGE_RULES, param)
         return {"bytesBase64Encoded": image.base64(), "mimeType": image.content_type or ""}
 
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         url = self.create_url(key, prepared.params.model)
-        _, op, _ = await self.call("POST", url, key, json=prepared.body)
+        body = await self._resolve_source(prepared, key)
+        _, op, _ = await self.call("POST", url, key, json=body)
         ctx.record(request=prepared.shown, response=redact(op))
         video = self.to_video(op)
         video.model = prepared.params.model

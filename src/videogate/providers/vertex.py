@@ -7,7 +7,10 @@ operations.py: the resource is the name before `/operations/`). A finished opera
 `response.videos[]`, each inline (`bytesBase64Encoded`) or, when `storageUri` was given, a
 `gcsUri` read back through the Cloud Storage JSON API (`GET /storage/v1/b/{bucket}/o/
 {object}?alt=media`) with the same token. Vertex-only parameters (`storageUri`, `seed`,
-`generateAudio`, ...) pass through from the create body; `labels` goes beside `parameters`.
+`generateAudio`, ...) pass through from the create body, or come from the normalised fields
+(seed, fps, generate_audio); `labels` goes beside `parameters`. An extension's source video
+is `{"gcsUri"}` or inline `{"bytesBase64Encoded","mimeType"}` (python-genai
+`_Video_to_vertex`), read from the source operation when only its id is known.
 
 A key's `value` is the service-account JSON (its text, or a path to the file); `extra` may
 set `project` (default: the JSON's `project_id`) and `location` (default us-central1). The
@@ -23,7 +26,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import google.auth.exceptions
@@ -32,10 +35,18 @@ from google.auth.credentials import TokenState
 from google.oauth2 import service_account
 
 from ..config import ConfigError, ProviderConfig, UpstreamKey
-from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
+from ..errors import GatewayError, UpstreamError, UpstreamUnavailable, bad_request
 from .base import CallContext, Content
 from .http import bearer
-from .veo import COMMON_EXTRAS, VERTEX_ONLY_EXTRAS, OutputFields, VeoOutput, VeoProvider
+from .specs import ModelSpec
+from .veo import (
+    COMMON_EXTRAS,
+    VERTEX_ONLY_EXTRAS,
+    OutputFields,
+    VeoOutput,
+    VeoProvider,
+    veo_models,
+)
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_STORAGE_BASE_URL = "https://storage.googleapis.com"
@@ -126,6 +137,18 @@ class VertexProvider(VeoProvider):
     extra_kinds = {**COMMON_EXTRAS, **VERTEX_ONLY_EXTRAS, "labels": dict}
     refused_extras = {"webhookConfig": "Vertex AI has no webhooks (use pubsubTopic)."}
     top_level_extras = frozenset({"labels"})
+    takes_vertex_parameters = True
+    models: ClassVar[dict[str, ModelSpec]] = veo_models(vertex=True)
+
+    def check_video_url(self, url: str) -> None:
+        """Vertex AI reads an extension's source from Cloud Storage only."""
+        if not url.startswith(GCS_SCHEME):
+            raise bad_request(
+                "invalid_source",
+                "Veo on Vertex AI extends a video stored in Cloud Storage (gs://...); give "
+                "that URI, the bytes, or the source job.",
+                "source",
+            )
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
