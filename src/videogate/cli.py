@@ -181,9 +181,9 @@ def cmd_completion(args: argparse.Namespace, settings: Settings) -> int:
     environment, and `main` answers from the same parser that parses real calls, so the
     completions can never drift from the commands.
     """
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    print(argcomplete.shellcode(["videogate"], shell=args.shell))
+    print(shellcode(["videogate"], shell=args.shell))
     return 0
 
 
