@@ -12,11 +12,13 @@ import getpass
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
-from .governance.registry import Registry
-from .store.db import make_engine, migrate
+
+if TYPE_CHECKING:  # imported when a command runs: the store would cost every `--help`,
+    # `--version` and completion (each tab press) about 0.6 s
+    from .governance.registry import Registry
 
 
 def _actor() -> str:
@@ -27,6 +29,9 @@ def _actor() -> str:
 
 
 async def with_registry(settings: Settings, fn: Callable[[Registry], Awaitable[int]]) -> int:
+    from .governance.registry import Registry
+    from .store.db import make_engine, migrate
+
     engine = make_engine(settings.effective_database_url)
     try:
         await migrate(engine)
