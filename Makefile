@@ -34,3 +34,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .videogate .pytest_cache .mypy_cache .ruff_cache
+
+## Deployment (docs/deployment.md): the image, the Compose stack, and their offline checks.
+.PHONY: image compose-up compose-down deploy-check
+image:
+	docker build -t videogate:local .
+
+compose-up:
+	test -f deploy/.env || { echo "cp deploy/.env.example deploy/.env and set its values first" >&2; exit 1; }
+	docker compose -f deploy/compose.yaml up --build
+
+compose-down:
+	docker compose -f deploy/compose.yaml down
+
+deploy-check: $(STAMP)
+	$(BIN)/pytest -q tests/test_deploy_files.py

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cli_admin
+from . import __version__, cli_admin
 from .config import ConfigError, Settings, configure_logging, settings_from
 
 
@@ -170,6 +170,23 @@ async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return await cli_admin.with_registry(settings, run)
 
 
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+SHELLS = ["bash", "zsh", "fish"]
+
+
+def cmd_completion(args: argparse.Namespace, settings: Settings) -> int:
+    """The shell code that makes the shell ask `videogate` itself for completions.
+
+    argcomplete's mechanism: the shell runs `videogate` with the line typed so far in its
+    environment, and `main` answers from the same parser that parses real calls, so the
+    completions can never drift from the commands.
+    """
+    from argcomplete.shell_integration import shellcode
+
+    print(shellcode(["videogate"], shell=args.shell))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML config file")
@@ -184,14 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(prog="videogate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"videogate {__version__}",
+        help="print the version and exit",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the gateway")
-    serve.add_argument("--host", help="default 127.0.0.1")
-    serve.add_argument("--port", type=int, help="default 8080")
-    serve.add_argument(
-        "--log-level", dest="log_level", choices=["debug", "info", "warning", "error"]
-    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--log-level", dest="log_level", choices=LOG_LEVELS, help="default info")
     serve.add_argument("--no-auth", action="store_true", help="local mode: no keys needed (unsafe)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -208,55 +229,82 @@ def build_parser() -> argparse.ArgumentParser:
     providers.set_defaults(handler=cmd_providers, config=None)
 
     token = sub.add_parser("token", parents=[common], help="mint a JWT")
-    token.add_argument("kind", choices=["admin", "key"])
+    token.add_argument(
+        "kind", choices=["admin", "key"], help="an admin token, or one for a virtual key"
+    )
     token.add_argument("key_id", nargs="?", help="for `token key`: the virtual key's id")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    token.add_argument("--subject", default="admin")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument(
+        "--subject", default="admin", help="the admin token's `sub` claim (default admin)"
+    )
     token.set_defaults(handler=cmd_token)
 
     worker = sub.add_parser("worker", parents=[common], help="run only the background worker")
-    worker.add_argument(
-        "--log-level", dest="log_level", choices=["debug", "info", "warning", "error"]
-    )
+    worker.add_argument("--log-level", dest="log_level", choices=LOG_LEVELS, help="default info")
     worker.set_defaults(handler=cmd_worker)
 
     hooks = sub.add_parser("webhooks", help="webhook endpoints").add_subparsers(
-        dest="hooks_cmd", required=True
+        dest="hooks_cmd", required=True, metavar="COMMAND"
     )
     add = hooks.add_parser("add", parents=[common], help="send a key's video events to a URL")
     add.add_argument("owner", help="virtual key id (vk_…)")
-    add.add_argument("url")
+    add.add_argument("url", help="the endpoint (https; private addresses need a config opt-in)")
     add.add_argument(
-        "--events", nargs="+", choices=["video.completed", "video.failed", "video.deleted"]
+        "--events",
+        nargs="+",
+        choices=["video.completed", "video.failed", "video.deleted"],
+        help="which events to send (default all three)",
     )
     add.set_defaults(handler=cmd_webhooks_add)
 
     client = argparse.ArgumentParser(add_help=False, parents=[common])
     client.add_argument("--url", help="gateway URL (default http://127.0.0.1:8080)")
     client.add_argument("--key", help="virtual key (default $VIDEOGATE_KEY or the data dir's)")
-    client.add_argument("--output", type=Path, help="where to save the video")
-    vids = sub.add_parser("videos", help="create and watch jobs").add_subparsers(
-        dest="videos_cmd", required=True
+    client.add_argument(
+        "--output", type=Path, help="where to save the video (default ./<video id>.mp4)"
     )
-    watch = vids.add_parser("watch", parents=[client], help="progress bar until the job ends")
-    watch.add_argument("video_id")
+    vids = sub.add_parser("videos", help="create and watch jobs").add_subparsers(
+        dest="videos_cmd", required=True, metavar="COMMAND"
+    )
+    watch = vids.add_parser(
+        "watch", parents=[client], help="show progress until the job ends, then download it"
+    )
+    watch.add_argument("video_id", help="the id `videos create` printed")
     watch.set_defaults(handler=cmd_videos_watch)
-    vcreate = vids.add_parser("create", parents=[client], help="start a job")
-    vcreate.add_argument("--prompt", required=True)
-    vcreate.add_argument("--model")
-    vcreate.add_argument("--seconds")
-    vcreate.add_argument("--size")
+    vcreate = vids.add_parser("create", parents=[client], help="start a job; prints its id")
+    vcreate.add_argument("--prompt", required=True, help="what the video shows")
+    vcreate.add_argument("--model", help="provider/model or an alias (default: the config's)")
+    vcreate.add_argument("--seconds", help="duration, e.g. 4")
+    vcreate.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1280x720")
     vcreate.add_argument("--wait", action="store_true", help="watch it, then download it")
     vcreate.set_defaults(handler=cmd_videos_create)
 
-    db = sub.add_parser("db", help="store maintenance").add_subparsers(dest="db_cmd", required=True)
+    db = sub.add_parser("db", help="store maintenance").add_subparsers(
+        dest="db_cmd", required=True, metavar="COMMAND"
+    )
     upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    completion = sub.add_parser(
+        "completion",
+        help='shell completion code: eval "$(videogate completion bash)"',
+        description="Print the code that gives SHELL tab completion for videogate. "
+        'bash: eval "$(videogate completion bash)" in ~/.bashrc; zsh: the same in ~/.zshrc '
+        "(after compinit); fish: videogate completion fish | source, or save it as "
+        "~/.config/fish/completions/videogate.fish.",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    completion.set_defaults(handler=cmd_completion, config=None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (`videogate completion`)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # answers and exits
+    args = parser.parse_args(argv)
     try:
         settings = _settings(args)
     except (ConfigError, ValueError) as exc:

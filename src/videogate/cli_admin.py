@@ -12,11 +12,13 @@ import getpass
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
-from .governance.registry import Registry
-from .store.db import make_engine, migrate
+
+if TYPE_CHECKING:  # imported when a command runs: the store would cost every `--help`,
+    # `--version` and completion (each tab press) about 0.6 s
+    from .governance.registry import Registry
 
 
 def _actor() -> str:
@@ -27,6 +29,9 @@ def _actor() -> str:
 
 
 async def with_registry(settings: Settings, fn: Callable[[Registry], Awaitable[int]]) -> int:
+    from .governance.registry import Registry
+    from .store.db import make_engine, migrate
+
     engine = make_engine(settings.effective_database_url)
     try:
         await migrate(engine)
@@ -243,62 +248,87 @@ async def usage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_limit_flags(p: argparse.ArgumentParser, models: bool = True) -> None:
-    p.add_argument("--budget-usd", dest="budget_usd", type=float)
+    p.add_argument("--budget-usd", dest="budget_usd", type=float, help="spending cap in USD")
     p.add_argument(
-        "--budget-period", dest="budget_period", choices=["daily", "weekly", "monthly", "never"]
+        "--budget-period",
+        dest="budget_period",
+        choices=["daily", "weekly", "monthly", "never"],
+        help="when the budget resets (default never)",
     )
     p.add_argument("--rpm", type=int, help="requests per minute")
-    p.add_argument("--max-active-jobs", dest="max_active_jobs", type=int)
-    p.add_argument("--video-seconds-per-day", dest="video_seconds_per_day", type=float)
+    p.add_argument(
+        "--max-active-jobs", dest="max_active_jobs", type=int, help="jobs running at once"
+    )
+    p.add_argument(
+        "--video-seconds-per-day",
+        dest="video_seconds_per_day",
+        type=float,
+        help="seconds of video generated per day",
+    )
     if models:
         p.add_argument("--models", nargs="+", help="allowed provider/model patterns")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     keys = sub.add_parser("keys", help="virtual keys").add_subparsers(
-        dest="keys_cmd", required=True
+        dest="keys_cmd", required=True, metavar="COMMAND"
     )
     create = keys.add_parser("create", parents=[common], help="create a key; prints it last")
-    create.add_argument("name")
-    create.add_argument("--description")
+    create.add_argument("name", help="a name unique among the keys")
+    create.add_argument("--description", help="free text shown in listings")
     create.add_argument("--team", help="team name or id")
     create.add_argument("--providers", nargs="+", help="allowed providers")
     create.add_argument(
         "--provider-keys", dest="provider_keys", nargs="+", help="upstream key names it may use"
     )
-    create.add_argument("--expires-in", dest="expires_in", type=float, help="seconds")
+    create.add_argument(
+        "--expires-in", dest="expires_in", type=float, help="seconds until the key expires"
+    )
     add_limit_flags(create)
     create.set_defaults(handler=keys_create)
     keys.add_parser("list", parents=[common], help="list keys (never secrets)").set_defaults(
         handler=keys_list
     )
     revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by id or name")
-    revoke.add_argument("key")
+    revoke.add_argument("key", help="the key's id or name")
     revoke.set_defaults(handler=keys_revoke)
     rotate = keys.add_parser("rotate", parents=[common], help="new secret; prints it last")
-    rotate.add_argument("key")
-    rotate.add_argument("--grace", type=float, help="seconds the old secret keeps working")
+    rotate.add_argument("key", help="the key's id or name")
+    rotate.add_argument(
+        "--grace",
+        type=float,
+        help="seconds the old secret keeps working (default governance.rotation_grace_seconds)",
+    )
     rotate.set_defaults(handler=keys_rotate)
     for name, flag in (("block", True), ("unblock", False)):
         p = keys.add_parser(name, parents=[common], help=f"{name} a key")
-        p.add_argument("key")
+        p.add_argument("key", help="the key's id or name")
         p.set_defaults(handler=keys_block, block=flag)
 
     for kind, plural in (("team", "teams"), ("customer", "customers")):
         make, listing = entity_commands(kind)
-        group = sub.add_parser(plural, help=f"{plural}").add_subparsers(
-            dest=f"{plural}_cmd", required=True
+        group = sub.add_parser(plural, help=f"{plural} and their limits").add_subparsers(
+            dest=f"{plural}_cmd", required=True, metavar="COMMAND"
         )
         c = group.add_parser("create", parents=[common], help=f"create a {kind}")
-        c.add_argument("name")
+        c.add_argument("name", help=f"a name unique among the {plural}")
         add_limit_flags(c, models=kind == "team")
         if kind == "team":
             c.add_argument("--customer", help="customer name or id")
         c.set_defaults(handler=make)
-        group.add_parser("list", parents=[common]).set_defaults(handler=listing)
+        group.add_parser("list", parents=[common], help=f"list {plural}").set_defaults(
+            handler=listing
+        )
 
     use = sub.add_parser("usage", parents=[common], help="usage rows and totals")
-    for name in ("key", "team", "customer", "provider", "model", "status"):
-        use.add_argument(f"--{name}")
-    use.add_argument("--since-hours", dest="since_hours", type=float)
+    for name, what in (
+        ("key", "a virtual key's id or name"),
+        ("team", "a team's id or name"),
+        ("customer", "a customer's id or name"),
+        ("provider", "a provider id"),
+        ("model", "a model, without its provider/ prefix"),
+        ("status", "a job status, e.g. completed"),
+    ):
+        use.add_argument(f"--{name}", help=f"only rows of {what}")
+    use.add_argument("--since-hours", dest="since_hours", type=float, help="only the last N hours")
     use.set_defaults(handler=usage)

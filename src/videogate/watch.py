@@ -1,7 +1,9 @@
 """`videogate videos create --wait` and `videogate videos watch`: progress for people.
 
-Talks to a running gateway over HTTP like any client would, draws a progress bar on the
-terminal until the job ends, then downloads the video and says where it went.
+Talks to a running gateway over HTTP like any client would, shows the job's progress until it
+ends, then downloads the video and says where it went. On a terminal the progress is a bar
+redrawn in place; into a pipe or a file it is one plain line per change, since `\r` frames
+would pile up there as noise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ TERMINAL = ("completed", "failed")
 
 
 def bar(video: dict[str, Any], started: float) -> str:
+    """One frame of the terminal's bar, drawn over the previous one (hence the `\r`)."""
     progress = int(video.get("progress") or 0)
     filled = BAR_WIDTH * progress // 100
     elapsed = int(time.monotonic() - started)
@@ -26,6 +29,35 @@ def bar(video: dict[str, Any], started: float) -> str:
         f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {progress:3d}% "
         f"{video.get('status', '?'):<11} {elapsed}s "
     )
+
+
+class Progress:
+    """A job's progress on `out`: the bar on a terminal, else a line whenever it changes."""
+
+    def __init__(self, out: TextIO, started: float | None = None) -> None:
+        self.out = out
+        self.started = time.monotonic() if started is None else started
+        isatty = getattr(out, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self._last: tuple[str, int] | None = None
+
+    def update(self, video: dict[str, Any]) -> None:
+        if self.tty:
+            self.out.write(bar(video, self.started))
+            self.out.flush()
+            return
+        state = (str(video.get("status", "?")), int(video.get("progress") or 0))
+        if state != self._last:  # a poll that changed nothing adds no line to a log
+            self._last = state
+            elapsed = int(time.monotonic() - self.started)
+            print(f"{video.get('id', '?')}: {state[0]} {state[1]}% ({elapsed}s)", file=self.out)
+            self.out.flush()
+
+    def end(self) -> None:
+        """Leave the bar's line, so what follows starts on a fresh one."""
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
 
 
 class GatewayClient:
@@ -44,16 +76,15 @@ class GatewayClient:
             return body, dict(r.headers)
 
     async def watch(self, video_id: str, output: Path | None, out: TextIO = sys.stderr) -> int:
-        started = time.monotonic()
+        progress = Progress(out)
         async with aiohttp.ClientSession() as session:
             while True:
                 video, headers = await self.call(session, "GET", f"/v1/videos/{video_id}")
-                out.write(bar(video, started))
-                out.flush()
+                progress.update(video)
                 if video["status"] in TERMINAL:
                     break
                 await asyncio.sleep(int(headers.get("openai-poll-after-ms", "1000")) / 1000)
-            out.write("\n")
+            progress.end()
             if video["status"] == "failed":
                 err = video.get("error") or {}
                 print(f"failed: {err.get('code')}: {err.get('message')}", file=out)
