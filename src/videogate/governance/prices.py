@@ -116,6 +116,21 @@ BUILT_IN: dict[str, Price] = {
     "runway/veo3*": Price(0.40),
     "luma/ray-2": Price(0.14),
     "luma/ray-flash-2": Price(0.05),
+    # Alibaba's list prices with audio (via lumenfall.ai / docs.empiriolabs.ai); wan2.7's
+    # 1080p tier is inferred from 2.6's.
+    "dashscope/wan2.6-*flash*": Price(0.05, {"1080p": 0.075}),
+    "dashscope/wan2.6-*": Price(0.10, {"1080p": 0.15}),
+    "dashscope/wan2.7-*": Price(0.10, {"1080p": 0.15}),
+    # Vidu credits at an inferred $0.05 per credit (doc-en.302.ai's table).
+    "vidu/viduq2-turbo": Price(0.05, {"1080p": 0.10}),
+    "vidu/viduq2-pro": Price(0.10, {"1080p": 0.20}),
+    "vidu/viduq1*": Price(0.08),
+    "vidu/vidu2.0": Price(0.05, {"1080p": 0.125}),
+    # MiniMax H3: $0.08/s at 768P, $0.13/s at 2K (tier_of files 2K under "4k").
+    "minimax_h3/MiniMax-H3*": Price(0.08, {"4k": 0.13}),
+    # Bedrock list prices (not re-verified this session): Nova Reel 720p, Luma Ray 2.
+    "bedrock/amazon.nova-reel*": Price(0.08),
+    "bedrock/luma.ray-v2*": Price(1.50, {"540p": 0.75}),
     "*": Price(0.50),  # unknown models are priced high rather than free
 }
 

@@ -26,6 +26,10 @@ KNOWN_TYPES: tuple[str, ...] = (
     "minimax",
     "kling",
     "seedance",
+    "dashscope",
+    "vidu",
+    "minimax_h3",
+    "bedrock",
 )
 
 
