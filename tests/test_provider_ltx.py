@@ -4,6 +4,7 @@ at the adapter level."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from videogate.config import ProviderConfig
+from videogate.config import ProviderConfig, UpstreamKey
 from videogate.errors import GatewayError
-from videogate.providers.base import CreateParams, InputReference, Operation
+from videogate.providers.base import CallContext, CreateParams, InputReference, Operation
 from videogate.providers.ltx import LtxProvider
 from videogate.providers.specs import check_spec
 
@@ -326,3 +327,30 @@ def test_unknown_job_ids_are_404s(adapter: LtxProvider) -> None:
     with pytest.raises(GatewayError) as caught:
         adapter._load("../etc/passwd")
     assert caught.value.status == 404
+
+
+async def test_running_job_has_no_content_and_its_deletion_waits(
+    mock: LtxMock, tmp_path: Path
+) -> None:
+    mock.render_seconds = 1.0
+    options = {"state_dir": str(tmp_path / "s"), **FAST}
+    provider = LtxProvider("ltx", ProviderConfig(type="ltx", base_url=mock.origin, options=options))
+    key = UpstreamKey(name="main", value=KEY)
+    try:
+        prepared = provider.prepare(CreateParams(model="ltx-2-fast", prompt="x"))
+        job = await provider.create(prepared, key, CallContext())
+        assert job.status == "in_progress"
+        with pytest.raises(GatewayError) as caught:
+            await provider.content(job.id, "video", key, CallContext())
+        assert caught.value.code == "video_not_ready"
+        pending = await provider.delete(job.id, key, CallContext())
+        assert (pending.deleted, pending.pending) == (False, True)
+        for _ in range(60):
+            if (await provider.retrieve(job.id, key, CallContext())).status == "completed":
+                break
+            await asyncio.sleep(0.05)
+        assert (await provider.delete(job.id, key, CallContext())).deleted is True
+        assert list((tmp_path / "s").iterdir()) == []
+        assert (await provider.delete(job.id, key, CallContext())).detail == "already gone"
+    finally:
+        await provider.aclose()
