@@ -179,14 +179,19 @@ def test_gateway_shutdown_mid_call_fails_the_job(
 
 
 def test_crash_mid_call_fails_the_job_once_its_heartbeat_stops(
-    spawn_gateway: Callable[..., GatewayProcess], mock: LtxMock, state: Path, tmp_path: Path
+    spawn_gateway: Callable[..., GatewayProcess],
+    make_gateway: Callable[..., GatewayHandle],
+    mock: LtxMock,
+    state: Path,
+    tmp_path: Path,
 ) -> None:
     mock.render_seconds = 30.0
     proc = spawn_gateway(providers={"ltx": ltx(mock, state)})
     key = (tmp_path / "spawned" / "default-key").read_text().strip()
-    auth = {"Authorization": f"Bearer {key}"}
     made = httpx.post(
-        proc.url + "/v1/videos", json={"model": "ltx/ltx-2-fast", "prompt": "x"}, headers=auth
+        proc.url + "/v1/videos",
+        json={"model": "ltx/ltx-2-fast", "prompt": "x"},
+        headers={"Authorization": f"Bearer {key}"},
     )
     assert made.status_code == 200, made.text
     video_id = made.json()["id"]
@@ -195,15 +200,11 @@ def test_crash_mid_call_fails_the_job_once_its_heartbeat_stops(
     wait_for(lambda: json.loads(job_file.read_text())["heartbeat"] > beat, 5)  # kept alive
     proc.kill9()
     assert json.loads(job_file.read_text())["status"] == "in_progress"  # nobody said otherwise
-    proc.start()
-
-    def ended() -> dict[str, Any] | None:
-        body = httpx.get(f"{proc.url}/v1/videos/{video_id}", headers=auth).json()
-        return body if body["status"] in ("completed", "failed") else None
-
-    done = wait_for(ended, 15)
-    assert done["status"] == "failed" and done["error"]["code"] == "internal_error"
-    assert "stopped" in done["error"]["message"]
+    # The gateway comes back (same store, same state directory) and polls the job again.
+    again = make_gateway(providers={"ltx": ltx(mock, state)})
+    done = until_ended(again.client(key=key), video_id)
+    assert (done.status, done.error.code) == ("failed", "internal_error")
+    assert "stopped" in done.error.message
 
 
 @pytest.mark.parametrize(

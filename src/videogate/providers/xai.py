@@ -138,16 +138,6 @@ class XaiProvider(HttpProvider):
     default_base_url = DEFAULT_BASE_URL
     models = MODELS
 
-    def error_message(
-        self, status: int, body: Any
-    ) -> tuple[str, str | None, str | None, str | None]:
-        """xAI answers `{"code": "<gRPC status text>", "error": "<message>"}`; the code is a
-        sentence ("Client specified an invalid argument"), not a code, so it is dropped."""
-        message, code, etype, param = super().error_message(status, body)
-        if isinstance(body, Mapping) and isinstance(body.get("error"), str):
-            code = None
-        return message, code, etype, param
-
     # -- request building -----------------------------------------------------------------
     def prepare(self, params: CreateParams) -> Prepared:
         """The endpoint and JSON body for a create, edit or extension; every 400 that needs
