@@ -83,8 +83,9 @@ RESOLUTIONS: dict[str, str] = {
 }
 RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21")
 MODELS: dict[str, ModelSpec] = {
-    # OpenRouter's request schema: what any model may be asked; the model itself decides.
-    "*": ModelSpec(
+    # OpenRouter's request schema: what any vendor/model slug may be asked; the model
+    # itself decides the rest (and refuses with a 400 the gateway relays).
+    "*/*": ModelSpec(
         min_seconds=1,
         resolutions=tuple(RESOLUTIONS),
         aspect_ratios=RATIOS,
