@@ -131,6 +131,18 @@ BUILT_IN: dict[str, Price] = {
     # Bedrock list prices (not re-verified this session): Nova Reel 720p, Luma Ray 2.
     "bedrock/amazon.nova-reel*": Price(0.08),
     "bedrock/luma.ray-v2*": Price(1.50, {"540p": 0.75}),
+    # xAI: $0.05/s (docs.x.ai via TanStack/ai#705), 720p from ComfyUI's nodes_grok.py badge.
+    "xai/grok-imagine-video": Price(0.05, {"720p": 0.07}),
+    "xai/grok-imagine-video-1.5*": Price(0.08, {"720p": 0.14}),
+    # OpenRouter (Agent-Field/agentfield#464); it also reports each job's cost.
+    "openrouter/google/veo-3.1*": Price(0.40, {"1080p": 0.50}),
+    "openrouter/openai/sora-2-pro": Price(0.30),
+    "openrouter/alibaba/wan-2.6": Price(0.04),
+    # LTX (ComfyUI nodes_ltxv.py badges: 1080p / 1440p / 2160p; 1440p bills at "4k" here).
+    "ltx/ltx-2-fast": Price(0.04, {"4k": 0.16}),
+    "ltx/ltx-2-pro": Price(0.06, {"4k": 0.24}),
+    "ltx/ltx-2-3-fast": Price(0.06),
+    "ltx/ltx-2-3-pro": Price(0.08),
     "*": Price(0.50),  # unknown models are priced high rather than free
 }
 

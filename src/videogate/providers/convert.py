@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,3 +61,14 @@ def int_or_none(value: Any) -> int | None:
         if whole is not None:
             return -whole if text.startswith("-") else whole
     return None
+
+
+def reported_number(body: Any, *path: str, scale: float = 1.0) -> float | None:
+    """A non-negative number at `path` inside nested objects (e.g. a job's
+    `usage.cost`), times `scale`; None when it is missing or not a number."""
+    node = body
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if isinstance(node, bool) or not isinstance(node, int | float) or node < 0:
+        return None
+    return float(node) * scale

@@ -38,6 +38,7 @@ from .base import (
     Prepared,
     UpstreamVideo,
 )
+from .convert import reported_number
 from .failures import not_ready
 from .http import HttpProvider
 from .media import display_url, image_url_input
@@ -289,6 +290,7 @@ class OpenRouterProvider(HttpProvider):
             model=job.get("model") if isinstance(job.get("model"), str) else None,
             error=error,
             raw=job,
+            cost_usd=reported_number(job, "usage", "cost"),  # what OpenRouter billed
         )
 
     # -- the interface --------------------------------------------------------------------

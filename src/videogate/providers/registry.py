@@ -30,6 +30,9 @@ KNOWN_TYPES: tuple[str, ...] = (
     "vidu",
     "minimax_h3",
     "bedrock",
+    "xai",
+    "openrouter",
+    "ltx",
 )
 
 

@@ -36,6 +36,7 @@ from .base import (
     SourceVideo,
     UpstreamVideo,
 )
+from .convert import reported_number
 from .failures import not_ready
 from .http import HttpProvider
 from .media import display_url, image_url_input
@@ -355,6 +356,8 @@ class XaiProvider(HttpProvider):
             seconds=f"{duration:g}" if isinstance(duration, int | float) else None,
             error=error,
             raw=job,
+            # xAI bills in ticks of 1e-10 dollars (usage.cost_in_usd_ticks)
+            cost_usd=reported_number(job, "usage", "cost_in_usd_ticks", scale=1e-10),
         )
 
     @staticmethod
