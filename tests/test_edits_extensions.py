@@ -4,6 +4,7 @@ and the simulated provider really re-renders (edit) or stitches (extend) the sou
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from videogate.providers.simulated_render import encode_mp4_bytes, render_frames
 from .conftest import FAST_SIMULATED, GatewayHandle, assert_envelope
 
 SMALL = {"model": "simulated/test-pattern", "seconds": "2", "size": "160x120"}
+SIZE_FORM = {"seconds": "1", "size": "320x240"}
 
 
 def _duration(data: bytes) -> float:
@@ -263,3 +265,51 @@ def test_edit_on_another_provider_gets_the_bytes(
     done = client.videos.poll(moved.id)
     assert done.status == "completed", done.error
     assert abs(_duration(client.videos.download_content(done.id).read()) - 2.0) < 0.2
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _last_frame(data: bytes) -> Image.Image:
+    with av.open(io.BytesIO(data)) as container:
+        frames = [f.to_image() for f in container.decode(video=0)]
+    return frames[-1]
+
+
+def test_reference_images_and_last_frame_reach_the_render(gateway: GatewayHandle) -> None:
+    """As multipart (`reference_images[]` files, a `last_frame` file) and as JSON data URLs."""
+    client = gateway.client()
+    red = base64.b64encode(_png((220, 20, 20))).decode()
+    with gateway.http() as http:
+        made = http.post(
+            "/v1/videos",
+            data={"prompt": "guided", **SIZE_FORM},
+            files=[
+                ("reference_images[]", ("r.png", _png((220, 20, 20)), "image/png")),
+                ("last_frame", ("l.png", _png((20, 20, 220)), "image/png")),
+            ],
+        )
+        assert made.status_code == 200, made.text
+        too_many = http.post(
+            "/v1/videos",
+            json={"prompt": "x", "reference_images": [f"data:image/png;base64,{red}"] * 5},
+        )
+        assert_envelope(too_many, 400, "too_many_reference_images")
+        as_json = http.post(
+            "/v1/videos",
+            json={"prompt": "x", "reference_images": [{"image_url": "data:image/png;base64,!"}]},
+        )
+        assert_envelope(as_json, 400, "invalid_input_reference")
+    done = client.videos.poll(made.json()["id"])
+    assert done.status == "completed", done.error
+    video = client.videos.download_content(done.id).read()
+    first = _frame(video).convert("RGB")
+    w, h = first.size
+    side = min(w, h) // 5
+    r, g, b = first.getpixel((w - 4 - side // 2, 4 + side // 2))  # type: ignore[misc]
+    assert r > 150 and g < 90 and b < 90  # the reference image, drawn in
+    r, g, b = _last_frame(video).convert("RGB").getpixel((w // 2, h // 2))  # type: ignore[misc]
+    assert b > 150 and r < 90  # the clip ends on the last frame given

@@ -207,6 +207,8 @@ def _items(body: dict[str, Any], name: str, suffix: str = "") -> list[Any]:
     the form's `name[]` / `name[0]` parts; with `suffix` (e.g. `[id]`) only the form's
     `name[]<suffix>` parts."""
     found: list[Any] = []
+    if not any(key.startswith(name) for key in body):  # the usual create names none
+        return found
     value = None if suffix else body.get(name)
     if value not in (None, ""):
         if isinstance(value, str) and value.lstrip().startswith("["):

@@ -30,9 +30,15 @@ class ResolvedSource:
     portable: SourceVideo | None = None
 
     def for_provider(self, provider_id: str | None) -> SourceVideo:
-        if provider_id is not None and provider_id == self.provider:
+        """The form `provider_id` gets: its own job id for the source's provider, the bytes
+        for another (without them, no id it could not read: the adapter refuses the
+        request as missing its source). Unknown provider: the bytes if loaded, else the
+        source's own form (an edit goes to the source's provider by default)."""
+        if provider_id == self.provider or (provider_id is None and self.portable is None):
             return self.native
-        return self.portable or self.native
+        if self.portable is not None:
+            return self.portable
+        return replace(self.native, upstream_id=None)
 
 
 def _digest(data: bytes | None) -> str | None:

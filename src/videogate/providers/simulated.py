@@ -26,6 +26,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -103,7 +104,7 @@ def _size_for(resolution: str | None, aspect: str | None, default: str) -> str:
     return f"{_even(short)}x{_even(short * ah / aw)}"
 
 
-def _image_bytes(ref: InputReference | None) -> bytes | None:
+def _image_bytes(ref: InputReference | None, param: str) -> bytes | None:
     """The bytes of an image the render can draw (an upload or a data: URL); an http URL
     cannot be fetched offline and is only recorded."""
     if ref is None:
@@ -111,8 +112,38 @@ def _image_bytes(ref: InputReference | None) -> bytes | None:
     if ref.data is not None:
         return ref.data
     if ref.image_url and ref.image_url.startswith("data:"):
-        return decode_data_url(ref.image_url)[0]
+        return decode_data_url(ref.image_url, param)[0]
     return None
+
+
+@dataclass
+class Images:
+    """The pictures a job draws, checked at `prepare` (the simulated "request body"):
+    labelled insets (characters, reference images) and whole first/last frames."""
+
+    insets: list[tuple[str, bytes]] = field(default_factory=list)
+    frames: dict[str, bytes] = field(default_factory=dict)
+
+
+def _images(params: CreateParams) -> Images:
+    found = Images()
+    labelled = [("characters", c.name, c.image) for c in params.characters]
+    labelled += [
+        ("reference_images", f"reference {i + 1}", ref)
+        for i, ref in enumerate(params.reference_images)
+    ]
+    for param, label, ref in labelled:
+        data = _image_bytes(ref, param)
+        if data is not None:
+            found.insets.append((label, _checked(data, label, param)))
+    for name, param, ref in (
+        ("first_frame", "input_reference", params.input_reference),
+        ("last_frame", "last_frame", params.last_frame),
+    ):
+        data = _image_bytes(ref, param)
+        if data is not None:
+            found.frames[name] = _checked(data, name, param)
+    return found
 
 
 class SimulatedProvider(Provider):
@@ -190,7 +221,7 @@ class SimulatedProvider(Provider):
             shown["video"] = (
                 params.source.upstream_id or f"<{len(params.source.data or b'')} bytes>"
             )
-        return Prepared(params, shown=shown, size=size, seconds=seconds)
+        return Prepared(params, _images(params), shown=shown, size=size, seconds=seconds)
 
     def _size(self, params: CreateParams) -> str:
         shaped = params.resolution is not None or params.aspect_ratio is not None
@@ -403,6 +434,7 @@ class SimulatedProvider(Provider):
         params: CreateParams,
         remixed_from: str | None = None,
         prepared: Prepared | None = None,
+        images: Images | None = None,
     ) -> dict[str, Any]:
         job: dict[str, Any] = {
             "id": f"video_{uuid.uuid4().hex}",
@@ -427,53 +459,43 @@ class SimulatedProvider(Provider):
         }
         if params.operation is Operation.EXTEND:
             job["segment_seconds"] = params.seconds
-        self._write_inputs(job, params)
+        self._write_inputs(job, params, images or _images(params))
         self._save(job)
         if not job["failure"]:
             self._ensure_render(job)
         return job
 
-    def _write_inputs(self, job: dict[str, Any], params: CreateParams) -> None:
+    def _write_inputs(self, job: dict[str, Any], params: CreateParams, images: Images) -> None:
         """Copy what the render will read under `inputs/<id>/`, recording it in the job."""
-        inputs = self._inputs(job["id"])
-        pictures: list[tuple[str, str, bytes | None]] = [
-            (f"character_{i}.png", c.name, _image_bytes(c.image))
-            for i, c in enumerate(params.characters)
-        ]
-        pictures += [
-            (f"reference_{i}.img", f"reference {i + 1}", _image_bytes(r))
-            for i, r in enumerate(params.reference_images)
-        ]
-        frames = [
-            ("first_frame", _image_bytes(params.input_reference)),
-            ("last_frame", _image_bytes(params.last_frame)),
-        ]
         source = params.source
-        if not (any(p[2] for p in pictures) or any(f[1] for f in frames) or source):
+        if not (images.insets or images.frames or source):
             return
+        inputs = self._inputs(job["id"])
         inputs.mkdir(parents=True, exist_ok=True)
         job["insets"] = []
-        for file, label, data in pictures:
-            if data is not None:
-                _check_image(data, label)
-                (inputs / file).write_bytes(data)
-                job["insets"].append({"file": file, "label": label})
-        for name, data in frames:
-            if data is not None:
-                _check_image(data, name)
-                (inputs / name).write_bytes(data)
-                job[name] = name
+        for i, (label, data) in enumerate(images.insets):
+            (inputs / f"inset_{i}").write_bytes(data)
+            job["insets"].append({"file": f"inset_{i}", "label": label})
+        for name, data in images.frames.items():
+            (inputs / name).write_bytes(data)
+            job[name] = name
         if source is not None:
             if source.data is not None:
                 (inputs / "source.mp4").write_bytes(source.data)
             else:
                 assert source.upstream_id is not None
-                shutil.copyfile(self._path(source.upstream_id, "mp4"), inputs / "source.mp4")
+                try:
+                    shutil.copyfile(self._path(source.upstream_id, "mp4"), inputs / "source.mp4")
+                except FileNotFoundError:  # deleted since it was checked
+                    shutil.rmtree(inputs, ignore_errors=True)
+                    raise UpstreamError(
+                        404, f"Video {source.upstream_id!r} not found.", code="video_not_found"
+                    ) from None
             job["source"] = source.video_id or source.upstream_id
 
     # -- the interface --------------------------------------------------------------------
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        job = self._new_job(prepared.params, prepared=prepared)
+        job = self._new_job(prepared.params, prepared=prepared, images=prepared.body)
         ctx.record(request=prepared.shown, response=job)
         return self._view(job)
 
@@ -543,12 +565,13 @@ class SimulatedProvider(Provider):
         self._renders.clear()
 
 
-def _check_image(data: bytes, what: str) -> None:
-    """A 400 now for an image the render could not open later."""
+def _checked(data: bytes, what: str, param: str) -> bytes:
+    """`data`, once Pillow can read it: a 400 now rather than a failed render later."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
     except Exception:  # Pillow raises many kinds for bad bytes
         raise bad_request(
-            "invalid_image", f"The image for {what} could not be read.", "reference_images"
+            "invalid_image", f"The image for {what} could not be read.", param
         ) from None
+    return data
