@@ -313,3 +313,32 @@ def test_reference_images_and_last_frame_reach_the_render(gateway: GatewayHandle
     assert r > 150 and g < 90 and b < 90  # the reference image, drawn in
     r, g, b = _last_frame(video).convert("RGB").getpixel((w // 2, h // 2))  # type: ignore[misc]
     assert b > 150 and r < 90  # the clip ends on the last frame given
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "found"),
+    [
+        ("POST", "/v1/videos/edits", ("edit_video", {})),
+        ("POST", "/openai/openai/videos/extensions", ("extend_video", {})),
+        ("POST", "/videos/characters", ("create_character", {})),
+        (
+            "GET",
+            "/openai/v1/videos/characters/char_1",
+            ("get_character", {"character_id": "char_1"}),
+        ),
+        ("GET", "/v1/videos/characters/char_1/more", None),
+        ("GET", "/v1/videos/edits/x", None),
+        ("POST", "/v1/videos/x:y", None),  # still Starlette's 405
+        ("GET", "/v1/videos/x:y/content", ("video_content", {"video_id": "x:y"})),
+    ],
+)
+def test_the_direct_route_table_finds_the_new_routes(
+    method: str, path: str, found: tuple[str, dict[str, str]] | None
+) -> None:
+    from videogate.api.app import GatewayApp
+
+    hit = GatewayApp.video_table.match(method, path)
+    if found is None:
+        assert hit is None
+    else:
+        assert hit is not None and (hit[0].__name__, hit[1]) == found
