@@ -28,6 +28,9 @@ class ResolvedSource:
     provider: str | None  # the source video's provider; None for an upload
     native: SourceVideo
     portable: SourceVideo | None = None
+    # The upstream key that made the source: a provider's own id is only valid on its
+    # account, so a native edit must be sent with this key (see `starting.start`).
+    key_name: str | None = None
 
     def for_provider(self, provider_id: str | None) -> SourceVideo:
         """The form `provider_id` gets: its own job id for the source's provider, the bytes

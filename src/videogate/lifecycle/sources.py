@@ -100,7 +100,7 @@ class Inputs:
             await self._probe(portable)
             native.seconds = native.seconds if native.seconds is not None else portable.seconds
             native.size = native.size or portable.size
-        request.source = ResolvedSource(video.provider, native, portable)
+        request.source = ResolvedSource(video.provider, native, portable, video.provider_key)
 
     def _targets(self, request: CreateRequest) -> list[Provider]:
         """The providers the request will be planned on, each checked for the operation;
