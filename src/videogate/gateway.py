@@ -22,6 +22,7 @@ from .governance.prices import PriceTable
 from .governance.registry import Registry
 from .governance.sync import GovernanceSync
 from .lifecycle.catalogue import Catalogue
+from .lifecycle.characters import Characters
 from .lifecycle.create import CreateVideo
 from .lifecycle.delete import DeleteVideo
 from .lifecycle.mirror import Mirror
@@ -32,10 +33,12 @@ from .lifecycle.progress import JobProgress
 from .lifecycle.reading import Reader
 from .lifecycle.remix import RemixVideo
 from .lifecycle.routing import Routing
+from .lifecycle.sources import Inputs
 from .lifecycle.webhooks import WebhookDelivery
 from .providers.base import Provider
 from .providers.registry import build_providers
 from .store.backend import backend_for
+from .store.characters import CharacterStore
 from .store.db import check_url, make_engine, migrate
 from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
@@ -75,6 +78,8 @@ class Gateway:
     mirror: Mirror
     webhook_delivery: WebhookDelivery
     catalogue: Catalogue
+    characters: Characters
+    inputs: Inputs
     gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
 
@@ -108,6 +113,7 @@ class Gateway:
         progress = JobProgress(videos, routing, gov, policy, mirror=settings.assets.mirror)
         reader = Reader(videos, routing, progress, policy, assets)
         deletions = Deletions(outbox, routing, assets, policy)
+        characters = Characters(CharacterStore(engine), assets)
         gw = cls(
             settings=settings,
             providers=providers,
@@ -148,6 +154,8 @@ class Gateway:
             webhook_delivery=WebhookDelivery(
                 webhooks, settings.webhooks, Sealer(settings.sealing_key())
             ),
+            characters=characters,
+            inputs=Inputs(reader, routing, assets, characters, settings.limits.max_upload_bytes),
         )
         gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
         gw.gov_sync = GovernanceSync(

@@ -22,9 +22,9 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
 from ..lifecycle.call import Call
-from . import admin, cache_admin, genai, governance, models, videos
+from . import admin, cache_admin, edits, genai, governance, models, videos
 from .context import endpoint, error_for, principal
-from .dispatch import ID, Handler, VideoRoutes
+from .dispatch import CHARACTER_ID, ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
 from .openapi import openapi_document
 
@@ -38,7 +38,12 @@ HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}
 
 # (method, path under <prefix>/videos) → handler; served by `dispatch.VideoRoutes` and, for
 # what it passes on (HEAD, wrong methods), by the same routes registered with Starlette.
+# Fixed shapes come first, as the direct table tries them first (a video id has a ':').
 VIDEO_ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "edits"): edits.edit_video,
+    ("POST", "extensions"): edits.extend_video,
+    ("POST", "characters"): edits.create_character,
+    ("GET", f"characters/{CHARACTER_ID}"): edits.get_character,
     ("POST", ""): videos.create_video,
     ("GET", ""): videos.list_videos,
     ("GET", ID): videos.retrieve_video,

@@ -19,12 +19,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 OnError = Callable[[Request, Exception], Awaitable[Response]]
 Hit = tuple[Handler, dict[str, str]]
 
-ID = "{video_id}"  # the one path parameter, named as in Starlette's routes
+ID = "{video_id}"  # the path parameters, named as in Starlette's routes
+CHARACTER_ID = "{character_id}"
 
 
 class VideoRoutes:
-    """`(method, shape)` → handler, where shape is "", "{video_id}" or "{video_id}/<action>"
-    under each of `prefixes` + "/videos"."""
+    """`(method, shape)` → handler, where shape is "", "{video_id}", "{video_id}/<action>",
+    a fixed word ("edits") or "<word>/{param}" ("characters/{character_id}") under each of
+    `prefixes` + "/videos". Fixed words are tried before ids (a video id holds a ':')."""
 
     def __init__(
         self,
@@ -36,6 +38,13 @@ class VideoRoutes:
         self.roots = sorted((p + "/videos" for p in prefixes), key=len, reverse=True)
         self.routes = routes
         self.on_error = on_error
+        self.fixed = {k: h for k, h in routes.items() if k[1] and "{" not in k[1]}
+        # (method, word) -> (handler, parameter name) for "<word>/{param}" shapes
+        self.nested: dict[tuple[str, str], tuple[Handler, str]] = {}
+        for (method, shape), handler in routes.items():
+            word, slash, param = shape.partition("/")
+            if slash and "{" not in word and param.startswith("{") and param.endswith("}"):
+                self.nested[(method, word)] = (handler, param[1:-1])
 
     def match(self, method: str, path: str) -> Hit | None:
         for root in self.roots:
@@ -49,13 +58,16 @@ class VideoRoutes:
             return None if handler is None else (handler, {})
         if rest[0] != "/":
             return None
+        fixed = self.fixed.get((method, rest[1:]))
+        if fixed is not None:
+            return fixed, {}
         video_id, slash, action = rest[1:].partition("/")
         if not video_id:
             return None
-        if not slash:  # a fixed name under /videos (e.g. "quote") before an id
-            fixed = self.routes.get((method, video_id))
-            if fixed is not None:
-                return fixed, {}
+        if slash and action and "/" not in action:
+            nested = self.nested.get((method, video_id))
+            if nested is not None:
+                return nested[0], {nested[1]: action}
         handler = self.routes.get((method, f"{ID}/{action}" if slash else ID))
         return None if handler is None else (handler, {"video_id": video_id})
 

@@ -2,6 +2,8 @@
 
 Create bodies arrive as multipart (the openai SDK), urlencoded forms or JSON; all three
 become one `CreateRequest`. Every rejection is a 4xx `GatewayError` naming the parameter.
+Nested values arrive in multipart as the SDK's bracket form (`video[id]`,
+`characters[][id]`, `reference_images[]`) and in JSON as objects and arrays; both are read.
 """
 
 from __future__ import annotations
@@ -16,11 +18,37 @@ from starlette.requests import Request
 
 from ..config import LimitsConfig
 from ..errors import GatewayError, bad_request, whole_number
-from ..lifecycle.requests import CreateRequest
-from ..providers.base import InputReference
+from ..lifecycle.requests import CreateRequest, SourceRef
+from ..providers.base import InputReference, Operation, SourceVideo
 
 SIZE_RE = re.compile(r"^\d{1,5}x\d{1,5}$")
+ASPECT_RE = re.compile(r"^\d{1,3}:\d{1,3}$")
+RESOLUTION_RE = re.compile(r"^(\d{3,4}p|[248]k)$")
 KNOWN_FIELDS = frozenset({"prompt", "model", "seconds", "size", "input_reference", "fallbacks"})
+# Read into typed fields and not passed on in `extra` (files and ids the gateway resolves).
+RESOLVED_FIELDS = ("last_frame", "reference_images", "characters")
+SOURCE_FIELD = "video"
+MAX_FILES = 12
+MAX_REFERENCE_IMAGES = 8
+MAX_CHARACTERS = 8
+# Normalised scalar fields: parsed into `CreateRequest` and also left in `extra`, as sent.
+# name -> (bounds) for the whole numbers
+WHOLE_FIELDS: dict[str, tuple[int, int]] = {
+    "seed": (0, 2**63 - 1),
+    "fps": (1, 240),
+    "n": (1, 16),
+}
+TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+VIDEO_UPLOAD_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/quicktime",
+        "video/webm",
+        "video/x-matroska",
+        "application/octet-stream",
+        "",
+    }
+)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -94,7 +122,7 @@ async def read_body(request: Request, limits: LimitsConfig) -> dict[str, Any]:
         _check_length(request, limits.max_upload_bytes)
         try:
             form = await _limited(request, limits.max_upload_bytes).form(
-                max_files=4, max_fields=200, max_part_size=limits.max_json_bytes
+                max_files=MAX_FILES, max_fields=200, max_part_size=limits.max_json_bytes
             )
         except MultiPartException as exc:
             if "maximum size" in str(exc).lower():
@@ -129,17 +157,17 @@ def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str |
     return value
 
 
-async def _reference(body: dict[str, Any]) -> InputReference | None:
-    value = body.get("input_reference")
-    url = body.get("input_reference[image_url]")
-    file_id = body.get("input_reference[file_id]")
+async def _image(value: Any, param: str, url: Any = None, file_id: Any = None) -> InputReference:
+    """An image given as an upload, a URL (http(s) or data:image/…) or
+    `{"image_url"|"file_id": …}`; a 400 naming `param` otherwise."""
+    code = f"invalid_{param.split('[')[0]}"
     if isinstance(value, UploadFile):
         ctype = (value.content_type or "").split(";")[0].lower()
         if ctype not in IMAGE_TYPES:
             raise bad_request(
-                "invalid_input_reference",
-                f"input_reference must be a JPEG, PNG or WebP image, not {ctype or 'unknown'!r}.",
-                "input_reference",
+                code,
+                f"{param} must be a JPEG, PNG or WebP image, not {ctype or 'unknown'!r}.",
+                param,
             )
         return InputReference(data=await value.read(), content_type=ctype, filename=value.filename)
     if isinstance(value, dict):
@@ -148,31 +176,154 @@ async def _reference(body: dict[str, Any]) -> InputReference | None:
         url = value
     elif value not in (None, ""):
         raise bad_request(
-            "invalid_input_reference",
-            "input_reference must be a file, an image URL or {'image_url'|'file_id': ...}.",
-            "input_reference",
+            code, f"{param} must be a file, an image URL or {{'image_url'|'file_id': ...}}.", param
         )
     if url and file_id:
-        raise bad_request(
-            "invalid_input_reference",
-            "input_reference takes exactly one of image_url and file_id.",
-            "input_reference",
-        )
+        raise bad_request(code, f"{param} takes exactly one of image_url and file_id.", param)
     if url:
         if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:image/")):
             raise bad_request(
-                "invalid_input_reference",
-                "input_reference image_url must be an http(s) URL or a data:image/… URL.",
-                "input_reference",
+                code, f"{param} image_url must be an http(s) URL or a data:image/… URL.", param
             )
         return InputReference(image_url=url)
     if file_id:
         if not isinstance(file_id, str):
-            raise bad_request(
-                "invalid_input_reference", "file_id must be a string.", "input_reference"
-            )
+            raise bad_request(code, f"{param} file_id must be a string.", param)
         return InputReference(file_id=file_id)
-    return None
+    raise bad_request(code, f"{param} is empty.", param)
+
+
+async def _reference(body: dict[str, Any], name: str = "input_reference") -> InputReference | None:
+    value = body.get(name)
+    url = body.get(f"{name}[image_url]")
+    file_id = body.get(f"{name}[file_id]")
+    if value in (None, "") and not url and not file_id:
+        return None
+    return await _image(value, name, url, file_id)
+
+
+def _items(body: dict[str, Any], name: str, suffix: str = "") -> list[Any]:
+    """Every value given for the list `name`: a JSON array (or one value) under `name`, or
+    the form's `name[]` / `name[0]` parts; with `suffix` (e.g. `[id]`) only the form's
+    `name[]<suffix>` parts."""
+    found: list[Any] = []
+    if not any(key.startswith(name) for key in body):  # the usual create names none
+        return found
+    value = None if suffix else body.get(name)
+    if value not in (None, ""):
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise bad_request(f"invalid_{name}", f"{name} is not valid JSON.", name) from None
+        found += value if isinstance(value, list) else [value]
+    pattern = re.compile(rf"^{re.escape(name)}\[\d*\]{re.escape(suffix)}$")
+    for key, item in body.items():
+        if pattern.match(key):
+            found += item if isinstance(item, list) else [item]
+    return found
+
+
+async def _reference_images(body: dict[str, Any]) -> list[InputReference]:
+    values = _items(body, "reference_images")
+    values += _items(body, "reference_images", "[image_url]")
+    if len(values) > MAX_REFERENCE_IMAGES:
+        raise bad_request(
+            "invalid_reference_images",
+            f"At most {MAX_REFERENCE_IMAGES} reference_images are accepted.",
+            "reference_images",
+        )
+    return [await _image(v, "reference_images") for v in values]
+
+
+def _character_ids(body: dict[str, Any]) -> list[str]:
+    """`characters`: `[{"id": "char_…"}]` (OpenAI's shape), or bare ids; `characters[][id]`
+    in multipart."""
+    values = _items(body, "characters") + _items(body, "characters", "[id]")
+    ids: list[str] = []
+    for value in values:
+        found = value.get("id") if isinstance(value, dict) else value
+        if not isinstance(found, str) or not found:
+            raise bad_request(
+                "invalid_characters",
+                "characters must be a list of {'id': 'char_…'} objects.",
+                "characters",
+            )
+        ids.append(found)
+    if len(ids) > MAX_CHARACTERS:
+        raise bad_request(
+            "invalid_characters", f"At most {MAX_CHARACTERS} characters are accepted.", "characters"
+        )
+    return list(dict.fromkeys(ids))
+
+
+def _bool(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in TRUE_WORDS:
+        return TRUE_WORDS[value.lower()]
+    raise bad_request(f"invalid_{name}", f"'{name}' must be true or false.", name)
+
+
+def _whole(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    low, high = WHOLE_FIELDS[name]
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        number = whole_number(value.strip(), 19)
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None or not low <= number <= high:
+        raise bad_request(
+            f"invalid_{name}", f"'{name}' must be a whole number from {low} to {high}.", name
+        )
+    return number
+
+
+def _matching(
+    body: dict[str, Any], name: str, pattern: re.Pattern[str], example: str
+) -> str | None:
+    value = _string(body, name)
+    if value is not None and not pattern.match(value.lower()):
+        raise bad_request(
+            f"invalid_{name}", f"{name} must look like {example}, not {value!r}.", name
+        )
+    return None if value is None else value.lower()
+
+
+async def _source(body: dict[str, Any]) -> SourceRef:
+    """The video an edit or extension starts from: `{"id": …}` (JSON) / `video[id]`
+    (multipart) for a completed gateway video, or an uploaded file."""
+    value = body.get(SOURCE_FIELD)
+    video_id = body.get("video[id]")
+    if isinstance(value, dict):
+        video_id = value.get("id")
+    elif isinstance(value, str) and value:
+        video_id = value
+    elif isinstance(value, UploadFile):
+        ctype = (value.content_type or "").split(";")[0].lower()
+        if ctype not in VIDEO_UPLOAD_TYPES:
+            raise bad_request(
+                "invalid_video", f"video must be an MP4, MOV or WebM file, not {ctype!r}.", "video"
+            )
+        data = await value.read()
+        if not data:
+            raise bad_request("invalid_video", "The uploaded video is empty.", "video")
+        return SourceRef(upload=SourceVideo(data=data, content_type=ctype or "video/mp4"))
+    elif value not in (None, ""):
+        raise bad_request("invalid_video", "video must be {'id': '<video id>'} or a file.", "video")
+    if not video_id:
+        raise bad_request(
+            "missing_video", "'video' is required: {'id': '<video id>'} or a file.", "video"
+        )
+    if not isinstance(video_id, str):
+        raise bad_request("invalid_video", "video id must be a string.", "video")
+    return SourceRef(video_id=video_id)
 
 
 def _fallbacks(value: Any) -> list[str]:
@@ -200,14 +351,22 @@ def _fallbacks(value: Any) -> list[str]:
     return list(value)
 
 
-async def parse_create(request: Request, limits: LimitsConfig) -> CreateRequest:
-    body = await read_body(request, limits)
-    prompt = _string(body, "prompt", required=True)
-    assert prompt is not None
-    if len(prompt) > limits.max_prompt_chars:
+def _prompt(body: dict[str, Any], limits: LimitsConfig, name: str = "prompt") -> str | None:
+    prompt = _string(body, name, required=name == "prompt")
+    if prompt is not None and len(prompt) > limits.max_prompt_chars:
         raise bad_request(
-            "prompt_too_long", f"prompt exceeds {limits.max_prompt_chars} characters.", "prompt"
+            f"{name}_too_long", f"{name} exceeds {limits.max_prompt_chars} characters.", name
         )
+    return prompt
+
+
+async def parse_create(
+    request: Request, limits: LimitsConfig, operation: Operation = Operation.CREATE
+) -> CreateRequest:
+    """A create (or, with `operation`, an edit or extension: a create with a source video)."""
+    body = await read_body(request, limits)
+    prompt = _prompt(body, limits)
+    assert prompt is not None
     seconds = _string(body, "seconds")
     if seconds is not None and not (whole_number(seconds, 6) or 0) > 0:
         raise bad_request(
@@ -215,12 +374,20 @@ async def parse_create(request: Request, limits: LimitsConfig) -> CreateRequest:
             f"seconds must be a positive whole number, not {seconds!r}.",
             "seconds",
         )
+    if operation is Operation.EXTEND and seconds is None:
+        raise bad_request(
+            "missing_seconds", "'seconds' (the length of the new segment) is required.", "seconds"
+        )
     size = _string(body, "size")
     if size is not None and not SIZE_RE.match(size):
         raise bad_request("invalid_size", f"size must look like 1280x720, not {size!r}.", "size")
+    source = await _source(body) if operation is not Operation.CREATE else None
+    resolved = RESOLVED_FIELDS if source is None else (*RESOLVED_FIELDS, SOURCE_FIELD)
     extra: dict[str, Any] = {}
     for key, value in body.items():
         if key in KNOWN_FIELDS or key.startswith(("input_reference[", "fallbacks[")):
+            continue
+        if key.split("[")[0] in resolved:
             continue
         if isinstance(value, UploadFile):
             raise bad_request("unexpected_file", f"Field {key!r} may not be a file.", key)
@@ -233,15 +400,35 @@ async def parse_create(request: Request, limits: LimitsConfig) -> CreateRequest:
         input_reference=await _reference(body),
         fallbacks=_fallbacks(body.get("fallbacks", body.get("fallbacks[]"))),
         extra=extra,
+        operation=operation,
+        source_ref=source,
+        generate_audio=_bool(body, "generate_audio"),
+        negative_prompt=_prompt(body, limits, "negative_prompt"),
+        seed=_whole(body, "seed"),
+        aspect_ratio=_matching(body, "aspect_ratio", ASPECT_RE, "16:9"),
+        resolution=_matching(body, "resolution", RESOLUTION_RE, "720p"),
+        fps=_whole(body, "fps"),
+        n=_whole(body, "n"),
+        last_frame=await _reference(body, "last_frame"),
+        reference_images=await _reference_images(body),
+        character_ids=_character_ids(body),
     )
 
 
-async def parse_remix_prompt(request: Request, limits: LimitsConfig) -> str:
+async def parse_character(request: Request, limits: LimitsConfig) -> tuple[str, bytes, str]:
+    """`POST /v1/videos/characters`: (name, video bytes, content type)."""
     body = await read_body(request, limits)
-    prompt = _string(body, "prompt", required=True)
+    name = _string(body, "name", required=True)
+    assert name is not None
+    if len(name) > 80:
+        raise bad_request("invalid_name", "name is at most 80 characters.", "name")
+    ref = await _source(body)
+    if ref.upload is None or ref.upload.data is None:
+        raise bad_request("invalid_video", "video must be an uploaded video file.", "video")
+    return name, ref.upload.data, ref.upload.content_type
+
+
+async def parse_remix_prompt(request: Request, limits: LimitsConfig) -> str:
+    prompt = _prompt(await read_body(request, limits), limits)
     assert prompt is not None
-    if len(prompt) > limits.max_prompt_chars:
-        raise bad_request(
-            "prompt_too_long", f"prompt exceeds {limits.max_prompt_chars} characters.", "prompt"
-        )
     return prompt

@@ -1,4 +1,5 @@
-"""The `/v1/videos` surface: create, list, retrieve, content, remix and delete.
+"""The `/v1/videos` surface: create, list, retrieve, content, remix and delete (edits,
+extensions and characters: `edits.py`).
 
 Each handler parses the request, calls its service (`lifecycle/`), and presents the answer
 (OpenAI's Video object plus Bifrost's `extra_fields`); errors become envelopes in
@@ -67,6 +68,8 @@ async def create_video(request: Request, gw: Gateway, call: Call) -> Response:
     who = await principal(gw, request)
     body = await parse_create(request, gw.settings.limits)
     body.mount = mount_of(request.url.path.removeprefix(request.scope.get("root_path", "")))
+    if body.names_inputs:  # stored characters named by id
+        await gw.inputs.resolve(who, body, call)
     created = await run_create(gw, request, who, body, call)
     headers = {"idempotent-replayed": "true"} if created.replayed else None
     return respond(call, present(created.video, call, **created.extra), headers)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..providers.base import CreateParams, InputReference, Provider
+from ..providers.base import CreateParams, InputReference, Operation, Provider
 
 
 def _reference(ref: InputReference | None) -> list[Any] | None:
@@ -26,18 +26,40 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def _inputs(params: CreateParams) -> dict[str, Any]:
+    """The inputs beyond `extra` (which holds the scalar normalised fields): an edit's or
+    extension's source, characters, reference images, a last frame. Empty for a plain
+    create, whose key is then what it always was."""
+    found: dict[str, Any] = {}
+    if params.operation is not Operation.CREATE:
+        found["operation"] = params.operation.value
+    source = params.source
+    if source is not None:
+        data = hashlib.sha256(source.data).hexdigest() if source.data is not None else None
+        found["source"] = source.video_id or source.upstream_id or data
+    if params.characters:
+        found["characters"] = [c.id for c in params.characters]
+    if params.reference_images:
+        found["reference_images"] = [_reference(r) for r in params.reference_images]
+    if params.last_frame is not None:
+        found["last_frame"] = _reference(params.last_frame)
+    return found
+
+
 def params_key(planned: list[tuple[Provider, CreateParams]]) -> str:
     """Digest of the targets in order and of the first target's non-prompt parameters."""
     _, first = planned[0]
-    return _digest(
-        {
-            "targets": [f"{provider.id}/{params.model}" for provider, params in planned],
-            "seconds": first.seconds,
-            "size": first.size,
-            "extra": first.extra,
-            "input_reference": _reference(first.input_reference),
-        }
-    )
+    value = {
+        "targets": [f"{provider.id}/{params.model}" for provider, params in planned],
+        "seconds": first.seconds,
+        "size": first.size,
+        "extra": first.extra,
+        "input_reference": _reference(first.input_reference),
+    }
+    inputs = _inputs(first)
+    if inputs:
+        value["inputs"] = inputs
+    return _digest(value)
 
 
 def direct_key(params: str, prompt: str) -> str:

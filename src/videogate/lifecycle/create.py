@@ -323,7 +323,7 @@ class CreateVideo:
                 "Idempotency-Key must be 1-255 characters.",
                 "Idempotency-Key",
             )
-        digest = request_hash(request)
+        digest = request.digest(request_hash(request))
         held = await self.idempotency.claim(principal.owner, idem, digest)
         if held is None:
             return None

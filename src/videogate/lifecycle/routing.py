@@ -20,7 +20,14 @@ from typing import NamedTuple
 from ..config import ModelsConfig, RouteConfig
 from ..errors import GatewayError, bad_request
 from ..governance.prices import Price, PriceTable, Usage
-from ..providers.base import OPERATION_CAPABILITY, Capability, CreateParams, Prepared, Provider
+from ..providers.base import (
+    OPERATION_CAPABILITY,
+    Capability,
+    CreateParams,
+    Operation,
+    Prepared,
+    Provider,
+)
 from ..providers.specs import spec_problem
 from ..store.speeds import Speed, SpeedStore
 from .requests import CreateRequest
@@ -70,26 +77,37 @@ class Plan(list[Target]):
 
 
 def usage_of(provider: Provider, prepared: Prepared) -> Usage:
-    """The billable dimensions of a prepared create, before it runs."""
+    """The billable dimensions of a prepared create, before it runs. An extension bills its
+    new segment as output and the source as input seconds; an edit bills its output (as
+    long as the source) and the source it reads."""
     params = prepared.params
-    seconds_text = prepared.seconds or params.seconds
-    try:
-        seconds = float(seconds_text) if seconds_text else ESTIMATE_SECONDS
-    except ValueError:
-        seconds = ESTIMATE_SECONDS
+    source = params.source
+    input_seconds = float(source.seconds or 0.0) if source is not None else 0.0
+    seconds = _number(prepared.seconds) or _number(params.seconds)
+    if params.operation is Operation.EXTEND:
+        added = _number(params.seconds)
+        if added is None and seconds is not None:
+            added = max(0.0, seconds - input_seconds)
+        seconds = added
     spec = provider.spec(params.model)
     audio = params.generate_audio
     if audio is None:
         audio = bool(spec and spec.audio_default)
-    source = params.source
     return Usage(
-        seconds=seconds,
+        seconds=seconds if seconds is not None else ESTIMATE_SECONDS,
         size=prepared.size or params.size,
         resolution=params.resolution,
         audio=audio,
-        input_seconds=float(source.seconds or 0.0) if source is not None else 0.0,
+        input_seconds=input_seconds,
         fps=params.fps,
     )
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 class SpeedBook:
@@ -254,10 +272,10 @@ class Routing:
             plan = self._route_plan(request, reference, *found)
         else:
             provider, model = self.resolve_model(request.model, request.mount)
-            plan = Plan([self._target(provider, request.params_for(model, reference))])
+            plan = Plan([self._target(provider, request.params_for(model, reference, provider.id))])
         for fallback in request.fallbacks:
             provider, model = self.resolve_model(fallback, request.mount)
-            plan.append(self._target(provider, request.params_for(model, reference)))
+            plan.append(self._target(provider, request.params_for(model, reference, provider.id)))
         return plan
 
     def _target(self, provider: Provider, params: CreateParams) -> Target:
@@ -315,7 +333,7 @@ class Routing:
                 )
                 continue
             provider, model = resolved
-            params = request.params_for(model, reference)
+            params = request.params_for(model, reference, provider.id)
             problem = self.problem(provider, params)
             if problem is None:
                 try:

@@ -77,7 +77,7 @@ async def start(
             )
             attempts.append(attempt(target, None, "circuit_open", began))
             continue
-        for key in provider.candidate_keys(prepared.params.model, allowed_keys):
+        for key in _keys(target, allowed_keys):
             began = time.perf_counter()
             try:
                 video = await provider.create(prepared, key, ctx)
@@ -112,6 +112,16 @@ async def start(
     if len(attempts) > 1:
         last.extra_fields = {**(last.extra_fields or {}), "attempts": attempts}
     raise last
+
+
+def _keys(target: Target, allowed: list[str] | None) -> list[UpstreamKey]:
+    """The keys to try for `target`: an edit or extension that sends the provider its own
+    job id goes with the key that made that job (another account cannot see it)."""
+    provider, prepared = target
+    source = prepared.params.source
+    if source is not None and source.upstream_id and source.key_name:
+        return [provider.key_named(source.key_name)]
+    return provider.candidate_keys(prepared.params.model, allowed)
 
 
 async def _look_up(

@@ -104,6 +104,9 @@ class SourceVideo:
     seconds: float | None = None
     size: str | None = None
     video_id: str | None = None  # the gateway's public id of the source, when it has one
+    # The upstream key that made the source job: its `upstream_id` is valid only on that
+    # account, so a create sending the id must use this key (`starting.start`).
+    key_name: str | None = None
 
 
 @dataclass

@@ -4,21 +4,34 @@ It lets the embedded default work offline. Each job is a JSON file under the pro
 directory, so jobs survive a gateway restart; its status is derived from wall-clock time since
 creation (queued, then in_progress with rising progress, then completed once the clip is
 rendered). Rendering runs in a worker thread, a bounded number at a time.
+
+Everything the gateway can ask for is really done: an edit re-renders the source's frames
+tinted, with the prompt written over them; an extension plays the source and then a new
+segment of `seconds`; characters and reference images are drawn in, labelled; a first or
+last frame image opens or closes the clip; `generate_audio` adds an AAC tone; `fps`,
+`resolution` and `aspect_ratio` shape the render. What a job needs (the source clip, the
+images) is copied under `inputs/<job id>/` when it is created, and removed once it has
+rendered, so a source deleted meanwhile does not matter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+from PIL import Image
 
 from ..config import ProviderConfig, UpstreamKey
 from ..errors import UpstreamError, bad_request, whole_number
@@ -29,11 +42,18 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
+    InputReference,
+    Operation,
     Prepared,
     Provider,
     UpstreamVideo,
 )
-from .simulated_render import render_assets
+from .footage import frames_at
+from .media import decode_data_url
+from .simulated_render import Inset, edit_frames, render_assets, render_frames, with_insets
+from .specs import ModelSpec
+
+log = logging.getLogger("videogate.simulated")
 
 SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
 VARIANT_SUFFIX = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}
@@ -49,6 +69,81 @@ FAILURES: dict[str, dict[str, str]] = {
     },
 }
 CHUNK = 256 * 1024
+# `resolution` -> the short edge of the frame
+RESOLUTIONS: dict[str, int] = {"360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
+MAX_FPS = 60
+SPEC = ModelSpec(
+    operations=frozenset(op.value for op in Operation),
+    resolutions=tuple(RESOLUTIONS),
+    aspect_ratios=ASPECT_RATIOS,
+    audio=True,
+    image_input=True,
+    last_frame=True,
+    max_reference_images=4,
+    negative_prompt=True,
+    seed=True,
+)
+
+
+def _even(value: float) -> int:
+    return max(16, int(value) // 2 * 2)
+
+
+def _size_for(resolution: str | None, aspect: str | None, default: str) -> str:
+    """WxH from a resolution tier and an aspect ratio (either may be missing: the missing
+    one is read off `default`)."""
+    dw, dh = (int(x) for x in default.split("x"))
+    if aspect is None:
+        aw, ah = dw, dh
+    else:
+        aw, ah = (int(x) for x in aspect.split(":"))
+    short = RESOLUTIONS[resolution] if resolution else min(dw, dh)
+    if aw >= ah:
+        return f"{_even(short * aw / ah)}x{_even(short)}"
+    return f"{_even(short)}x{_even(short * ah / aw)}"
+
+
+def _image_bytes(ref: InputReference | None, param: str) -> bytes | None:
+    """The bytes of an image the render can draw (an upload or a data: URL); an http URL
+    cannot be fetched offline and is only recorded."""
+    if ref is None:
+        return None
+    if ref.data is not None:
+        return ref.data
+    if ref.image_url and ref.image_url.startswith("data:"):
+        return decode_data_url(ref.image_url, param)[0]
+    return None
+
+
+@dataclass
+class Images:
+    """The pictures a job draws, checked at `prepare` (the simulated "request body"):
+    labelled insets (characters, reference images) and whole first/last frames."""
+
+    insets: list[tuple[str, bytes]] = field(default_factory=list)
+    frames: dict[str, bytes] = field(default_factory=dict)
+
+
+def _images(params: CreateParams) -> Images:
+    found = Images()
+    labelled = [("characters", c.name, c.image) for c in params.characters]
+    labelled += [
+        ("reference_images", f"reference {i + 1}", ref)
+        for i, ref in enumerate(params.reference_images)
+    ]
+    for param, label, ref in labelled:
+        data = _image_bytes(ref, param)
+        if data is not None:
+            found.insets.append((label, _checked(data, label, param)))
+    for name, param, ref in (
+        ("first_frame", "input_reference", params.input_reference),
+        ("last_frame", "last_frame", params.last_frame),
+    ):
+        data = _image_bytes(ref, param)
+        if data is not None:
+            found.frames[name] = _checked(data, name, param)
+    return found
 
 
 def _status_option(value: Any) -> int | None:
@@ -62,10 +157,27 @@ def _status_option(value: Any) -> int | None:
 
 class SimulatedProvider(Provider):
     type_name = "simulated"
-    capabilities = frozenset(Capability)
+    capabilities = frozenset(
+        {
+            Capability.CREATE,
+            Capability.RETRIEVE,
+            Capability.CONTENT,
+            Capability.REMIX,
+            Capability.DELETE,
+            Capability.CANCEL,
+            Capability.IMAGE_INPUT,
+            Capability.THUMBNAIL,
+            Capability.SPRITESHEET,
+            Capability.EDIT,
+            Capability.EXTEND,
+            Capability.AUDIO,
+            Capability.REFERENCES,
+        }
+    )
     default_poll_after_ms = 500
     needs_key: ClassVar[bool] = False
     needs_state_dir: ClassVar[bool] = True
+    models: ClassVar[dict[str, ModelSpec]] = {"*": SPEC}
 
     def __init__(self, provider_id: str, config: ProviderConfig) -> None:
         super().__init__(provider_id, config)
@@ -84,28 +196,21 @@ class SimulatedProvider(Provider):
         # `report_usage: true`: a completed job reports the tokens it rendered, as
         # Seedance 2.x does (width x height x fps x seconds / 1024), for settlement.
         self.report_usage = bool(opts.get("report_usage", False))
+        self.max_total_seconds = int(opts.get("max_total_seconds", 60))
         self._renders: dict[str, asyncio.Task[None]] = {}
         self._render_slots = asyncio.Semaphore(int(opts.get("concurrent_renders", 2)))
 
     # -- request building -----------------------------------------------------------------
     def prepare(self, params: CreateParams) -> Prepared:
-        """Size, seconds and the failure switch checked; the job file is the "request"."""
-        size = params.size or self.default_size
-        m = SIZE_RE.match(size)
-        allowed = f"WIDTHxHEIGHT with even sides from 16 to {self.max_dimension}"
-        if not m:
-            raise bad_request("invalid_size", f"size {size!r} is not {allowed}.", "size")
-        w, h = int(m.group(1)), int(m.group(2))
-        if w % 2 or h % 2 or not (16 <= w <= self.max_dimension and 16 <= h <= self.max_dimension):
-            raise bad_request("invalid_size", f"size {size!r} is not {allowed}.", "size")
-        seconds = params.seconds or self.default_seconds
-        whole = whole_number(seconds, 3)
-        if whole is None or not 1 <= whole <= self.max_seconds:
-            raise bad_request(
-                "invalid_seconds",
-                f"seconds {seconds!r} must be a whole number from 1 to {self.max_seconds}.",
-                "seconds",
-            )
+        """Size, seconds, the source and the failure switch checked; the job file is the
+        "request"."""
+        if params.operation is Operation.CREATE:
+            size = self._size(params)
+            seconds = self._whole_seconds(params.seconds or self.default_seconds, "seconds")
+        else:
+            size, seconds = self._from_source(params)
+        if params.fps is not None and not 1 <= params.fps <= MAX_FPS:
+            raise bad_request("invalid_fps", f"fps must be from 1 to {MAX_FPS}.", "fps")
         failure = params.extra.get("simulated_failure")
         if failure is not None and (not isinstance(failure, str) or failure not in FAILURES):
             raise bad_request(
@@ -125,8 +230,94 @@ class SimulatedProvider(Provider):
                     "simulated_generation_seconds must be a number from 0 to 3600.",
                     "simulated_generation_seconds",
                 )
-        shown = {"model": params.model, "prompt": params.prompt}
-        return Prepared(params, shown=shown, size=size, seconds=seconds)
+        shown: dict[str, Any] = {"model": params.model, "prompt": params.prompt}
+        if params.operation is not Operation.CREATE:
+            shown["operation"] = params.operation.value
+            assert params.source is not None
+            shown["video"] = (
+                params.source.upstream_id or f"<{len(params.source.data or b'')} bytes>"
+            )
+        return Prepared(params, _images(params), shown=shown, size=size, seconds=seconds)
+
+    def _size(self, params: CreateParams) -> str:
+        shaped = params.resolution is not None or params.aspect_ratio is not None
+        size = params.size or (
+            _size_for(params.resolution, params.aspect_ratio, self.default_size)
+            if shaped
+            else self.default_size
+        )
+        m = SIZE_RE.match(size)
+        allowed = f"WIDTHxHEIGHT with even sides from 16 to {self.max_dimension}"
+        if not m:
+            raise bad_request("invalid_size", f"size {size!r} is not {allowed}.", "size")
+        w, h = int(m.group(1)), int(m.group(2))
+        if w % 2 or h % 2 or not (16 <= w <= self.max_dimension and 16 <= h <= self.max_dimension):
+            raise bad_request("invalid_size", f"size {size!r} is not {allowed}.", "size")
+        if params.size and shaped:
+            implied = _size_for(params.resolution, params.aspect_ratio, params.size)
+            if implied != params.size:
+                raise bad_request(
+                    "invalid_size",
+                    f"size {params.size} contradicts resolution/aspect_ratio ({implied}); "
+                    "send one or the other.",
+                    "size",
+                )
+        return size
+
+    def _whole_seconds(self, seconds: str, param: str) -> str:
+        whole = whole_number(seconds, 3)
+        if whole is None or not 1 <= whole <= self.max_seconds:
+            raise bad_request(
+                "invalid_seconds",
+                f"{param} {seconds!r} must be a whole number from 1 to {self.max_seconds}.",
+                "seconds",
+            )
+        return str(whole)
+
+    def _from_source(self, params: CreateParams) -> tuple[str, str]:
+        """(size, seconds) of an edit or extension: the source's frame (made even), and its
+        length (an edit) or its length plus the new segment (an extension)."""
+        source = params.source
+        if source is None or (source.upstream_id is None and source.data is None):
+            raise bad_request(
+                "missing_video", "An edit or extension needs a source video.", "video"
+            )
+        if source.upstream_id is not None and source.data is None:
+            job = self._load(source.upstream_id)
+            if self._view(job).status != "completed":
+                raise bad_request(
+                    "video_not_ready",
+                    f"Video {source.upstream_id!r} must be completed first.",
+                    "video",
+                )
+        if params.size or params.resolution or params.aspect_ratio:
+            raise bad_request(
+                "invalid_size",
+                f"An {params.operation.value} keeps its source's frame size; omit size, "
+                "resolution and aspect_ratio.",
+                "size",
+            )
+        m = SIZE_RE.match(source.size or "")
+        if m is None:
+            raise bad_request("invalid_video", "The source video's frame size is unknown.", "video")
+        w = min(self.max_dimension, _even(int(m.group(1))))
+        h = min(self.max_dimension, _even(int(m.group(2))))
+        base = source.seconds or 0.0
+        if params.operation is Operation.EDIT:
+            if params.seconds is not None:
+                raise bad_request(
+                    "invalid_seconds", "An edit keeps its source's length; omit seconds.", "seconds"
+                )
+            total = base
+        else:
+            total = base + int(self._whole_seconds(params.seconds or "", "seconds"))
+        if not 0 < total <= self.max_total_seconds:
+            raise bad_request(
+                "invalid_seconds",
+                f"The result would last {total:g} seconds; at most {self.max_total_seconds}.",
+                "seconds",
+            )
+        return f"{w}x{h}", f"{total:g}"
 
     # -- state files ----------------------------------------------------------------------
     def _path(self, video_id: str, suffix: str = "json") -> Path:
@@ -202,29 +393,76 @@ class SimulatedProvider(Provider):
             async with self._render_slots:
                 if not self._path(job["id"]).exists():
                     return  # deleted while waiting
-                w, h = (int(x) for x in job["size"].split("x"))
-                await asyncio.to_thread(
-                    render_assets,
-                    self.state_dir,
-                    job["id"],
-                    w,
-                    h,
-                    float(job["seconds"]),
-                    self.fps,
-                    job["prompt"],
-                )
+                try:
+                    await asyncio.to_thread(self._render_job, job)
+                except Exception:  # an unreadable source, a bad image: the job fails
+                    log.exception("simulated render of %s failed", job["id"])
+                    if self._path(job["id"]).exists():
+                        self._save({**job, "failure": "internal_error"})
+                    return
                 if not self._path(job["id"]).exists():  # deleted while rendering
                     self._remove_assets(job["id"])
+                else:
+                    self._remove_inputs(job["id"])
         finally:
             self._renders.pop(job["id"], None)
+
+    def _render_job(self, job: dict[str, Any]) -> None:
+        """Compose the frames the job asks for, then encode them (in a worker thread)."""
+        w, h = (int(x) for x in job["size"].split("x"))
+        fps = int(job.get("fps") or self.fps)
+        seconds = float(job["seconds"])
+        inputs = self._inputs(job["id"])
+        insets = [
+            Inset(item["label"], Image.open(inputs / item["file"]))
+            for item in job.get("insets", [])
+        ]
+        operation = job.get("operation", Operation.CREATE.value)
+        if operation == Operation.CREATE.value:
+            frames = with_insets(render_frames(w, h, seconds, fps, job["prompt"]), insets)
+            for index, name in ((0, "first_frame"), (-1, "last_frame")):
+                if job.get(name):
+                    frames[index] = Image.open(inputs / job[name]).convert("RGB").resize((w, h))
+        else:
+            source = frames_at((inputs / "source.mp4").read_bytes(), fps, (w, h))
+            if operation == Operation.EDIT.value:
+                frames = with_insets(edit_frames(source, job["prompt"]), insets)
+            else:
+                added = render_frames(w, h, float(job["segment_seconds"]), fps, job["prompt"])
+                frames = source + with_insets(added, insets)
+        render_assets(
+            self.state_dir,
+            job["id"],
+            w,
+            h,
+            seconds,
+            fps,
+            job["prompt"],
+            frames=frames,
+            audio=bool(job.get("audio")),
+        )
+
+    def _inputs(self, video_id: str) -> Path:
+        self._path(video_id)  # checks the id
+        return self.state_dir / "inputs" / video_id
+
+    def _remove_inputs(self, video_id: str) -> None:
+        shutil.rmtree(self._inputs(video_id), ignore_errors=True)
 
     def _remove_assets(self, video_id: str) -> None:
         for suffix in VARIANT_SUFFIX.values():
             with contextlib.suppress(FileNotFoundError):
                 self._path(video_id, suffix).unlink()
+        self._remove_inputs(video_id)
 
-    def _new_job(self, params: CreateParams, remixed_from: str | None = None) -> dict[str, Any]:
-        job = {
+    def _new_job(
+        self,
+        params: CreateParams,
+        remixed_from: str | None = None,
+        prepared: Prepared | None = None,
+        images: Images | None = None,
+    ) -> dict[str, Any]:
+        job: dict[str, Any] = {
             "id": f"video_{uuid.uuid4().hex}",
             "created_ts": time.time(),
             "generation_seconds": float(
@@ -232,16 +470,54 @@ class SimulatedProvider(Provider):
             ),
             "model": params.model,
             "prompt": params.prompt,
-            "size": params.size or self.default_size,
-            "seconds": params.seconds or self.default_seconds,
+            "size": (prepared.size if prepared else None) or params.size or self.default_size,
+            "seconds": (prepared.seconds if prepared else None)
+            or params.seconds
+            or self.default_seconds,
             "failure": params.extra.get("simulated_failure"),
             "remixed_from": remixed_from,
             "has_input_reference": params.input_reference is not None,
+            "operation": params.operation.value,
+            "fps": params.fps or self.fps,
+            "audio": bool(params.generate_audio),
+            "seed": params.seed,
+            "negative_prompt": params.negative_prompt,
         }
+        if params.operation is Operation.EXTEND:
+            job["segment_seconds"] = params.seconds
+        self._write_inputs(job, params, images or _images(params))
         self._save(job)
         if not job["failure"]:
             self._ensure_render(job)
         return job
+
+    def _write_inputs(self, job: dict[str, Any], params: CreateParams, images: Images) -> None:
+        """Copy what the render will read under `inputs/<id>/`, recording it in the job."""
+        source = params.source
+        if not (images.insets or images.frames or source):
+            return
+        inputs = self._inputs(job["id"])
+        inputs.mkdir(parents=True, exist_ok=True)
+        job["insets"] = []
+        for i, (label, data) in enumerate(images.insets):
+            (inputs / f"inset_{i}").write_bytes(data)
+            job["insets"].append({"file": f"inset_{i}", "label": label})
+        for name, data in images.frames.items():
+            (inputs / name).write_bytes(data)
+            job[name] = name
+        if source is not None:
+            if source.data is not None:
+                (inputs / "source.mp4").write_bytes(source.data)
+            else:
+                assert source.upstream_id is not None
+                try:
+                    shutil.copyfile(self._path(source.upstream_id, "mp4"), inputs / "source.mp4")
+                except FileNotFoundError:  # deleted since it was checked
+                    shutil.rmtree(inputs, ignore_errors=True)
+                    raise UpstreamError(
+                        404, f"Video {source.upstream_id!r} not found.", code="video_not_found"
+                    ) from None
+            job["source"] = source.video_id or source.upstream_id
 
     # -- the interface --------------------------------------------------------------------
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
@@ -256,7 +532,7 @@ class SimulatedProvider(Provider):
                 code="simulated_create_failure",
                 provider=self.id,
             )
-        job = self._new_job(prepared.params)
+        job = self._new_job(prepared.params, prepared=prepared, images=prepared.body)
         ctx.record(request=prepared.shown, response=job)
         return self._view(job)
 
@@ -324,3 +600,15 @@ class SimulatedProvider(Provider):
         for task in list(self._renders.values()):
             task.cancel()
         self._renders.clear()
+
+
+def _checked(data: bytes, what: str, param: str) -> bytes:
+    """`data`, once Pillow can read it: a 400 now rather than a failed render later."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except Exception:  # Pillow raises many kinds for bad bytes
+        raise bad_request(
+            "invalid_image", f"The image for {what} could not be read.", param
+        ) from None
+    return data

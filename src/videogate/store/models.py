@@ -379,3 +379,20 @@ cache_claims = Table(
 
 # Rows sharing one upstream job are found by it (mirroring reuses a sibling's copy).
 Index("ix_videos_upstream", videos.c.provider, videos.c.upstream_id)
+
+# -- characters (POST /v1/videos/characters) -------------------------------------------------
+# A character made from a clip: its still frame lives in the asset store under `still_key`;
+# only its owner sees it (404 for anyone else, as for videos).
+characters = Table(
+    "characters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("still_key", String(300), nullable=False),
+    Column("still_type", String(40), nullable=False),
+    Column("source_seconds", Float, nullable=True),
+    Column("source_size", String(16), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_characters_owner", "owner"),
+)

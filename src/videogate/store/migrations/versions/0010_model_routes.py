@@ -2,14 +2,14 @@
 prices and usage in every billed dimension.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
