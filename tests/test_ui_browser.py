@@ -1,0 +1,274 @@
+"""The /ui web app in a real browser: Debian's Chromium driven by Selenium over ChromeDriver.
+
+A key holder signs in, creates a video with the simulated provider, watches its progress
+reach 100 %, plays it (the `<video>` element loads it through a content ticket and reports a
+duration) and deletes it; an admin creates a key with a budget and sees the usage chart.
+Screenshots land in the test's tmp_path (and /work/notes/screenshots when it exists).
+
+Selenium gets the browser and the driver by path (`Service(executable_path=…)`,
+`binary_location`) with SE_OFFLINE=true, so selenium-manager never downloads anything.
+Under CI=true a missing Chromium or ChromeDriver fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from videogate.api.auth import ADMIN_ROLE, mint_jwt
+
+from .conftest import GatewayHandle
+
+CHROMIUM = os.environ.get("VIDEOGATE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("VIDEOGATE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+SHOTS = Path("/work/notes/screenshots")
+# 2 s of rendering: long enough for the page to show the job running, short for the suite
+SIMULATED = {"type": "simulated", "options": {"generation_seconds": 2.0, "fps": 8}}
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,900",
+    "--autoplay-policy=no-user-gesture-required",
+)
+
+
+EXPECTED_MISS = re.compile(r"Failed to load resource: the server responded with a status of 40[14]")
+
+
+def _need(path: str, what: str) -> None:
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI but {path} is missing")
+    pytest.skip(f"{what} not installed at {path} (scripts/services.sh installs it)")
+
+
+@pytest.fixture
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    _need(CHROMIUM, "Chromium")
+    _need(CHROMEDRIVER, "ChromeDriver")
+    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager: never fetch a browser
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tmp_path / "chromium-profile"
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def shoot(driver: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    if SHOTS.is_dir():
+        shutil.copy(path, SHOTS / path.name)
+    return path
+
+
+def console_errors(driver: Any) -> list[str]:
+    """Severe browser console entries (script errors, CSP violations), less the 401 and 404
+    answers the page provokes on purpose (the auth-off probe, /v1/models, /api/logs)."""
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and not EXPECTED_MISS.search(e["message"])
+    ]
+
+
+def sign_in(driver: Any, gw: GatewayHandle, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(gw.url + "/ui/")
+    found = wait_for(
+        lambda: driver.find_elements(By.ID, "signin-token") or console_errors(driver),
+        what="sign-in form",
+    )
+    assert not isinstance(found[0], str), found  # the page failed to start
+    box = found[0]
+    box.send_keys(token)
+    driver.find_element(By.ID, "signin-submit").click()
+    wait_for(lambda: driver.find_elements(By.ID, "who"), what="signed in")
+
+
+@pytest.fixture
+def ui_gateway(make_gateway: Callable[..., GatewayHandle]) -> GatewayHandle:
+    return make_gateway(providers={"simulated": SIMULATED})
+
+
+def test_key_holder_creates_watches_plays_and_deletes(
+    browser: Any, ui_gateway: GatewayHandle, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    gw, driver = ui_gateway, browser
+    assert gw.key is not None
+    sign_in(driver, gw, gw.key)
+    assert driver.execute_script("return sessionStorage.getItem('videogate.token')") == gw.key
+    # a key holder sees videos only: no admin tabs
+    assert driver.find_elements(By.ID, "tab-videos")
+    assert not driver.find_elements(By.ID, "tab-keys")
+    wait_for(lambda: driver.find_elements(By.ID, "gallery-empty"), what="empty gallery")
+
+    driver.find_element(By.ID, "create-prompt").send_keys("a paper boat on a rainy street")
+    driver.find_element(By.ID, "create-size").send_keys("320x240")
+    driver.find_element(By.ID, "create-seconds").send_keys("2")
+    driver.find_element(By.ID, "create-submit").click()
+    card = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "article.video"), what="the new card"
+    )[0]
+    video_id = card.get_attribute("data-video-id")
+    assert video_id
+
+    # progress as the page shows it, sampled until the card says completed
+    seen: list[int] = []
+
+    def completed() -> bool:
+        bar = driver.find_elements(By.CSS_SELECTOR, f'[data-video-id="{video_id}"] .progress')
+        if bar:
+            seen.append(int(bar[0].get_attribute("aria-valuenow") or 0))
+        status = driver.find_element(By.CSS_SELECTOR, f'[data-video-id="{video_id}"]')
+        return status.get_attribute("data-status") == "completed"
+
+    wait_for(completed, timeout=15, what="the job to complete")
+    assert seen and any(0 < p < 100 for p in seen), f"no running progress shown: {seen}"
+    assert seen == sorted(seen), f"progress went backwards: {seen}"
+
+    # the player loads the video through its content ticket and knows its length
+    player = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, f'[data-video-id="{video_id}"] video'),
+        what="the player",
+    )[0]
+    src = player.get_attribute("src")
+    assert "/ui/content/" in src and "ticket=" in src
+    wait_for(
+        lambda: driver.execute_script(
+            "const v = arguments[0]; return v.readyState >= 1 && v.duration > 0;", player
+        ),
+        what="video metadata",
+    )
+    duration = driver.execute_script("return arguments[0].duration", player)
+    assert 1.5 <= duration <= 2.5, duration
+    driver.execute_script("arguments[0].muted = true; arguments[0].play();", player)
+    wait_for(
+        lambda: driver.execute_script("return arguments[0].currentTime > 0.2", player),
+        what="playback to advance",
+    )
+    driver.execute_script("arguments[0].pause()", player)
+    shoot(driver, tmp_path, "ui-gallery-playing")
+
+    # the ticket URL is the video's bytes, for nobody else's video and no other credential
+    bytes_ = httpx.get(gw.url + src.removeprefix(gw.url), headers={"Range": "bytes=0-99"})
+    assert bytes_.status_code == 206 and bytes_.headers["content-type"] == "video/mp4"
+
+    card = driver.find_element(By.CSS_SELECTOR, f'[data-video-id="{video_id}"]')
+    card.find_element(By.CSS_SELECTOR, '[data-action="delete"]').click()
+    card.find_element(By.CSS_SELECTOR, '[data-action="confirm-delete"]').click()
+    wait_for(
+        lambda: not driver.find_elements(By.CSS_SELECTOR, f'[data-video-id="{video_id}"]'),
+        what="the card to go",
+    )
+    with gw.http() as http:
+        assert http.get(f"/v1/videos/{video_id}").status_code == 404
+    assert console_errors(driver) == []
+
+
+def test_admin_creates_a_budgeted_key_and_sees_usage(
+    browser: Any, ui_gateway: GatewayHandle, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    gw, driver = ui_gateway, browser
+    with gw.http() as http:  # spend to chart: two jobs on the default key
+        for prompt in ("first", "second"):
+            created = http.post("/v1/videos", json={"prompt": prompt, "seconds": "2"})
+            assert created.status_code == 200, created.text
+        logs_status = http.get("/api/logs").status_code
+    token = mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=600, subject="ops")
+    sign_in(driver, gw, token)
+    assert driver.find_element(By.ID, "who").text == "admin ops"
+    # the request-log tab only where /api/logs exists
+    assert bool(driver.find_elements(By.ID, "tab-logs")) == (logs_status != 404)
+
+    driver.find_element(By.ID, "tab-keys").click()
+    wait_for(lambda: driver.find_elements(By.ID, "key-new"), what="keys tab")[0].click()
+    driver.find_element(By.ID, "key-name").send_keys("ui-budgeted")
+    driver.find_element(By.ID, "key-budget_usd").send_keys("5")
+    Select(driver.find_element(By.ID, "key-budget_period")).select_by_value("daily")
+    driver.find_element(By.ID, "key-rpm").send_keys("30")
+    driver.find_element(By.ID, "key-save").click()
+    secret = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#new-secret code"))[0].text
+    assert secret.startswith("sk-bf-")
+    row = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, '#key-table tr[data-name="ui-budgeted"]'),
+        what="the new key's row",
+    )[0]
+    assert "$5.00 / daily" in row.text and "30 rpm" in row.text
+    with gw.http(token) as http:
+        keys = http.get("/api/governance/virtual-keys").json()["data"]
+    made = next(k for k in keys if k["name"] == "ui-budgeted")
+    assert (made["budget_usd"], made["budget_period"], made["rpm"]) == (5.0, "daily", 30)
+    with gw.http(secret) as http:  # the secret shown once is a working key
+        assert http.get("/v1/videos").status_code == 200
+    shoot(driver, tmp_path, "ui-admin-keys")
+
+    driver.find_element(By.ID, "tab-usage").click()
+    chart = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".chart[data-points] canvas"),
+        what="the usage chart",
+    )[0]
+    box = driver.find_element(By.CSS_SELECTOR, ".chart")
+    assert int(box.get_attribute("data-points")) >= 1
+    assert int(box.get_attribute("data-series")) >= 1
+    assert chart.size["width"] > 300 and chart.size["height"] > 200
+    # the canvas has something drawn on it (not one flat colour)
+    colours = driver.execute_script(
+        """const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set(); for (let i = 0; i < d.length; i += 16) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
+        return seen.size;""",
+        chart,
+    )
+    assert colours > 3, colours
+    totals = driver.find_element(By.ID, "usage-totals").text
+    assert "Jobs\n2" in totals, totals
+    shoot(driver, tmp_path, "ui-admin-usage")
+
+    driver.find_element(By.ID, "tab-providers").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-provider="simulated"]'))
+    shoot(driver, tmp_path, "ui-admin-providers")
+    assert console_errors(driver) == []
