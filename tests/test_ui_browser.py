@@ -82,9 +82,15 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """`check()`'s first truthy value; an element the page re-rendered meanwhile is read again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        value = check()
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
@@ -158,11 +164,17 @@ def test_key_holder_creates_watches_plays_and_deletes(
     seen: list[int] = []
 
     def completed() -> bool:
-        bar = driver.find_elements(By.CSS_SELECTOR, f'[data-video-id="{video_id}"] .progress')
-        if bar:
-            seen.append(int(bar[0].get_attribute("aria-valuenow") or 0))
-        status = driver.find_element(By.CSS_SELECTOR, f'[data-video-id="{video_id}"]')
-        return status.get_attribute("data-status") == "completed"
+        # one read in the page: the card re-renders (and drops its bar) between two reads
+        status, progress = driver.execute_script(
+            """const card = document.querySelector(`[data-video-id="${arguments[0]}"]`);
+            const bar = card.querySelector('.progress');
+            const now = bar ? Number(bar.getAttribute('aria-valuenow')) : null;
+            return [card.dataset.status, now];""",
+            video_id,
+        )
+        if progress is not None:
+            seen.append(progress)
+        return bool(status == "completed")
 
     wait_for(completed, timeout=15, what="the job to complete")
     assert seen and any(0 < p < 100 for p in seen), f"no running progress shown: {seen}"
@@ -229,7 +241,7 @@ def test_admin_creates_a_budgeted_key_and_sees_usage(
     wait_for(lambda: driver.find_elements(By.ID, "key-new"), what="keys tab")[0].click()
     driver.find_element(By.ID, "key-name").send_keys("ui-budgeted")
     driver.find_element(By.ID, "key-budget_usd").send_keys("5")
-    Select(driver.find_element(By.ID, "key-budget_period")).select_by_value("daily")
+    Select(driver.find_element(By.ID, "key-budget_period")).select_by_visible_text("daily")
     driver.find_element(By.ID, "key-rpm").send_keys("30")
     driver.find_element(By.ID, "key-save").click()
     secret = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#new-secret code"))[0].text
@@ -247,23 +259,50 @@ def test_admin_creates_a_budgeted_key_and_sees_usage(
         assert http.get("/v1/videos").status_code == 200
     shoot(driver, tmp_path, "ui-admin-keys")
 
-    driver.find_element(By.ID, "tab-usage").click()
-    chart = wait_for(
-        lambda: driver.find_elements(By.CSS_SELECTOR, ".chart[data-points] canvas"),
-        what="the usage chart",
+    def key_row() -> Any:
+        return driver.find_element(By.CSS_SELECTOR, '#key-table tr[data-name="ui-budgeted"]')
+
+    # edit: the budget goes up, the other limits stay
+    key_row().find_element(By.CSS_SELECTOR, '[data-action="edit"]').click()
+    budget = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#key-table #key-budget_usd"))
+    budget[0].clear()
+    budget[0].send_keys("7.5")
+    driver.find_element(By.CSS_SELECTOR, "#key-table #key-save").click()
+    wait_for(lambda: "$7.50 / daily · 30 rpm" in key_row().text, what="the edited budget")
+    # rotate: a new secret that works; block: the key stops working
+    key_row().find_element(By.CSS_SELECTOR, '[data-action="rotate"]').click()
+    rotated = wait_for(
+        lambda: [
+            e.text
+            for e in driver.find_elements(By.CSS_SELECTOR, "#new-secret code")
+            if e.text != secret
+        ]
     )[0]
-    box = driver.find_element(By.CSS_SELECTOR, ".chart")
-    assert int(box.get_attribute("data-points")) >= 1
-    assert int(box.get_attribute("data-series")) >= 1
-    assert chart.size["width"] > 300 and chart.size["height"] > 200
-    # the canvas has something drawn on it (not one flat colour)
-    colours = driver.execute_script(
-        """const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        const seen = new Set(); for (let i = 0; i < d.length; i += 16) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
-        return seen.size;""",
-        chart,
+    with gw.http(rotated) as http:
+        assert http.get("/v1/videos").status_code == 200
+    key_row().find_element(By.CSS_SELECTOR, '[data-action="block"]').click()
+    wait_for(lambda: "BLOCKED" in key_row().text.upper(), what="the key to show blocked")
+    with gw.http(rotated) as http:
+        assert http.get("/v1/videos").json()["error"]["code"] == "virtual_key_blocked"
+
+    driver.find_element(By.ID, "tab-usage").click()
+    # read in one go in the page: the chart is redrawn when the key names arrive
+    drawn = wait_for(
+        lambda: driver.execute_script(
+            """const box = document.querySelector('.chart[data-points]');
+            const c = box && box.querySelector('canvas');
+            if (!c) return null;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const colours = new Set();
+            for (let i = 0; i < d.length; i += 16) colours.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
+            return {points: Number(box.dataset.points), series: Number(box.dataset.series),
+                    width: c.clientWidth, height: c.clientHeight, colours: colours.size};"""
+        ),
+        what="the usage chart",
     )
-    assert colours > 3, colours
+    assert drawn["points"] >= 1 and drawn["series"] >= 1, drawn
+    assert drawn["width"] > 300 and drawn["height"] > 200, drawn
+    assert drawn["colours"] > 3, drawn  # something is drawn on it, not one flat colour
     totals = driver.find_element(By.ID, "usage-totals").text
     assert "Jobs\n2" in totals, totals
     shoot(driver, tmp_path, "ui-admin-usage")

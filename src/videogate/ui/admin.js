@@ -103,7 +103,8 @@ function EntityForm({ kind, row, teams, customers, onDone, onCancel }) {
         ${type.map((o) => html`<option value=${o}>${o || "default"}</option>`)}</select></label>`;
     }
     return html`<label class=${type === "list" ? "wide" : ""}>${label}<input id=${id}
-      type=${type === "number" ? "number" : "text"} step="any" min="0" value=${draft[name]}
+      type=${type === "number" ? "number" : "text"} step=${type === "number" ? "any" : undefined}
+      min=${type === "number" ? "0" : undefined} value=${draft[name]}
       required=${name === "name"} onInput=${set(name)} /></label>`;
   };
   return html`<form class="card entity-form" id=${`${kind}-form`} onSubmit=${submit}>
@@ -181,7 +182,7 @@ function EntityTab({ kind }) {
             ${kind === "key" &&
             html`<td><span class=${`badge ${row.revoked_at ? "failed" : row.blocked ? "queued" : "completed"}`}>
               ${row.revoked_at ? "revoked" : row.blocked ? "blocked" : "active"}</span></td>`}
-            <td class="actions">
+            <td class="row-actions">
               ${!row.revoked_at && html`<button class="ghost small" data-action="edit" onClick=${() => setEditing(row)}>Edit</button>`}
               ${kind === "key" && !row.revoked_at &&
               html`<button class="ghost small" data-action="rotate"
@@ -243,13 +244,13 @@ function ProvidersTab() {
               ${p.keys.length ? `${p.keys.filter((k) => k.healthy).length}/${p.keys.length} keys healthy` : "no keys needed"}</span></div>
           <p class="muted small">${p.capabilities.join(", ")}${info(p.id).poll_after_ms ? ` · polled every ${info(p.id).poll_after_ms} ms` : ""}</p>
           ${info(p.id).models && info(p.id).models.length ? html`<p class="small">models: ${info(p.id).models.join(", ")}</p>` : null}
-          <table class="table small"><tbody>
+          ${p.keys.length > 0 && html`<table class="table small"><tbody>
             ${p.keys.map((k) => html`<tr><td>${k.name}</td><td>weight ${k.weight}</td>
               <td>${k.models.length ? k.models.join(", ") : "all models"}</td>
               <td><span class=${`badge ${k.healthy ? "completed" : "failed"}`}>${k.healthy ? "healthy" : "cooling down"}</span></td>
               <td class="muted">${k.source}</td>
               <td>${k.source === "admin" && html`<button class="danger small" onClick=${() => remove(p.id, k.name)}>Remove</button>`}</td></tr>`)}
-          </tbody></table>
+          </tbody></table>`}
         </article>`,
       )}
     </div>
