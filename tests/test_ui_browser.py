@@ -12,6 +12,7 @@ Under CI=true a missing Chromium or ChromeDriver fails the test instead of skipp
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -131,6 +132,29 @@ def sign_in(driver: Any, gw: GatewayHandle, token: str) -> None:
     wait_for(lambda: driver.find_elements(By.ID, "who"), what="signed in")
 
 
+# `/v1/models` as the page sees it, fixed per test (the real catalogue lands separately and
+# its contents depend on the adapters): `None` answers 404, the page's fallback path.
+STUB_FETCH = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  const [status, body] = %s;
+  window.fetch = (input, init) => {
+    const url = new URL(typeof input === "string" ? input : input.url, location.href);
+    if (url.pathname !== "/v1/models") return realFetch(input, init);
+    return Promise.resolve(new Response(JSON.stringify(body), {
+      status, headers: {"Content-Type": "application/json"}}));
+  };
+})();
+"""
+
+
+def stub_models(driver: Any, catalogue: dict[str, Any] | None) -> None:
+    answer = [200, catalogue] if catalogue is not None else [404, {"error": {"code": "nf"}}]
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": STUB_FETCH % json.dumps(answer)}
+    )
+
+
 @pytest.fixture
 def ui_gateway(make_gateway: Callable[..., GatewayHandle]) -> GatewayHandle:
     return make_gateway(providers={"simulated": SIMULATED})
@@ -143,6 +167,7 @@ def test_key_holder_creates_watches_plays_and_deletes(
 
     gw, driver = ui_gateway, browser
     assert gw.key is not None
+    stub_models(driver, None)  # no catalogue: free-text size and seconds
     sign_in(driver, gw, gw.key)
     assert driver.execute_script("return sessionStorage.getItem('videogate.token')") == gw.key
     # a key holder sees videos only: no admin tabs
@@ -310,4 +335,88 @@ def test_admin_creates_a_budgeted_key_and_sees_usage(
     driver.find_element(By.ID, "tab-providers").click()
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-provider="simulated"]'))
     shoot(driver, tmp_path, "ui-admin-providers")
+    assert console_errors(driver) == []
+
+
+CATALOGUE = {
+    "object": "list",
+    "data": [
+        {
+            "id": "simulated/test-pattern",
+            "object": "model",
+            "owned_by": "simulated",
+            "accepts": {
+                "sizes": ["320x240", "640x360"],
+                "seconds": [1, 2],
+                "audio": False,
+                "image_input": True,
+                "seed": True,
+            },
+        },
+        {
+            "id": "simulated/with-sound",
+            "object": "model",
+            "owned_by": "simulated",
+            "accepts": {
+                "sizes": [],
+                "seconds": [],
+                "min_seconds": 1,
+                "max_seconds": 4,
+                "audio": True,
+                "image_input": False,
+            },
+        },
+    ],
+}
+
+
+def test_create_form_follows_the_model_catalogue(
+    browser: Any, ui_gateway: GatewayHandle, tmp_path: Path
+) -> None:
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    gw, driver = ui_gateway, browser
+    assert gw.key is not None
+    stub_models(driver, CATALOGUE)
+    sign_in(driver, gw, gw.key)
+    model = Select(
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "select#create-model"))[0]
+    )
+    assert [o.text for o in model.options] == ["simulated/test-pattern", "simulated/with-sound"]
+    sizes = Select(driver.find_element(By.ID, "create-size"))
+    assert [o.text for o in sizes.options] == ["default", "320x240", "640x360"]
+    assert not driver.find_element(By.ID, "create-audio").is_enabled()
+    assert driver.find_elements(By.ID, "create-seed") and driver.find_elements(
+        By.ID, "create-image"
+    )
+
+    model.select_by_visible_text("simulated/with-sound")  # free sizes, sound, no image
+    wait_for(lambda: driver.find_element(By.ID, "create-audio").is_enabled(), what="audio")
+    assert driver.find_element(By.ID, "create-size").tag_name == "input"
+    assert driver.find_element(By.ID, "create-seconds").get_attribute("placeholder") == "1\u20134"
+    assert not driver.find_elements(By.ID, "create-image")
+
+    model.select_by_visible_text("simulated/test-pattern")
+    Select(wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "select#create-size"))[0])
+    Select(driver.find_element(By.ID, "create-size")).select_by_visible_text("320x240")
+    Select(driver.find_element(By.ID, "create-seconds")).select_by_visible_text("1")
+    image = tmp_path / "first-frame.png"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(image)
+    driver.find_element(By.ID, "create-image").send_keys(str(image))
+    driver.find_element(By.ID, "create-prompt").send_keys("from a red first frame")
+    shoot(driver, tmp_path, "ui-create-catalogue")
+    driver.find_element(By.ID, "create-submit").click()
+    card = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "article.video"), what="the new card"
+    )[0]
+    assert "320x240 · 1 s" in card.text, card.text
+    video_id = card.get_attribute("data-video-id")
+    # the upload reached the provider as the job's input reference (multipart)
+    job = gw.settings.data_dir / "simulated" / (video_id.split(":")[0] + ".json")
+    assert json.loads(job.read_text())["has_input_reference"] is True
+    with gw.http() as http:
+        video = http.get(f"/v1/videos/{video_id}").json()
+    assert (video["model"], video["size"], video["seconds"]) == ("test-pattern", "320x240", "1")
     assert console_errors(driver) == []

@@ -24,6 +24,7 @@ async function loadCatalogue() {
   return { exact: false, models, providers: providers.data };
 }
 
+// A select of the model's allowed values when the catalogue lists them, else free text.
 function Choice({ id, label, options, value, onChange, placeholder }) {
   if (options && options.length) {
     return html`<label>${label}<select id=${id} value=${value} onChange=${(e) => onChange(e.target.value)}>
@@ -35,6 +36,12 @@ function Choice({ id, label, options, value, onChange, placeholder }) {
     onInput=${(e) => onChange(e.target.value)} /></label>`;
 }
 
+function secondsHint(accepts) {
+  const { min_seconds: lo, max_seconds: hi } = accepts;
+  if (lo !== null && lo !== undefined && hi !== null && hi !== undefined) return `${lo}–${hi}`;
+  return "e.g. 4";
+}
+
 export function CreateForm({ onCreated }) {
   const [catalogue, setCatalogue] = useState(null);
   const [loadError, setLoadError] = useState("");
@@ -43,6 +50,8 @@ export function CreateForm({ onCreated }) {
   const [size, setSize] = useState("");
   const [seconds, setSeconds] = useState("");
   const [audio, setAudio] = useState(false);
+  const [negative, setNegative] = useState("");
+  const [seed, setSeed] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const file = useRef(null);
@@ -60,6 +69,14 @@ export function CreateForm({ onCreated }) {
   const chosen = catalogue && catalogue.models.find((m) => m.id === model);
   const accepts = (chosen && chosen.accepts) || {};
   const exact = catalogue && catalogue.exact;
+  const offered = (flag) => !exact || accepts[flag] !== false; // undeclared: let the provider decide
+
+  useEffect(() => {
+    // a choice the newly picked model does not list goes back to its default
+    if (accepts.sizes && accepts.sizes.length && !accepts.sizes.includes(size)) setSize("");
+    if (accepts.seconds && accepts.seconds.length && !accepts.seconds.map(String).includes(seconds)) setSeconds("");
+    if (!offered("audio")) setAudio(false);
+  }, [model, catalogue]);
 
   const submit = async (event) => {
     event.preventDefault();
@@ -71,6 +88,8 @@ export function CreateForm({ onCreated }) {
     if (size) form.set("size", size);
     if (seconds) form.set("seconds", seconds);
     if (audio) form.set("generate_audio", "true");
+    if (negative.trim() && offered("negative_prompt")) form.set("negative_prompt", negative.trim());
+    if (seed.trim() && offered("seed")) form.set("seed", seed.trim());
     const image = file.current && file.current.files[0];
     if (image) form.set("input_reference", image, image.name);
     try {
@@ -103,16 +122,23 @@ export function CreateForm({ onCreated }) {
       <${Choice} id="create-size" label="Size" options=${accepts.sizes} value=${size}
         onChange=${setSize} placeholder="e.g. 1280x720" />
       <${Choice} id="create-seconds" label="Seconds" options=${accepts.seconds} value=${seconds}
-        onChange=${setSeconds} placeholder="e.g. 4" />
+        onChange=${setSeconds} placeholder=${secondsHint(accepts)} />
     </div>
     <label>Prompt<textarea id="create-prompt" required rows="3" value=${prompt}
       onInput=${(e) => setPrompt(e.target.value)} placeholder="A paper boat drifting down a rainy street"></textarea></label>
+    ${(exact ? accepts.negative_prompt || accepts.seed : false) &&
+    html`<div class="row">
+      ${accepts.negative_prompt && html`<label>Negative prompt<input id="create-negative" value=${negative}
+        onInput=${(e) => setNegative(e.target.value)} /></label>`}
+      ${accepts.seed && html`<label>Seed<input id="create-seed" type="number" step="1" value=${seed}
+        onInput=${(e) => setSeed(e.target.value)} /></label>`}
+    </div>`}
     <div class="row">
       <label class="check"><input id="create-audio" type="checkbox" checked=${audio}
-        disabled=${exact && accepts.audio === false} onChange=${(e) => setAudio(e.target.checked)} />
-        Generate audio${exact && accepts.audio === false ? " (not offered by this model)" : ""}</label>
-      ${!(exact && accepts.image_input === false) &&
-      html`<label>Reference image<input id="create-image" type="file" ref=${file}
+        disabled=${!offered("audio")} onChange=${(e) => setAudio(e.target.checked)} />
+        Generate audio${offered("audio") ? "" : " (not offered by this model)"}</label>
+      ${offered("image_input") &&
+      html`<label>Reference image (first frame)<input id="create-image" type="file" ref=${file}
         accept="image/jpeg,image/png,image/webp" /></label>`}
     </div>
     <button id="create-submit" type="submit" disabled=${busy || !prompt.trim()}>${busy ? "Creating…" : "Create"}</button>
