@@ -152,3 +152,14 @@ def test_admin_and_key_jwts_get_tickets(gw: GatewayHandle) -> None:
     vk = mint_jwt(secret, role=VK_ROLE, ttl_seconds=60, vk=gw.key_ids()[0])
     for token in (admin, vk):
         assert httpx.get(gw.url + ticket_for(gw, video_id, token)["url"]).status_code == 200
+
+
+def test_without_auth_the_page_and_its_tickets_need_no_credential(
+    make_gateway: Callable[..., GatewayHandle],
+) -> None:
+    gw = make_gateway(providers={"simulated": SIMULATED}, auth={"enabled": False})
+    video_id = finished_video(gw)
+    url = gw.url + ticket_for(gw, video_id)["url"]
+    assert httpx.get(url).status_code == 200
+    claims = jwt.decode(url.split("ticket=")[1], options={"verify_signature": False})
+    assert claims["knd"] == "local"

@@ -168,6 +168,11 @@ def test_key_holder_creates_watches_plays_and_deletes(
     gw, driver = ui_gateway, browser
     assert gw.key is not None
     stub_models(driver, None)  # no catalogue: free-text size and seconds
+    driver.get(gw.url + "/ui")
+    wait_for(lambda: driver.find_elements(By.ID, "signin-token"))[0].send_keys("sk-bf-wrong")
+    driver.find_element(By.ID, "signin-submit").click()
+    alert = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".signin [role=alert]"))[0]
+    assert "virtual_key_not_found" in alert.text
     sign_in(driver, gw, gw.key)
     assert driver.execute_script("return sessionStorage.getItem('videogate.token')") == gw.key
     # a key holder sees videos only: no admin tabs
@@ -242,6 +247,16 @@ def test_key_holder_creates_watches_plays_and_deletes(
     with gw.http() as http:
         assert http.get(f"/v1/videos/{video_id}").status_code == 404
     assert console_errors(driver) == []
+
+    # the key is revoked while the page is open: its next call signs the page out
+    admin = mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=60)
+    with gw.http(admin) as http:
+        key_id = http.get("/api/governance/virtual-keys").json()["data"][0]["id"]
+        assert http.delete(f"/api/governance/virtual-keys/{key_id}").is_success
+    driver.find_element(By.ID, "gallery-refresh").click()
+    alert = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".signin [role=alert]"))[0]
+    assert "virtual_key_revoked" in alert.text
+    assert driver.execute_script("return sessionStorage.getItem('videogate.token')") is None
 
 
 def test_admin_creates_a_budgeted_key_and_sees_usage(

@@ -1,6 +1,7 @@
 // The one way the UI talks to the gateway: the signed-in credential as a Bearer header,
 // JSON or multipart bodies, and the gateway's error envelope turned into an ApiError.
 const TOKEN = "videogate.token";
+export const UNAUTHORIZED = "videogate:unauthorized";
 
 export const session = {
   get token() {
@@ -42,7 +43,14 @@ export async function api(path, { method = "GET", json, form, token, withHeaders
   } catch {
     data = null;
   }
-  if (!response.ok) throw new ApiError(response.status, data, text);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data, text);
+    // the signed-in credential stopped working (revoked, expired): back to sign-in
+    if (response.status === 401 && token === undefined && credential) {
+      window.dispatchEvent(new CustomEvent(UNAUTHORIZED, { detail: `${error.message} (${error.code})` }));
+    }
+    throw error;
+  }
   return withHeaders ? { data, headers: response.headers } : data;
 }
 

@@ -1,6 +1,6 @@
 // The shell: sign-in, the tabs a caller may see, and sign-out.
 import { AdminTabs, adminTabs } from "./admin.js";
-import { api, describe, session } from "./api.js";
+import { UNAUTHORIZED, api, describe, session } from "./api.js";
 import { html, render, useEffect, useState } from "./dom.js";
 import { VideosTab } from "./videos.js";
 
@@ -57,6 +57,13 @@ function App() {
   useEffect(() => {
     // a stored credential first; else whether the gateway runs with auth off
     signIn(session.token).finally(() => setBooted(true));
+    const expired = (event) => {
+      session.clear();
+      setWho(null);
+      setError(`Signed out: ${event.detail}`);
+    };
+    window.addEventListener(UNAUTHORIZED, expired);
+    return () => window.removeEventListener(UNAUTHORIZED, expired);
   }, []);
 
   if (!booted) return html`<p class="muted boot">Loading videogate…</p>`;
