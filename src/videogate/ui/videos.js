@@ -147,31 +147,48 @@ export function CreateForm({ onCreated }) {
 }
 
 // A content ticket for `video`: the gateway's short-lived URL the <video> element can load
-// (it cannot send an Authorization header); asked again when it is about to expire.
+// (it cannot send an Authorization header). Asked for once the job completes, and again only
+// when the player fails (an expired ticket mid-viewing), so a playing video is never cut off.
 function useTicket(video) {
   const [ticket, setTicket] = useState(null);
   const [error, setError] = useState("");
+  const live = useRef(true);
+  const fetchTicket = () =>
+    api("/ui/tickets", { method: "POST", json: { video_id: video.id } }).then(
+      (t) => live.current && setTicket(t),
+      (err) => live.current && setError(err.message),
+    );
   useEffect(() => {
-    if (video.status !== "completed") return undefined;
-    let timer;
-    let live = true;
-    const fetchTicket = () =>
-      api("/ui/tickets", { method: "POST", json: { video_id: video.id } }).then(
-        (t) => {
-          if (!live) return;
-          setTicket(t);
-          const ms = (t.expires_at - 30) * 1000 - Date.now();
-          timer = setTimeout(fetchTicket, Math.max(ms, 10_000));
-        },
-        (err) => live && setError(err.message),
-      );
-    fetchTicket();
+    live.current = true;
+    if (video.status === "completed") fetchTicket();
     return () => {
-      live = false;
-      clearTimeout(timer);
+      live.current = false;
     };
   }, [video.id, video.status]);
-  return [ticket, error];
+  const renew = () => {
+    if (ticket && ticket.expires_at * 1000 > Date.now() + 5000) return false; // not the cause
+    fetchTicket();
+    return true;
+  };
+  return [ticket, error, renew];
+}
+
+// The player: on an error after its ticket expired, a new ticket, resuming where it was.
+function Player({ ticket, renew }) {
+  const resume = useRef(null);
+  const failed = (event) => {
+    const el = event.currentTarget;
+    if (renew()) resume.current = { at: el.currentTime, playing: !el.paused };
+  };
+  const loaded = (event) => {
+    const el = event.currentTarget;
+    if (!resume.current) return;
+    el.currentTime = resume.current.at;
+    if (resume.current.playing) el.play().catch(() => {});
+    resume.current = null;
+  };
+  return html`<video controls preload="metadata" playsinline src=${ticket.url}
+    poster=${ticket.thumbnail_url} onError=${failed} onLoadedMetadata=${loaded}></video>`;
 }
 
 // Follows a running job: GET /v1/videos/{id} at the gateway's `openai-poll-after-ms`.
@@ -202,7 +219,7 @@ function usePolling(video, onChange) {
 
 function VideoCard({ video, onChange, onDelete }) {
   usePolling(video, onChange);
-  const [ticket, ticketError] = useTicket(video);
+  const [ticket, ticketError, renew] = useTicket(video);
   const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState("");
   const remove = async () => {
@@ -218,8 +235,7 @@ function VideoCard({ video, onChange, onDelete }) {
   return html`<article class="card video" data-video-id=${video.id} data-status=${video.status}>
     <div class="screen">
       ${video.status === "completed" && ticket
-        ? html`<video controls preload="metadata" playsinline src=${ticket.url}
-            poster=${ticket.thumbnail_url}></video>`
+        ? html`<${Player} ticket=${ticket} renew=${renew} />`
         : html`<div class="placeholder">${video.status === "failed" ? "failed" : `${progress} %`}</div>`}
     </div>
     <div class="meta">
