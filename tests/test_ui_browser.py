@@ -367,6 +367,7 @@ CATALOGUE = {
                 "image_input": True,
                 "seed": True,
             },
+            "price": {"per_second": 0.1},
         },
         {
             "id": "simulated/with-sound",
@@ -381,6 +382,7 @@ CATALOGUE = {
                 "image_input": False,
             },
         },
+        {"id": "simulated/fam-*", "object": "model", "owned_by": "simulated", "accepts": None},
     ],
 }
 
@@ -399,7 +401,11 @@ def test_create_form_follows_the_model_catalogue(
     model = Select(
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "select#create-model"))[0]
     )
-    assert [o.text for o in model.options] == ["simulated/test-pattern", "simulated/with-sound"]
+    assert [o.text for o in model.options] == [
+        "simulated/test-pattern",
+        "simulated/with-sound",
+        "other…",  # a family ("simulated/fam-*") is no choice, a hint for a typed model
+    ]
     sizes = Select(driver.find_element(By.ID, "create-size"))
     assert [o.text for o in sizes.options] == ["default", "320x240", "640x360"]
     assert not driver.find_element(By.ID, "create-audio").is_enabled()
@@ -413,6 +419,12 @@ def test_create_form_follows_the_model_catalogue(
     assert driver.find_element(By.ID, "create-seconds").get_attribute("placeholder") == "1\u20134"
     assert not driver.find_elements(By.ID, "create-image")
 
+    model.select_by_visible_text("other…")
+    typed = wait_for(lambda: driver.find_elements(By.ID, "create-model-other"), what="free text")
+    hints = driver.find_elements(By.CSS_SELECTOR, "#model-hints option")
+    assert [h.get_attribute("value") for h in hints] == ["simulated/fam-*"]
+    assert typed[0].get_attribute("value") == ""
+
     model.select_by_visible_text("simulated/test-pattern")
     Select(wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "select#create-size"))[0])
     Select(driver.find_element(By.ID, "create-size")).select_by_visible_text("320x240")
@@ -421,6 +433,8 @@ def test_create_form_follows_the_model_catalogue(
     Image.new("RGB", (64, 48), (200, 40, 40)).save(image)
     driver.find_element(By.ID, "create-image").send_keys(str(image))
     driver.find_element(By.ID, "create-prompt").send_keys("from a red first frame")
+    price = driver.find_element(By.ID, "create-price").text
+    assert price == "$0.10 per second · about $0.10 for 1 s", price
     shoot(driver, tmp_path, "ui-create-catalogue")
     driver.find_element(By.ID, "create-submit").click()
     card = wait_for(

@@ -78,7 +78,8 @@ export const fmt = {
     return unix ? new Date(unix * 1000).toLocaleString() : "—";
   },
   usd(v) {
-    return v === null || v === undefined ? "—" : `$${Number(v).toFixed(Number(v) < 1 ? 4 : 2)}`;
+    // cents, and sub-cent digits only where there are some ($0.0125, $0.10, $12.50)
+    return v === null || v === undefined ? "—" : `$${Number(v).toFixed(4).replace(/(\.\d\d\d*?)0+$/, "$1")}`;
   },
   num(v) {
     return v === null || v === undefined || v === "" ? "—" : String(v);

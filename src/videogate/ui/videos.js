@@ -6,22 +6,28 @@ import { html, useEffect, useRef, useState } from "./dom.js";
 const ACTIVE = new Set(["queued", "in_progress"]);
 const PAGE = 24;
 
-// The catalogue as the form uses it: [{id, owned_by, accepts|null}], and whether it is the
-// real `/v1/models` (choices) or the providers' fallback (free text with suggestions).
+const PATTERN = /[*?[]/; // a catalogue entry that names a family ("veo-3*"), not a model
+const OTHER = "\u0000other";
+
+// The catalogue as the form uses it: `models` to choose from (`/v1/models`, with what each
+// accepts, `{}` when undeclared) and `hints` for a typed model. With no catalogue (404) or
+// an empty one, the providers' advertised models become hints for free text.
 async function loadCatalogue() {
+  let listed = [];
   try {
-    const models = await api("/v1/models");
-    return { exact: true, models: models.data.map((m) => ({ ...m, accepts: m.accepts || {} })) };
+    listed = (await api("/v1/models")).data;
   } catch (err) {
     if (err.status !== 404) throw err;
   }
-  const providers = await api("/v1/providers");
-  const models = [];
-  for (const p of providers.data) {
-    for (const m of p.models || []) models.push({ id: m.includes("/") ? m : `${p.id}/${m}`, owned_by: p.id, accepts: null });
-    if (!(p.models || []).length) models.push({ id: `${p.id}/`, owned_by: p.id, accepts: null, hint: true });
+  const models = listed.filter((m) => !PATTERN.test(m.id)).map((m) => ({ ...m, accepts: m.accepts || {} }));
+  const hints = listed.filter((m) => PATTERN.test(m.id)).map((m) => m.id);
+  if (models.length) return { exact: true, models, hints };
+  for (const p of (await api("/v1/providers")).data) {
+    const advertised = p.models || [];
+    for (const m of advertised) hints.push(m.includes("/") ? m : `${p.id}/${m}`);
+    if (!advertised.length) hints.push(`${p.id}/`);
   }
-  return { exact: false, models, providers: providers.data };
+  return { exact: false, models: [], hints };
 }
 
 // A select of the model's allowed values when the catalogue lists them, else free text.
@@ -46,6 +52,7 @@ export function CreateForm({ onCreated }) {
   const [catalogue, setCatalogue] = useState(null);
   const [loadError, setLoadError] = useState("");
   const [model, setModel] = useState("");
+  const [custom, setCustom] = useState(false); // a typed model instead of a listed one
   const [prompt, setPrompt] = useState("");
   const [size, setSize] = useState("");
   const [seconds, setSeconds] = useState("");
@@ -66,10 +73,11 @@ export function CreateForm({ onCreated }) {
     );
   }, []);
 
-  const chosen = catalogue && catalogue.models.find((m) => m.id === model);
+  const chosen = catalogue && !custom && catalogue.models.find((m) => m.id === model);
   const accepts = (chosen && chosen.accepts) || {};
-  const exact = catalogue && catalogue.exact;
+  const exact = Boolean(chosen);
   const offered = (flag) => !exact || accepts[flag] !== false; // undeclared: let the provider decide
+  const perSecond = chosen && chosen.price ? chosen.price.per_second : null;
 
   useEffect(() => {
     // a choice the newly picked model does not list goes back to its default
@@ -107,18 +115,22 @@ export function CreateForm({ onCreated }) {
   return html`<form class="card create" id="create-form" onSubmit=${submit}>
     <h2>New video</h2>
     ${loadError && html`<p class="error">Model catalogue: ${loadError}</p>`}
-    ${catalogue && !exact && html`<p class="muted small">No model catalogue here (<code>/v1/models</code>);
-      type a model as <code>provider/model</code>.</p>`}
+    ${catalogue && !catalogue.exact && html`<p class="muted small">No model catalogue here
+      (<code>/v1/models</code>); type a model as <code>provider/model</code>.</p>`}
     <div class="row">
-      ${exact
-        ? html`<label>Model<select id="create-model" value=${model} onChange=${(e) => setModel(e.target.value)}>
-            ${catalogue.models.map((m) => html`<option value=${m.id}>${m.id}</option>`)}
-          </select></label>`
-        : html`<label>Model<input id="create-model" list="model-hints" value=${model}
-            placeholder="provider/model (empty: the default)" onInput=${(e) => setModel(e.target.value)} />
-            <datalist id="model-hints">
-              ${(catalogue ? catalogue.models : []).map((m) => html`<option value=${m.id} />`)}
-            </datalist></label>`}
+      ${catalogue && catalogue.exact &&
+      html`<label>Model<select id="create-model" value=${custom ? OTHER : model} onChange=${(e) => {
+        setCustom(e.target.value === OTHER);
+        setModel(e.target.value === OTHER ? "" : e.target.value);
+      }}>
+          ${catalogue.models.map((m) => html`<option value=${m.id}>${m.id}</option>`)}
+          <option value=${OTHER}>other…</option>
+        </select></label>`}
+      ${catalogue && (!catalogue.exact || custom) &&
+      html`<label>${custom ? "Other model" : "Model"}<input id=${custom ? "create-model-other" : "create-model"}
+          list="model-hints" value=${model} placeholder="provider/model (empty: the default)"
+          onInput=${(e) => setModel(e.target.value)} />
+        <datalist id="model-hints">${catalogue.hints.map((h) => html`<option value=${h} />`)}</datalist></label>`}
       <${Choice} id="create-size" label="Size" options=${accepts.sizes} value=${size}
         onChange=${setSize} placeholder="e.g. 1280x720" />
       <${Choice} id="create-seconds" label="Seconds" options=${accepts.seconds} value=${seconds}
@@ -141,7 +153,12 @@ export function CreateForm({ onCreated }) {
       html`<label>Reference image (first frame)<input id="create-image" type="file" ref=${file}
         accept="image/jpeg,image/png,image/webp" /></label>`}
     </div>
-    <button id="create-submit" type="submit" disabled=${busy || !prompt.trim()}>${busy ? "Creating…" : "Create"}</button>
+    <div class="row">
+      <button id="create-submit" type="submit" disabled=${busy || !prompt.trim()}>${busy ? "Creating…" : "Create"}</button>
+      ${perSecond !== null && perSecond !== undefined &&
+      html`<span class="muted small" id="create-price">${fmt.usd(perSecond)} per second${seconds
+        ? ` · about ${fmt.usd(perSecond * Number(seconds))} for ${seconds} s` : ""}</span>`}
+    </div>
     ${error && html`<p class="error" role="alert" id="create-error">${error}</p>`}
   </form>`;
 }
