@@ -42,6 +42,15 @@ def finished_video(gw: GatewayHandle, key: str | None = None) -> str:
     return video_id
 
 
+def admin_token(gw: GatewayHandle) -> str:
+    return mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=60)
+
+
+def default_key_id(gw: GatewayHandle) -> str:
+    with gw.http(admin_token(gw)) as http:  # the admin API, not the CLI: no subprocess
+        return str(http.get("/api/governance/virtual-keys").json()["data"][0]["id"])
+
+
 def ticket_for(gw: GatewayHandle, video_id: str, key: str | None = None) -> dict[str, Any]:
     with gw.http(key) as http:
         resp = http.post("/ui/tickets", json={"video_id": video_id})
@@ -96,7 +105,9 @@ def test_ticket_plays_the_callers_video_with_ranges(gw: GatewayHandle) -> None:
 
 def test_tickets_are_only_for_the_owner_and_only_for_one_video(gw: GatewayHandle) -> None:
     assert gw.key is not None
-    mine, other_key = new_video(gw), gw.new_key("other")
+    with gw.http(admin_token(gw)) as http:
+        other_key = http.post("/api/governance/virtual-keys", json={"name": "other"}).json()["key"]
+    mine = new_video(gw)
     theirs = new_video(gw, other_key)
     # minting needs a credential, and the video must be the caller's (404, as the API)
     assert_envelope(
@@ -133,8 +144,7 @@ def test_an_expired_ticket_or_a_revoked_key_stops_playback(gw: GatewayHandle) ->
     assert "expired" in assert_envelope(resp, 401, "invalid_ticket")["error"]["message"]
 
     assert httpx.get(url).status_code == 200
-    key_id = gw.key_ids()[0]
-    admin = mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=60)
+    key_id, admin = default_key_id(gw), admin_token(gw)
     with gw.http(admin) as http:
         assert http.patch(
             f"/api/governance/virtual-keys/{key_id}", json={"blocked": True}
@@ -149,7 +159,7 @@ def test_admin_and_key_jwts_get_tickets(gw: GatewayHandle) -> None:
     video_id = finished_video(gw)
     secret = gw.settings.jwt_secret()
     admin = mint_jwt(secret, role=ADMIN_ROLE, ttl_seconds=60)
-    vk = mint_jwt(secret, role=VK_ROLE, ttl_seconds=60, vk=gw.key_ids()[0])
+    vk = mint_jwt(secret, role=VK_ROLE, ttl_seconds=60, vk=default_key_id(gw))
     for token in (admin, vk):
         assert httpx.get(gw.url + ticket_for(gw, video_id, token)["url"]).status_code == 200
 
