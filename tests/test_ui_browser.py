@@ -26,7 +26,7 @@ import pytest
 
 from videogate.api.auth import ADMIN_ROLE, mint_jwt
 
-from .conftest import GatewayHandle
+from .conftest import GatewayHandle, free_port
 
 CHROMIUM = os.environ.get("VIDEOGATE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VIDEOGATE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -83,14 +83,15 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """`check()`'s first truthy value; an element the page re-rendered meanwhile is read again."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """`check()`'s first truthy value; an element not rendered yet, or re-rendered between
+    finding and reading it, is looked for again."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             value = check()
-        except StaleElementReferenceException:
+        except (NoSuchElementException, StaleElementReferenceException):
             value = None
         if value:
             return value
@@ -260,25 +261,62 @@ def test_key_holder_creates_watches_plays_and_deletes(
 
 
 def test_admin_creates_a_budgeted_key_and_sees_usage(
-    browser: Any, ui_gateway: GatewayHandle, tmp_path: Path
+    browser: Any, make_gateway: Callable[..., GatewayHandle], tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    gw, driver = ui_gateway, browser
+    gw = make_gateway(providers={"simulated": SIMULATED}, webhooks={"allow_private_networks": True})
+    driver = browser
+    token = mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=600, subject="ops")
+    with gw.http(token) as http:  # a webhook nobody answers: its deliveries stay to retry
+        owner = http.get("/api/governance/virtual-keys").json()["data"][0]["id"]
+        hook = {"url": f"http://127.0.0.1:{free_port()}/hook", "owner": owner}
+        assert http.post("/api/webhooks", json=hook).status_code == 200
     with gw.http() as http:  # spend to chart: two jobs on the default key
         for prompt in ("first", "second"):
             created = http.post("/v1/videos", json={"prompt": prompt, "seconds": "2"})
             assert created.status_code == 200, created.text
         logs_status = http.get("/api/logs").status_code
-    token = mint_jwt(gw.settings.jwt_secret(), role=ADMIN_ROLE, ttl_seconds=600, subject="ops")
     sign_in(driver, gw, token)
     assert driver.find_element(By.ID, "who").text == "admin ops"
     # the request-log tab only where /api/logs exists
     assert bool(driver.find_elements(By.ID, "tab-logs")) == (logs_status != 404)
 
+    # a customer with a monthly budget, a team under it, then a key in that team
+    driver.find_element(By.ID, "tab-customers").click()
+    wait_for(lambda: driver.find_elements(By.ID, "customer-new"))[0].click()
+    driver.find_element(By.ID, "customer-name").send_keys("acme")
+    driver.find_element(By.ID, "customer-budget_usd").send_keys("100")
+    Select(driver.find_element(By.ID, "customer-budget_period")).select_by_visible_text("monthly")
+    driver.find_element(By.ID, "customer-save").click()
+    wait_for(
+        lambda: (
+            "$100.00 / monthly"
+            in driver.find_element(By.CSS_SELECTOR, '#customer-table tr[data-name="acme"]').text
+        ),
+        what="the customer's row",
+    )
+    driver.find_element(By.ID, "tab-teams").click()
+    wait_for(lambda: driver.find_elements(By.ID, "team-new"))[0].click()
+    driver.find_element(By.ID, "team-name").send_keys("studio")
+    customer = Select(driver.find_element(By.ID, "team-customer_id"))
+    wait_for(lambda: len(customer.options) == 2, what="the customers to choose from")
+    customer.select_by_visible_text("acme")
+    driver.find_element(By.ID, "team-save").click()
+    wait_for(
+        lambda: (
+            "acme"
+            in driver.find_element(By.CSS_SELECTOR, '#team-table tr[data-name="studio"]').text
+        ),
+        what="the team's row",
+    )
+
     driver.find_element(By.ID, "tab-keys").click()
     wait_for(lambda: driver.find_elements(By.ID, "key-new"), what="keys tab")[0].click()
+    team = Select(driver.find_element(By.ID, "key-team_id"))
+    wait_for(lambda: len(team.options) == 2, what="the teams to choose from")
+    team.select_by_visible_text("studio")
     driver.find_element(By.ID, "key-name").send_keys("ui-budgeted")
     driver.find_element(By.ID, "key-budget_usd").send_keys("5")
     Select(driver.find_element(By.ID, "key-budget_period")).select_by_visible_text("daily")
@@ -295,6 +333,7 @@ def test_admin_creates_a_budgeted_key_and_sees_usage(
         keys = http.get("/api/governance/virtual-keys").json()["data"]
     made = next(k for k in keys if k["name"] == "ui-budgeted")
     assert (made["budget_usd"], made["budget_period"], made["rpm"]) == (5.0, "daily", 30)
+    assert "studio" in row.text and made["team_id"].startswith("team_"), made
     with gw.http(secret) as http:  # the secret shown once is a working key
         assert http.get("/v1/videos").status_code == 200
     shoot(driver, tmp_path, "ui-admin-keys")
@@ -350,6 +389,17 @@ def test_admin_creates_a_budgeted_key_and_sees_usage(
     driver.find_element(By.ID, "tab-providers").click()
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-provider="simulated"]'))
     shoot(driver, tmp_path, "ui-admin-providers")
+
+    # the webhook's deliveries of the two completions, failing against a closed port
+    driver.find_element(By.ID, "tab-webhooks").click()
+
+    def deliveries() -> list[str]:
+        driver.find_element(By.ID, "webhooks-refresh").click()
+        return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#deliveries tbody tr")]
+
+    rows = wait_for(lambda: len(deliveries()) >= 2 and deliveries(), what="deliveries")
+    assert all("video.completed" in r for r in rows), rows
+    shoot(driver, tmp_path, "ui-admin-webhooks")
     assert console_errors(driver) == []
 
 

@@ -275,7 +275,7 @@ function WebhooksTab() {
   const [deliveries, reloadDeliveries] = useList("/api/webhooks/deliveries");
   return html`<section>
     <div class="section-head"><h2>Webhooks</h2>
-      <button class="ghost small" onClick=${() => { reloadEndpoints(); reloadDeliveries(); }}>Refresh</button></div>
+      <button class="ghost small" id="webhooks-refresh" onClick=${() => { reloadEndpoints(); reloadDeliveries(); }}>Refresh</button></div>
     ${error && html`<p class="error">${error}</p>`}
     <h3>Endpoints</h3>
     <table class="table"><thead><tr><th>Id</th><th>Owner</th><th>URL</th><th>Events</th><th>Enabled</th></tr></thead>
