@@ -100,7 +100,7 @@ function EntityForm({ kind, row, teams, customers, onDone, onCancel }) {
     }
     if (Array.isArray(type)) {
       return html`<label>${label}<select id=${id} value=${draft[name]} onChange=${set(name)}>
-        ${type.map((o) => html`<option value=${o}>${o || "default"}</option>`)}</select></label>`;
+        ${type.map((o) => html`<option value=${o}>${o || "never resets (default)"}</option>`)}</select></label>`;
     }
     return html`<label class=${type === "list" ? "wide" : ""}>${label}<input id=${id}
       type=${type === "number" ? "number" : "text"} step=${type === "number" ? "any" : undefined}
@@ -119,7 +119,11 @@ function EntityForm({ kind, row, teams, customers, onDone, onCancel }) {
 
 function limitsText(row) {
   const parts = [];
-  if (row.budget_usd !== null && row.budget_usd !== undefined) parts.push(`${fmt.usd(row.budget_usd)} / ${row.budget_period || "monthly"}`);
+  if (row.budget_usd !== null && row.budget_usd !== undefined) {
+    // no period (or "never"): the budget never resets (governance/policy.py budget_window)
+    const period = row.budget_period && row.budget_period !== "never" ? ` / ${row.budget_period}` : " in total";
+    parts.push(`${fmt.usd(row.budget_usd)}${period}`);
+  }
   if (row.rpm) parts.push(`${row.rpm} rpm`);
   if (row.max_active_jobs) parts.push(`${row.max_active_jobs} active`);
   if (row.video_seconds_per_day) parts.push(`${row.video_seconds_per_day} s/day`);
