@@ -22,7 +22,7 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
 from ..lifecycle.call import Call
-from . import admin, cache_admin, edits, genai, governance, models, videos
+from . import admin, cache_admin, edits, genai, governance, models, ui, videos
 from .context import endpoint, error_for, principal
 from .dispatch import CHARACTER_ID, ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
@@ -215,6 +215,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Gateway
     routes.extend(governance.ROUTES)
     routes.extend(cache_admin.ROUTES)
     routes.extend(genai.ROUTES)
+    routes.extend(ui.ROUTES)
     app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.router.redirect_slashes = False  # an empty id is a 404 envelope, not a redirect
     return app

@@ -124,6 +124,13 @@ async def retrieve_video(request: Request, gw: Gateway, call: Call) -> Response:
 @endpoint("video_download")
 async def video_content(request: Request, gw: Gateway, call: Call) -> Response:
     who = await principal(gw, request)
+    return await content_for(gw, request, who, request.path_params["video_id"], call)
+
+
+async def content_for(
+    gw: Gateway, request: Request, who: Principal, video_id: str, call: Call
+) -> Response:
+    """The bytes of `video_id`'s `?variant=` for `who` (also the UI's ticketed player URL)."""
     variant = request.query_params.get("variant", "video")
     if variant not in VARIANT_TYPES:
         raise bad_request(
@@ -132,7 +139,7 @@ async def video_content(request: Request, gw: Gateway, call: Call) -> Response:
     wanted = request.headers.get("range", "")
     if SINGLE_RANGE.fullmatch(wanted) and wanted != "bytes=-":
         call.ctx.byte_range = wanted  # passed on if the bytes come from the provider
-    source = await gw.reader.content(who, request.path_params["video_id"], variant, call)
+    source = await gw.reader.content(who, video_id, variant, call)
     return await serve_content(gw, request, source, call)
 
 

@@ -86,7 +86,7 @@ class Authenticator:
             del self._loading[cache_key]
 
     @staticmethod
-    def _check_row(row: dict[str, Any] | None) -> Principal:
+    def check_row(row: dict[str, Any] | None) -> Principal:
         if row is None:
             # 401 as Bifrost (plugins/governance/main.go): a key that names nobody
             raise _denied(401, "virtual_key_not_found", "This virtual key does not exist.")
@@ -112,7 +112,7 @@ class Authenticator:
         if token.startswith(KEY_PREFIX):
             digest = hash_key(token)
             row = await self._key_row("h:" + digest, lambda: self.keys.by_secret(token))
-            return self._check_row(row)
+            return self.check_row(row)
         if token.count(".") == 2:
             return await self._from_jwt(token)
         raise _denied(401, "invalid_token", "The bearer token is neither a virtual key nor a JWT.")
@@ -143,7 +143,7 @@ class Authenticator:
         if role == VK_ROLE and isinstance(claims.get("vk"), str):
             key_id = claims["vk"]
             row = await self._key_row("i:" + key_id, lambda: self.keys.by_id(key_id))
-            return self._check_row(row)
+            return self.check_row(row)
         raise _denied(401, "invalid_token", "The JWT names neither an admin nor a virtual key.")
 
 
