@@ -247,7 +247,7 @@ def test_wrong_key_is_relayed_without_leaking_it(
             "file ids",
         ),
         ({"ratio": "1280:720"}, "invalid_parameter", "ratio", "'size'"),
-        ({"seed": "lucky"}, "invalid_parameter", "seed", "an integer"),
+        ({"seed": "lucky"}, "invalid_seed", "seed", "whole number"),
         ({"prompt": "x" * 1001}, "prompt_too_long", "prompt", "1000"),
     ],
 )

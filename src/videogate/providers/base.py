@@ -119,6 +119,18 @@ class CharacterRef:
     image: InputReference | None = None
 
 
+# The normalised fields below, by name: the API also leaves the scalar ones in `extra` as
+# sent (for adapters that take them under the same name); an adapter that maps the typed
+# field drops these from its extras (`without_normalised`).
+NORMALISED_FIELDS = frozenset(
+    {"generate_audio", "negative_prompt", "seed", "aspect_ratio", "resolution", "fps", "n"}
+)
+
+
+def without_normalised(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in extra.items() if k.split("[", 1)[0] not in NORMALISED_FIELDS}
+
+
 @dataclass
 class CreateParams:
     """The OpenAI create body after parsing; `model` is the provider-side model name.

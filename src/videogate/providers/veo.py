@@ -43,6 +43,7 @@ from .base import (
     SourceVideo,
     Status,
     UpstreamVideo,
+    without_normalised,
 )
 from .convert import iso_to_unix
 from .failures import not_ready
@@ -440,7 +441,7 @@ class VeoProvider(HttpProvider):
             if video is not None:
                 instance["video"] = video
         body: dict[str, Any] = {"instances": [instance], "parameters": parameters}
-        for name, value in self.extras(params.extra, parameters).items():
+        for name, value in self.extras(without_normalised(params.extra), parameters).items():
             (body if name in self.top_level_extras else parameters)[name] = value
         shown = {**body, "instances": [redact(instance)]}
         route = "extend" if extending else ""
