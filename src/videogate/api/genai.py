@@ -58,7 +58,7 @@ SHORT_EDGE = {"720p": 720, "1080p": 1080, "4k": 2160}
 RATIOS = {"16:9": (16, 9), "9:16": (9, 16)}
 DEFAULT_RESOLUTION = "720p"
 # `parameters` passed to the provider as they are (the Veo adapters take Google's names).
-PASSED_PARAMETERS = ("negativePrompt", "personGeneration", "enhancePrompt", "seed", "generateAudio")
+PASSED_PARAMETERS = ("personGeneration", "enhancePrompt")
 # `instances[0]` fields beyond prompt and image, passed on for providers that take them.
 PASSED_INSTANCE = ("lastFrame", "referenceImages")
 # A failed job's canonical code -> google.rpc (code, status) of the operation's error.
@@ -181,7 +181,21 @@ def create_request(model: str, body: dict[str, Any], provider: str | None) -> Cr
         ),
         fallbacks=[],
         extra=extra,
+        # Google's names for the normalised fields, checked against the model's table
+        negative_prompt=_typed(parameters, "negativePrompt", str),
+        seed=_typed(parameters, "seed", int),
+        generate_audio=_typed(parameters, "generateAudio", bool),
     )
+
+
+def _typed(parameters: dict[str, Any], name: str, kind: type[Any]) -> Any:
+    """`parameters[name]` if it has the JSON type `kind` (None when absent); a 400 if not."""
+    value = parameters.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise bad_request("invalid_parameter", f"parameters.{name} has the wrong type.", name)
+    return value
 
 
 # -- response -------------------------------------------------------------------------------------
