@@ -63,8 +63,8 @@ SECURITY_SCHEMES = {
 }
 # A virtual key travels in any of these (api/auth.py `bearer`, Bifrost's order); JWTs only
 # as Bearer.
-API_SECURITY = [{name: []} for name in SECURITY_SCHEMES]
-SECURITY = {ADMIN: [{"bearer": []}], NONE: []}
+API_SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+SECURITY: dict[str, list[dict[str, list[str]]]] = {ADMIN: [{"bearer": []}], NONE: []}
 CONVERTER = re.compile(r"\{(\w+):\w+\}")
 MOUNT = re.compile(r"^(/[a-z0-9]+)*$")
 
@@ -125,7 +125,10 @@ def _operation(op: Op, operation_id: str, path: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": op.ok}},
         }
     responses.update(op.responses)
-    for status in sorted(op.errors):
+    # A path parameter Starlette's converter cannot match ('/' in a plain one, a newline in
+    # any) finds no route: 404 route_not_found, whatever the handler would say.
+    errors = {*op.errors, 404} if "{" in path else set(op.errors)
+    for status in sorted(errors):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     out: dict[str, Any] = {
         "operationId": operation_id,

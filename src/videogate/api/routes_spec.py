@@ -499,7 +499,7 @@ def json_body(schema: Schema) -> Schema:
 
 
 ADMIN_OBJECT = json_body({"type": "object"})
-MEDIA = {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}, "image/png": {}}
+MEDIA: dict[str, Schema] = {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}, "image/png": {}}
 
 
 def media(description: str, status_headers: tuple[str, ...]) -> Schema:
@@ -763,6 +763,8 @@ PROMPT_OPERATION = path_param(
 GENAI_CREATE = (*AUTHED, *JSON_ONLY, 402, 404, 409, 502, 503, 504)
 WEBHOOK_ID = path_param("endpoint_id", "The webhook endpoint's id.")
 
+USAGE_FILTERS = ("key_id", "team_id", "customer_id", "provider", "model", "status")
+
 SPEC: dict[tuple[str, str], Op] = {
     ("GET", "/health"): Op(
         "health",
@@ -906,11 +908,11 @@ SPEC: dict[tuple[str, str], Op] = {
         {"type": "object", "required": ["object", "data", "totals"]},
         (*AUTHED, 400),
         auth=ADMIN,
-        params=tuple(
-            query(k, STRING)
-            for k in ("key_id", "team_id", "customer_id", "provider", "model", "status")
-        )
-        + (query("since", STRING, "unix time"), query("until", STRING, "unix time")),
+        params=(
+            *(query(k, STRING) for k in USAGE_FILTERS),
+            query("since", STRING, "unix time"),
+            query("until", STRING, "unix time"),
+        ),
     ),
     ("GET", "/api/governance/prices"): Op(
         "getPrices",
