@@ -86,7 +86,7 @@ async def list_providers(request: Request, gw: Gateway, call: Call) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSON(openapi_document())
+    return JSON(openapi_document(request.app))
 
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
