@@ -70,7 +70,7 @@ def _route_body(body: dict[str, Any]) -> RouteConfig:
         raise bad_request("invalid_route", f"{where}: {first.get('msg')}", where) from None
 
 
-def _route_name(request: Request, gw: Gateway) -> str:
+def _route_name(request: Request) -> str:
     name = request.path_params["name"]
     if not name or len(name) > ROUTE_NAME_MAX or "/" in name:
         raise bad_request(
@@ -98,7 +98,7 @@ async def list_routes(request: Request, gw: Gateway, call: Call, who: Principal)
 
 @admin_endpoint(lambda request: f"route_{request.method.lower()}")
 async def one_route(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
-    name = _route_name(request, gw)
+    name = _route_name(request)
     actor = f"admin:{who.name or 'admin'}"
     if request.method == "PUT":
         route = _route_body(await read_json_object(request, gw.settings.limits))

@@ -420,10 +420,9 @@ class Governance:
             if row is None or row["status"] != "reserved":
                 return None
             secs = float(seconds) if seconds else float(row["seconds"])
-            pattern = f"{row['provider']}/{row['model']}"
-            if provider_type and self.prices.lookup(pattern)[0] == "*":
-                pattern = f"{provider_type}/{row['model']}"
-            _, price = self.prices.lookup(pattern)
+            _, price = self.prices.for_deployment(
+                row["provider"], provider_type or row["provider"], row["model"]
+            )
             billable = status == "completed" or (status == "failed" and price.bill_failures)
             dims = dict(row.get("dimensions") or {})
             use = Usage(

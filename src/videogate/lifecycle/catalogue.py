@@ -17,7 +17,7 @@ from ..governance.policy import Governance
 from ..providers.base import Provider
 from ..store.speeds import Speed
 from .requests import CreateRequest
-from .routing import Routing, Target, usage_of
+from .routing import Routing, Target, budget_levels, usage_of
 
 CREATED = int(time.time())  # OpenAI's model objects carry a creation time
 
@@ -128,11 +128,12 @@ class Catalogue:
 
         plan = self.routing.allowed(plan, check)
         every = [self._candidate(i, t) for i, t in enumerate(plan)]
-        # As the create reserves: for the dearest target, or else for the targets that
-        # cost no more than the first level the budgets admit (dearer ones are dropped).
-        levels = sorted({c["estimated_cost_usd"] for c in every}, reverse=True)
-        for reserved in levels:
-            candidates = [c for c in every if c["estimated_cost_usd"] <= reserved]
+        # As the create reserves (`budget_levels`): the first level the budgets admit,
+        # else the cheapest (whose budgets are then reported as refusing).
+        costs = [c["estimated_cost_usd"] for c in every]
+        for reserved, kept in budget_levels(plan, costs):
+            names = {t.deployment for t in kept}
+            candidates = [c for c in every if c["deployment"] in names]
             seconds = max(c["seconds"] for c in candidates)
             budgets = await self.gov.admits(subject, reserved, seconds)
             if all(b["admitted"] for b in budgets):

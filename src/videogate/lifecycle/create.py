@@ -23,7 +23,6 @@ from ..config import UpstreamKey
 from ..errors import GatewayError, bad_request, not_found
 from ..governance.auth import Principal
 from ..governance.policy import Governance, Reservation, Subject
-from ..governance.prices import Usage
 from ..providers.base import Prepared, Provider
 from ..store.idempotency import IdempotencyStore
 from ..store.videos import VideoStore
@@ -32,7 +31,7 @@ from .call import Call
 from .policy import STARTED_GIVE_UP_SECONDS
 from .progress import JobProgress
 from .requests import CreateRequest
-from .routing import Plan, Routing, Target, usage_of
+from .routing import Plan, Routing, Target, budget_levels, usage_of
 from .starting import request_hash, start
 from .undo import UnitOfWork
 
@@ -105,7 +104,9 @@ class CreateVideo:
                 if replay is not None:
                     return replay
                 self._maybe_started(uow, principal.owner, idem)
-            estimate = max(self.routing.estimate(t) for t in targets)
+            # each target's estimate, computed once (the price lookup scans the tables)
+            estimates = {t.deployment: self.routing.estimate(t) for t in targets}
+            estimate = max(estimates.values())
             look: CacheLookup | None = None
             if cache_options is not None:
                 look = found = await self.cache.lookup(
@@ -124,7 +125,7 @@ class CreateVideo:
                         )
                     uow.commit()
                     return Created(found.video, {"cache_debug": found.debug()})
-            reservation, targets = await self.reserve(subject, targets)
+            reservation, targets = await self.reserve(subject, targets, estimates)
 
             async def give_back(exc: BaseException) -> None:
                 await self.gov.release(reservation)
@@ -133,6 +134,7 @@ class CreateVideo:
             started = await start(targets, call.ctx, self.gov.upstream_keys(subject))
             if idem is not None:  # a job exists upstream now: a failed retry must find it
                 self._started(uow, principal.owner, idem)
+            used = Target(started.provider, started.prepared)
             video = await self._record(
                 principal,
                 call,
@@ -141,7 +143,7 @@ class CreateVideo:
                 started.key,
                 started.video,
                 idem,
-                usage=(subject, reservation),
+                usage=(subject, reservation, estimates[used.deployment]),
                 route=targets.route,
             )
             uow.commit()
@@ -167,9 +169,6 @@ class CreateVideo:
             more["reconciled"] = True
         return Created(video, more)
 
-    def usage(self, target: Target) -> tuple[str, Usage]:
-        return target.deployment, usage_of(target.provider, target.prepared)
-
     def allowed(self, subject: Subject, plan: Plan) -> Plan:
         """The targets this key may use (see `Routing.allowed`)."""
 
@@ -178,19 +177,19 @@ class CreateVideo:
 
         return self.routing.allowed(plan, check)
 
-    async def reserve(self, subject: Subject, plan: Plan) -> tuple[Reservation, Plan]:
+    async def reserve(
+        self, subject: Subject, plan: Plan, estimates: dict[str, float]
+    ) -> tuple[Reservation, Plan]:
         """Reserve what the dearest target would cost, so failing over never overruns a
         budget. When that is over budget, reserve for fewer: the targets that cost no more
-        than the first one the budget admits (in the plan's order), dropping dearer ones."""
-        costs = [self.routing.estimate(t) for t in plan]
-        levels = sorted(set(costs), reverse=True)
-        for level in levels:
-            kept = plan.narrowed([t for t, c in zip(plan, costs, strict=True) if c <= level])
-            seconds = max(self.usage(t)[1].seconds for t in kept)
+        than the first level the budget admits (`budget_levels`), dropping dearer ones."""
+        levels = list(budget_levels(plan, [estimates[t.deployment] for t in plan]))
+        for i, (level, kept) in enumerate(levels):
+            seconds = max(usage_of(t.provider, t.prepared).seconds for t in kept)
             try:
                 return await self.gov.reserve(subject, level, seconds), kept
             except GatewayError as exc:
-                if exc.code != "budget_exceeded" or level == levels[-1]:
+                if exc.code != "budget_exceeded" or i == len(levels) - 1:
                     raise
         raise AssertionError("a plan has at least one target")
 
@@ -221,12 +220,13 @@ class CreateVideo:
                 up = await provider.find_created(prepared, key, call.ctx)
                 if up is None:
                     continue
-                estimate, seconds = self.routing.estimate(target), self.usage(target)[1].seconds
+                estimate = self.routing.estimate(target)
+                seconds = usage_of(provider, prepared).seconds
                 try:  # it runs (and bills) upstream already: count it like any job
                     reservation = await self.gov.reserve(subject, estimate, seconds)
                 except GatewayError:  # over a limit: still recorded and billed, not refused
                     reservation = Reservation([], estimate, seconds)
-                usage = (subject, reservation)
+                usage = (subject, reservation, estimate)
                 try:
                     video = await self._record(
                         principal, call, provider, prepared, key, up, idem, usage=usage
@@ -266,10 +266,11 @@ class CreateVideo:
         key: UpstreamKey,
         up: UpstreamVideo,
         idem: str | None,
-        usage: tuple[Subject, Reservation] | None = None,
+        usage: tuple[Subject, Reservation, float] | None = None,
         route: str | None = None,
     ) -> Video:
-        """Insert the new video (with its usage row, in the same transaction)."""
+        """Insert the new video (with its usage row, in the same transaction); `usage` is
+        who pays, what was reserved, and the estimate of the deployment used."""
         call.provider = provider.id
         params = prepared.params
         video = Video.started(
@@ -288,15 +289,14 @@ class CreateVideo:
         self.progress.schedule(video)
         usage_row = None
         if usage is not None:
-            subject, reservation = usage
-            use = usage_of(provider, prepared)
+            subject, reservation, estimate = usage
             usage_row = self.gov.usage_row(
                 video,
                 subject,
                 reservation,
                 params.model,
-                use,
-                estimate_usd=self.routing.estimate(Target(provider, prepared)),
+                usage_of(provider, prepared),
+                estimate_usd=estimate,
                 route=route,
             )
         await self.videos.insert(video, usage_row)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from ..config import ModelsConfig, RouteConfig
@@ -74,6 +74,14 @@ class Plan(list[Target]):
         out = Plan(targets, self.route)
         out.strategy, out.skipped = self.strategy, list(self.skipped)
         return out
+
+
+def budget_levels(plan: Plan, costs: list[float]) -> Iterator[tuple[float, Plan]]:
+    """The reservations a create may try, dearest first: each distinct estimate (`costs`
+    are the plan's, in order) with the targets that cost no more. The create reserves the
+    first its budgets admit; the quote reports the same one."""
+    for level in sorted(set(costs), reverse=True):
+        yield level, plan.narrowed([t for t, c in zip(plan, costs, strict=True) if c <= level])
 
 
 def usage_of(provider: Provider, prepared: Prepared) -> Usage:
