@@ -24,6 +24,10 @@ def _create(http: httpx.Client, **body: Any) -> dict[str, Any]:
 def test_request_errors(gateway: GatewayHandle) -> None:
     with gateway.http() as http:
         assert_envelope(http.get("/v1/videos/no-colon-here"), 400, "invalid_video_id")
+        # a NUL (PostgreSQL refuses it in text) in a path id or an edit's video id
+        assert_envelope(http.get("/v1/videos/a%00b:simulated"), 400, "invalid_video_id")
+        edit = {"prompt": "p", "video": {"id": "a\u0000b:simulated"}}
+        assert_envelope(http.post("/v1/videos/edits", json=edit), 400, "invalid_video_id")
         assert_envelope(http.get("/v1/videos/abc:nosuch"), 400, "unknown_provider")
         assert_envelope(http.get("/v1/videos/video_0:simulated"), 404, "video_not_found")
         assert_envelope(

@@ -23,7 +23,11 @@ def public_id(upstream_id: str, provider: str) -> str:
 def parse_video_id(raw: str) -> tuple[str, str]:
     """(upstream id, provider) from a public id; the HTTP path arrives already decoded."""
     upstream, sep, provider = raw.rpartition(":")
-    if not sep or not upstream or not provider or "/" in provider:
+    # Control characters never occur in a public token (`Provider.public_token` escapes
+    # them) and PostgreSQL refuses a NUL in a text parameter: refused here, for every
+    # surface that takes an id (paths, an edit's `video.id`, characters).
+    control = any(c < " " or c == "\x7f" for c in raw)
+    if not sep or not upstream or not provider or "/" in provider or control:
         raise bad_request(
             "invalid_video_id",
             f"Video id {raw!r} is not of the form '<provider video id>:<provider>' "
