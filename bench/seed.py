@@ -99,3 +99,20 @@ def pg_create(base_url: str, name: str) -> str:
 
 def pg_drop(base_url: str, name: str) -> None:
     asyncio.run(_pg_admin(base_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+async def _set_columns(url: str, video_id: str, values: dict[str, Any]) -> None:
+    from sqlalchemy import update
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(videos).where(videos.c.id == video_id).values(**values))
+    finally:
+        await engine.dispose()
+
+
+def mirrored(url: str, video_id: str, key: str, size: int) -> None:
+    """Mark `video_id` as mirrored: its video variant lives in the asset store at `key`."""
+    assets = {"video": {"key": key, "size": size, "content_type": "video/mp4"}}
+    asyncio.run(_set_columns(url, video_id, {"assets": assets, "mirror_state": "done"}))

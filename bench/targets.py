@@ -135,7 +135,7 @@ def videogate_config(
 BENCH_BUDGET_USD = 1_000_000_000
 
 
-def create_key(config_file: Path) -> tuple[str, str]:
+def create_key(config_file: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
     """(key id, secret) of a new virtual key, made with the gateway's own CLI."""
     out = subprocess.run(
         [
@@ -146,7 +146,7 @@ def create_key(config_file: Path) -> tuple[str, str]:
         capture_output=True,
         text=True,
         check=True,
-        env=clean_env(),
+        env=env or clean_env(),
         cwd=ROOT,
     ).stdout
     found = re.search(r"\bid (vk_[0-9A-Za-z]+)", out)
@@ -172,6 +172,7 @@ class VideogateSetup:
     db_url: str
     owner: str
     pg_name: str | None
+    data_dir: Path
 
 
 def start_videogate(
@@ -183,6 +184,8 @@ def start_videogate(
     *,
     tag: str = "",
     seed_pools: int = 20_000,
+    extra_config: dict[str, Any] | None = None,
+    src: Path | None = None,
 ) -> tuple[Target, VideogateSetup]:
     """A fresh store (SQLite file or PG database), a virtual key, seeded jobs, the server."""
     slug = variant.slug + tag
@@ -199,8 +202,13 @@ def start_videogate(
     port = free_port()
     config_file = data_dir / "videogate.yaml"
     config = videogate_config(port, data_dir, db_url if variant.db == "pg" else None, upstream_port)
+    for section, values in (extra_config or {}).items():
+        config[section] = {**config.get(section, {}), **values}
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    owner, secret = create_key(config_file)  # also migrates the fresh store
+    env = clean_env()
+    if src is not None:  # another checkout's code (a baseline measured in the same run)
+        env["PYTHONPATH"] = f"{src / 'src'}:{ROOT}"
+    owner, secret = create_key(config_file, env)  # also migrates the fresh store
     pools = {"running": "run", "finished": "done"}
     made: dict[str, list[str]] = {}
     for kind, prefix in pools.items():
@@ -223,7 +231,6 @@ def start_videogate(
         pool = made[kind]
         return [pool[i % len(pool)] for i in range(n)]
 
-    env = clean_env()
     service = group.start(
         f"videogate_{slug}",
         server_argv(variant, config_file),
@@ -242,4 +249,4 @@ def start_videogate(
         ids=ids,
         label=f"videogate {variant.name}",
     )
-    return target, VideogateSetup(variant, config_file, db_url, owner, pg_name)
+    return target, VideogateSetup(variant, config_file, db_url, owner, pg_name, data_dir)

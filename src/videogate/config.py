@@ -180,6 +180,10 @@ class AssetsConfig(BaseModel):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # With backend s3: answer content with a 307 to a presigned GET valid this long, so
+    # the bytes go from the store to the client and never through the gateway.
+    s3_presigned_redirect: bool = False
+    s3_presigned_expiry_seconds: float = Field(default=60.0, gt=0, le=7 * 86400)
 
 
 class WebhooksConfig(BaseModel):

@@ -26,6 +26,7 @@ from ..providers.base import VARIANT_TYPES, Content
 from ..video import Video
 from .cache_headers import parse_options
 from .context import endpoint, principal, respond
+from .files import FileAsset, open_asset
 from .parsing import parse_create, parse_remix_prompt
 
 
@@ -170,24 +171,70 @@ async def serve_content(gw: Gateway, request: Request, source: Source, call: Cal
 async def _from_store(
     gw: Gateway, request: Request, stored: Stored, headers: dict[str, str]
 ) -> Response:
-    """Serve a mirrored asset, honouring a single `Range: bytes=…` for seeking players."""
+    """Serve a mirrored asset, honouring a single `Range: bytes=…` for seeking players.
+
+    Ownership was checked before this is reached. An S3 store set to redirect answers 307
+    to a presigned GET (the client repeats its Range there); a local file is sent by the
+    server itself where it can (`files.FileAsset`); anything else streams through obstore.
+    """
+    signed = gw.assets.signed_url(stored.key)
+    if signed is not None:
+        return Response(
+            status_code=307,
+            headers={
+                "Location": signed,
+                "Cache-Control": "no-store",  # the URL expires: never reuse the answer
+                "x-request-id": headers["x-request-id"],
+                "x-bf-provider": headers["x-bf-provider"],
+            },
+        )
     size = stored.size
     span = parse_range(request.headers.get("range"), size)
-    start, end = span if span is not None else (0, None)
-    body = await gw.assets.open(stored.key, start, end)
-    if body is None:  # purged or deleted between the row read and now
-        raise GatewayError(
-            404,
-            "video_content_expired",
-            "The stored content of this video has been removed.",
-            param="variant",
+    start, end = span if span is not None else (0, size)
+    path = gw.assets.local_path(stored.key)
+    if path is not None:
+        fd = open_asset(path)
+        if fd is None:
+            raise _gone()
+        status = 200 if span is None else 206
+        _span_headers(headers, span, size)
+        return FileAsset(
+            fd,
+            path,
+            start,
+            end,
+            whole=span is None,
+            status_code=status,
+            media_type=stored.content_type,
+            headers=headers,
         )
+    body = await gw.assets.open(stored.key, start, None if span is None else end)
+    if body is None:  # purged or deleted between the row read and now
+        raise _gone()
+    _span_headers(headers, span, size)
+    return StreamingResponse(
+        body,
+        status_code=200 if span is None else 206,
+        media_type=stored.content_type,
+        headers=headers,
+    )
+
+
+def _span_headers(headers: dict[str, str], span: tuple[int, int] | None, size: int) -> None:
     if span is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(body, media_type=stored.content_type, headers=headers)
-    headers["Content-Range"] = f"bytes {start}-{span[1] - 1}/{size}"
-    headers["Content-Length"] = str(span[1] - start)
-    return StreamingResponse(body, status_code=206, media_type=stored.content_type, headers=headers)
+        return
+    headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{size}"
+    headers["Content-Length"] = str(span[1] - span[0])
+
+
+def _gone() -> GatewayError:
+    return GatewayError(
+        404,
+        "video_content_expired",
+        "The stored content of this video has been removed.",
+        param="variant",
+    )
 
 
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:

@@ -2,10 +2,15 @@
 
 Objects are written by streaming (multipart for S3), read back by ranges for HTTP Range
 requests, and deleted idempotently. Keys are `<owner>/<video id>/<variant>`.
+
+Reading back has two shortcuts past the gateway's own byte loop: a local store names the
+file (`local_path`), so the server can send it zero-copy, and an S3 store configured for it
+signs a short-lived GET (`signed_url`), so the client fetches the bytes from the store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -29,13 +34,21 @@ STAGING = re.compile(r"#\d+$")
 
 class AssetStore:
     def __init__(
-        self, store: Any, description: str, *, attributes: bool, root: Path | None = None
+        self,
+        store: Any,
+        description: str,
+        *,
+        attributes: bool,
+        root: Path | None = None,
+        signed_for: float | None = None,
     ) -> None:
         self._store = store
         self.description = description
         self._root = root  # the directory of a local store
         # Local files cannot carry a Content-Type; the store row records it either way.
         self._attributes = attributes
+        # seconds a presigned content URL lives; None: content is streamed, never redirected
+        self._signed_for = dt.timedelta(seconds=signed_for) if signed_for else None
 
     @classmethod
     def from_config(cls, config: AssetsConfig, data_dir: Path) -> AssetStore:
@@ -55,7 +68,14 @@ class AssetStore:
             store = S3Store(
                 config.s3_bucket, prefix=config.s3_prefix or None, client_options=client, **options
             )
-            return cls(store, f"s3://{config.s3_bucket}/{config.s3_prefix or ''}", attributes=True)
+            return cls(
+                store,
+                f"s3://{config.s3_bucket}/{config.s3_prefix or ''}",
+                attributes=True,
+                signed_for=(
+                    config.s3_presigned_expiry_seconds if config.s3_presigned_redirect else None
+                ),
+            )
         root = Path(config.directory) if config.directory else data_dir / "assets"
         root.mkdir(parents=True, exist_ok=True)
         return cls(
@@ -102,6 +122,23 @@ class AssetStore:
         except (NotFoundError, FileNotFoundError):
             return None
         return int(meta["size"])
+
+    def local_path(self, key: str) -> Path | None:
+        """The file holding `key` in a local store (None for S3): what a server sends with
+        sendfile/pathsend instead of reading it through Python."""
+        if self._root is None:
+            return None
+        path = (self._root / key).resolve()
+        if not path.is_relative_to(self._root):  # keys are ours, but never leave the root
+            return None
+        return path
+
+    def signed_url(self, key: str) -> str | None:
+        """A presigned GET of `key`, valid for the configured expiry, when content is to be
+        answered with a redirect (signing is local: no request to the store); else None."""
+        if self._signed_for is None:
+            return None
+        return obstore.sign(self._store, "GET", key, self._signed_for)
 
     async def open(
         self, key: str, start: int = 0, end: int | None = None
