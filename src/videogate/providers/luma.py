@@ -187,7 +187,10 @@ AGENTS_SIZES = {
     if tier[1] in AGENTS_RESOLUTIONS
 }  # fmt: skip
 AGENTS_SIZE_OF = {value: size for size, value in AGENTS_SIZES.items()}
-AGENTS_EXTEND_SECONDS = 5  # "returns one 5s block per call" (inferred from a reseller's docs)
+# Extensions: `video.start_frame.generation_id` (docs.agents.lumalabs.ai/guides/model:
+# "Extend a prior video (video.start_frame.generation_id / video.end_frame.generation_id)");
+# one 5 s block per call (inferred: a reseller's Ray 3.2 docs, docs.gmicloud.ai).
+AGENTS_EXTEND_SECONDS = 5
 AGENTS_MODELS: dict[str, ModelSpec] = {
     "ray-3.2": ModelSpec(
         operations=frozenset({"create", "edit", "extend"}),
@@ -200,8 +203,8 @@ AGENTS_MODELS: dict[str, ModelSpec] = {
         max_extend_seconds=AGENTS_EXTEND_SECONDS,
     )
 }
-# Inline source videos for `video_edit` (`source.data`): the limit is inferred (Luma's
-# modify documents 100 MB source videos; the Agents docs give none).
+# Inline source videos for `video_edit` (`source.data`): the byte limit is inferred (Luma's
+# modify documents 100 MB source videos; the Agents docs give none; sources are <= 30 s).
 AGENTS_MAX_VIDEO_DATA_URL = 100 * 1024 * 1024
 AGENTS_EXTRA_KINDS: dict[str, ExtraKind] = {"video": dict, "image_ref": list, "callback_url": str}
 AGENTS_DERIVED = {"model": "model", "prompt": "prompt", "type": "operation", "source": "video"}
