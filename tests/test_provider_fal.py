@@ -19,6 +19,7 @@ from .provider_helpers import (
     assert_variants_missing,
     image_bytes,
     provider_config,
+    sent_json,
     upstream_token,
     wait_for,
 )
@@ -286,3 +287,90 @@ def test_mock_speaks_fal_auth_and_paths(mock: FalQueueMock) -> None:
     assert ok.json()["status_url"].endswith(f"/fal-ai/kling-video/requests/{rid}/status")
     wrong = httpx.get(f"{url}/requests/{rid}/status", headers={"Authorization": f"Key {KEY}"})
     assert wrong.status_code == 404
+
+
+async def test_veo31_table_and_normalised_inputs(mock: FalQueueMock) -> None:
+    from videogate.providers.base import CreateParams
+
+    from .adapter_helpers import make_adapter, run_job
+
+    adapter, key = make_adapter("fal", mock.url, KEY)
+    spec = adapter.spec("fal-ai/veo3.1")
+    assert spec is not None and spec.seconds == (4, 6, 8) and spec.audio_default
+    assert spec.resolutions == ("720p", "1080p", "4k") and not spec.image_input
+    assert adapter.spec("fal-ai/kling-video/v2/master/text-to-video") is None  # undeclared
+    job = CreateParams(
+        model="fal-ai/veo3.1",
+        prompt="a fox",
+        seconds="6",
+        aspect_ratio="9:16",
+        resolution="1080p",
+        generate_audio=False,
+        negative_prompt="text",
+        seed=5,
+    )
+    _, _, done = await run_job(adapter, key, job)
+    assert sent_json(mock, "POST", "/fal-ai/veo3.1")[-1] == {
+        "prompt": "a fox",
+        "aspect_ratio": "9:16",
+        "duration": "6s",
+        "generate_audio": False,
+        "negative_prompt": "text",
+        "seed": 5,
+        "resolution": "1080p",
+    }
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+def test_tables_and_inputs_follow_the_per_model_options() -> None:
+    from videogate.errors import GatewayError
+    from videogate.providers.base import CreateParams, InputReference
+
+    from .adapter_helpers import make_adapter, prepared_for
+
+    app = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
+    options = {
+        "models": {
+            app: {
+                "durations": ["5", "10"],
+                "inputs": {"last_frame": "tail_image_url"},
+                "spec": {"image_input": True, "last_frame": True, "seed": False},
+            },
+            "fal-ai/veo3.1": {"spec": {"resolutions": ["720p"]}},
+        }
+    }
+    adapter, _ = make_adapter("fal", "http://127.0.0.1:9", KEY, options=options)
+    job = CreateParams(
+        model=app,
+        prompt="x",
+        seconds="5",
+        input_reference=InputReference(image_url="https://e.com/a.png"),
+        last_frame=InputReference(image_url="https://e.com/b.png"),
+    )
+    assert prepared_for(adapter, job).body["tail_image_url"] == "https://e.com/b.png"
+    for over, code in [
+        ({"seed": 3}, "unsupported_seed"),  # the declared spec says no
+        ({"seconds": "7"}, "invalid_seconds"),
+        (
+            # Allowed by the open table; refused as no input name is configured for it.
+            {"reference_images": [InputReference(image_url="https://e.com/r.png")]},
+            "unsupported_reference_images",
+        ),
+    ]:
+        with pytest.raises(GatewayError) as caught:
+            prepared_for(adapter, CreateParams(model=app, prompt="x", **over))
+        assert caught.value.code == code
+    veo = adapter.spec("fal-ai/veo3.1")
+    assert veo is not None and veo.resolutions == ("720p",) and veo.seconds == (4, 6, 8)
+    # An undeclared app sends a normalised field only under a configured name.
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(
+            adapter,
+            CreateParams(
+                model="fal-ai/wan/v2.2/text-to-video",
+                prompt="x",
+                last_frame=InputReference(image_url="https://e.com/b.png"),
+            ),
+        )
+    assert caught.value.code == "unsupported_last_frame"

@@ -11,11 +11,19 @@ import pytest
 
 from videogate.config import ProviderConfig, UpstreamKey
 from videogate.errors import GatewayError
-from videogate.providers.base import CallContext
-from videogate.providers.luma import LumaProvider, failure_code
+from videogate.providers.base import (
+    CallContext,
+    Capability,
+    CreateParams,
+    InputReference,
+    Operation,
+    SourceVideo,
+)
+from videogate.providers.luma import LumaAgentsProvider, LumaProvider, failure_code
 
+from .adapter_helpers import make_adapter, prepared_for, run_job
 from .conftest import GatewayHandle, assert_envelope
-from .mocks.luma import LumaMock
+from .mocks.luma import LumaAgentsMock, LumaMock
 from .provider_helpers import (
     assert_create_refused,
     assert_fetched_without_credentials,
@@ -188,8 +196,9 @@ def test_wrong_key_is_relayed_without_leaking_it(
     ("over", "code", "param", "says"),
     [
         ({"size": "1792x1024"}, "invalid_size", "size", "1280x720"),
-        ({"seconds": "7"}, "invalid_seconds", "seconds", "allowed: 5, 9."),
-        ({"model": "luma/ray-1-6", "seconds": "9"}, "invalid_seconds", "seconds", "allowed: 5."),
+        # The model table (providers/specs.py) answers these before the adapter.
+        ({"seconds": "7"}, "invalid_seconds", "seconds", "renders 5, 9 seconds"),
+        ({"model": "luma/ray-1-6", "seconds": "9"}, "invalid_seconds", "seconds", "renders 5 s"),
         ({"model": "luma/ray-1-6", "size": "1920x1080"}, "invalid_size", "size", "720x1280"),
         ({"model": "luma/ray-3"}, "unsupported_model", "model", "ray-flash-2"),
         ({"aspect_ratio": "16:9"}, "invalid_parameter", "aspect_ratio", "request's size"),
@@ -301,3 +310,248 @@ def test_generation_state_table(
 )
 def test_failure_reason_table(reason: str, expected: str) -> None:
     assert failure_code(reason) == expected
+
+
+# -- Dream Machine modify / extend and the Agents API, at the adapter level ----------------
+
+
+async def _completed(mock: LumaMock, adapter: Any, key: UpstreamKey) -> str:
+    _, _, done = await run_job(
+        adapter, key, CreateParams(model="ray-2", prompt="a fox", seconds="5")
+    )
+    assert done.status == "completed"
+    return str(done.id)
+
+
+async def test_extension_continues_the_source_generation(mock: LumaMock) -> None:
+    adapter, key = make_adapter("luma", mock.url, KEY)
+    source_id = await _completed(mock, adapter, key)
+    job = CreateParams(
+        model="ray-2",
+        prompt="the fox runs on",
+        operation=Operation.EXTEND,
+        source=SourceVideo(upstream_id=source_id, size="1280x720", seconds=5.0),
+        seconds="9",
+        last_frame=InputReference(image_url="https://e.com/end.jpg"),
+    )
+    prepared, _, done = await run_job(adapter, key, job)
+    body = sent_json(mock, "POST", "/generations/video")[-1]
+    assert body["keyframes"] == {
+        "frame0": {"type": "generation", "id": source_id},
+        "frame1": {"type": "image", "url": "https://e.com/end.jpg"},
+    }
+    assert (body["duration"], prepared.size) == ("9s", "1280x720")
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+async def test_edit_is_a_modify_of_the_source_url(mock: LumaMock) -> None:
+    adapter, key = make_adapter("luma", mock.url, KEY)
+    job = CreateParams(
+        model="ray-flash-2",
+        prompt="make it claymation",
+        operation=Operation.EDIT,
+        source=SourceVideo(url="https://cdn.e.com/in.mp4", size="1280x720", seconds=5.0),
+        extra={"mode": "reimagine_2"},
+        input_reference=InputReference(image_url="https://e.com/first.jpg"),
+    )
+    prepared, created, done = await run_job(adapter, key, job)
+    assert prepared.route == "/generations/video/modify"
+    assert sent_json(mock, "POST", "/generations/video/modify")[-1] == {
+        "generation_type": "modify_video",
+        "model": "ray-flash-2",
+        "mode": "reimagine_2",
+        "media": {"url": "https://cdn.e.com/in.mp4"},
+        "prompt": "make it claymation",
+        "first_frame": {"url": "https://e.com/first.jpg"},
+    }
+    assert (created.size, created.seconds) == ("1280x720", "5")
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("over", "code"),
+    [
+        (
+            {
+                "model": "ray-1-6",
+                "operation": Operation.EDIT,
+                "source": SourceVideo(url="https://x/a.mp4"),
+            },
+            "unsupported_operation",
+        ),
+        ({"operation": Operation.EDIT, "source": SourceVideo(data=b"mp4")}, "source_url_required"),
+        (
+            {
+                "operation": Operation.EDIT,
+                "source": SourceVideo(url="https://x/a.mp4"),
+                "extra": {"mode": "wild"},
+            },
+            "invalid_parameter",
+        ),
+        (
+            {
+                "operation": Operation.EDIT,
+                "source": SourceVideo(url="https://x/a.mp4"),
+                "seconds": "5",
+            },
+            "invalid_parameter",
+        ),
+        (
+            {"operation": Operation.EXTEND, "source": SourceVideo(url="https://x/a.mp4")},
+            "source_not_on_provider",
+        ),
+        (
+            {
+                "operation": Operation.EXTEND,
+                "source": SourceVideo(upstream_id="g"),
+                "seconds": "12",
+            },
+            "invalid_seconds",
+        ),
+        (
+            {"last_frame": InputReference(data=b"png", content_type="image/png")},
+            "input_reference_url_required",
+        ),
+        ({"seed": 1}, "unsupported_seed"),
+        ({"generate_audio": True}, "unsupported_audio"),
+        ({"aspect_ratio": "9:21", "resolution": "1080p", "model": "ray-1-6"}, "invalid_resolution"),
+    ],
+)
+def test_dream_machine_refusals_before_the_call(
+    mock: LumaMock, over: dict[str, Any], code: str
+) -> None:
+    adapter, _ = make_adapter("luma", mock.url, KEY)
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, CreateParams(**{"model": "ray-2", "prompt": "x", **over}))
+    assert caught.value.code == code
+    assert mock.requests == []
+
+
+def test_aspect_ratio_and_resolution_map_directly() -> None:
+    adapter, _ = make_adapter("luma", "http://127.0.0.1:9", KEY)
+    job = CreateParams(model="ray-2", prompt="x", aspect_ratio="9:16", resolution="1080p")
+    prepared = prepared_for(adapter, job)
+    assert (prepared.body["aspect_ratio"], prepared.body["resolution"]) == ("9:16", "1080p")
+    assert prepared.size == "1080x1920"
+
+
+def test_mock_refuses_a_modify_without_mode_or_an_extension_of_nothing(mock: LumaMock) -> None:
+    import httpx
+
+    auth = {"Authorization": f"Bearer {KEY}"}
+    resp = httpx.post(
+        f"{mock.url}/generations/video/modify",
+        json={"generation_type": "modify_video", "model": "ray-2", "media": {"url": "https://x"}},
+        headers=auth,
+    )
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "mode"]
+    resp = httpx.post(
+        f"{mock.url}/generations/video",
+        json={"model": "ray-2", "keyframes": {"frame0": {"type": "generation", "id": "nope"}}},
+        headers=auth,
+    )
+    assert resp.status_code == 404
+
+
+@pytest.fixture
+def agents() -> Iterator[LumaAgentsMock]:
+    with LumaAgentsMock("luma-api-secret") as m:
+        yield m
+
+
+def agents_adapter(agents: LumaAgentsMock) -> tuple[Any, UpstreamKey]:
+    return make_adapter("luma", agents.url, "luma-api-secret", options={"api": "agents"})
+
+
+async def test_agents_api_text_image_and_download(agents: LumaAgentsMock) -> None:
+    adapter, key = agents_adapter(agents)
+    assert isinstance(adapter, LumaAgentsProvider)
+    job = CreateParams(
+        model="ray-3.2",
+        prompt="a greenhouse at sunrise",
+        aspect_ratio="21:9",
+        resolution="1080p",
+        input_reference=InputReference(data=image_bytes(), content_type="image/png"),
+        last_frame=InputReference(image_url="https://e.com/end.png"),
+    )
+    prepared, created, done = await run_job(adapter, key, job)
+    body = sent_json(agents, "POST", "/generations")[-1]
+    assert (body["type"], body["aspect_ratio"]) == ("video", "21:9")
+    assert body["video"]["resolution"] == "1080p" and body["video"]["duration"] == "5s"
+    assert body["video"]["start_frame"]["media_type"] == "image/png"
+    assert body["video"]["end_frame"] == {"url": "https://e.com/end.png"}
+    assert prepared.shown["video"]["start_frame"]["data"].startswith("<")
+    assert (created.size, created.seconds) == ("2520x1080", "5")
+    content = await adapter.content(done.id, "video", key, CallContext())
+    data = b"".join([chunk async for chunk in content.chunks])
+    await content.close()
+    assert data == agents.media()
+    await adapter.aclose()
+
+
+async def test_agents_api_edit_and_extend_by_generation_id(agents: LumaAgentsMock) -> None:
+    adapter, key = agents_adapter(agents)
+    _, _, first = await run_job(adapter, key, CreateParams(model="ray-3.2", prompt="a lighthouse"))
+    source = SourceVideo(upstream_id=first.id, size="1280x720", seconds=5.0)
+    edit = CreateParams(
+        model="ray-3.2", prompt="moonlit 35mm", operation=Operation.EDIT, source=source
+    )
+    _, edited, done = await run_job(adapter, key, edit)
+    body = sent_json(agents, "POST", "/generations")[-1]
+    assert body["type"] == "video_edit" and body["source"] == {"generation_id": first.id}
+    assert body["video"] == {"edit": {"auto_controls": True}}
+    assert (edited.size, edited.seconds, done.status) == ("1280x720", "5", "completed")
+    extend = CreateParams(
+        model="ray-3.2", prompt="dawn breaks", operation=Operation.EXTEND, source=source
+    )
+    _, extended, done = await run_job(adapter, key, extend)
+    body = sent_json(agents, "POST", "/generations")[-1]
+    assert body["video"]["start_frame"] == {"generation_id": first.id}
+    assert (extended.seconds, done.status) == ("10", "completed")
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("over", "code"),
+    [
+        (
+            {"seconds": "10", "input_reference": InputReference(image_url="https://e.com/a.png")},
+            "invalid_seconds",
+        ),
+        ({"seconds": "9"}, "invalid_seconds"),
+        ({"resolution": "4k"}, "invalid_resolution"),
+        ({"aspect_ratio": "9:21"}, "invalid_aspect_ratio"),
+        (
+            {"operation": Operation.EXTEND, "source": SourceVideo(url="https://x/a.mp4")},
+            "source_not_on_provider",
+        ),
+        (
+            {
+                "operation": Operation.EXTEND,
+                "source": SourceVideo(upstream_id="g"),
+                "seconds": "10",
+            },
+            "invalid_seconds",
+        ),
+        ({"model": "ray-2"}, "unsupported_model"),
+    ],
+)
+def test_agents_api_refusals_before_the_call(
+    agents: LumaAgentsMock, over: dict[str, Any], code: str
+) -> None:
+    adapter, _ = agents_adapter(agents)
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, CreateParams(**{"model": "ray-3.2", "prompt": "x", **over}))
+    assert caught.value.code == code
+    assert agents.requests == []
+
+
+def test_the_api_option_picks_the_class() -> None:
+    dream = LumaProvider("luma", ProviderConfig(type="luma"))
+    agent = LumaProvider("luma", ProviderConfig(type="luma", options={"api": "agents"}))
+    assert type(dream) is LumaProvider and type(agent) is LumaAgentsProvider
+    assert Capability.DELETE not in agent.capabilities and Capability.EXTEND in agent.capabilities
+    with pytest.raises(ValueError, match=r"options\.api"):
+        LumaProvider("luma", ProviderConfig(type="luma", options={"api": "v2"}))

@@ -223,12 +223,13 @@ def test_unsupported_combinations_are_refused_before_any_upstream_call(
         ),
         ({"model": "MiniMax-Hailuo-2.3", "size": "999x999"}, "invalid_size", "768 (768P)"),
         ({"model": "MiniMax-Hailuo-02", "size": "912x512"}, "invalid_size", "image-to-video only"),
-        ({"model": "T2V-01", "seconds": "10"}, "invalid_seconds", "720P: 6 s"),
+        # The model table (providers/specs.py) answers before the adapter.
+        ({"model": "T2V-01", "seconds": "10"}, "invalid_seconds", "renders 6 seconds"),
         ({"model": "I2V-01"}, "missing_input_reference", "image-to-video only"),
         (
             {"model": "T2V-01", "input_reference": url},
             "unsupported_input_reference",
-            "text-to-video",
+            "does not take an input image",
         ),
         (
             {"model": "MiniMax-Hailuo-2.3", "size": "1366x768", "resolution": "1080P"},
@@ -255,3 +256,24 @@ def test_unsupported_combinations_are_refused_before_any_upstream_call(
         env = assert_envelope(tiny, 400, "invalid_input_reference")
         assert "300px" in env["error"]["message"]
     assert mock.requests == []
+
+
+def test_model_table_and_normalised_resolution() -> None:
+    from videogate.config import ProviderConfig
+    from videogate.providers.base import CreateParams
+    from videogate.providers.minimax import MiniMaxProvider
+    from videogate.providers.specs import check_spec
+
+    adapter = MiniMaxProvider("minimax", ProviderConfig(type="minimax"))
+    hailuo = adapter.spec("MiniMax-Hailuo-2.3")
+    assert hailuo is not None
+    assert (hailuo.seconds, hailuo.resolutions) == ((6, 10), ("768p", "1080p"))
+    t2v = adapter.spec("T2V-01")
+    assert t2v is not None and not t2v.image_input and t2v.resolutions == ("720p",)
+    assert adapter.spec("MiniMax-Hailuo-3") is None  # the v2 API's model: not this adapter's
+    params = CreateParams(model="MiniMax-Hailuo-2.3", prompt="x", resolution="1080p")
+    check_spec(hailuo, params)
+    prepared = adapter.prepare(params)
+    assert (prepared.body["resolution"], prepared.body["duration"]) == ("1080P", 6)
+    with pytest.raises(Exception, match="renders 768p, 1080p, not 4k"):
+        check_spec(hailuo, CreateParams(model="MiniMax-Hailuo-2.3", prompt="x", resolution="4k"))

@@ -118,7 +118,8 @@ def test_refused_parameters_and_relayed_validation(gw: GatewayHandle, mock: Repl
         minimax = "replicate/minimax/video-01"
         cases = [
             ({"size": "1000x999"}, "unsupported_size", "size", "16:9, 9:16, 1:1"),
-            ({"seconds": "7"}, "unsupported_seconds", "seconds", "5, 10"),
+            # Declared durations make a table entry, which answers before the adapter.
+            ({"seconds": "7"}, "invalid_seconds", "seconds", "5, 10"),
             ({"model": minimax, "seconds": "5"}, "unsupported_seconds", "seconds", "duration"),
             ({"input_reference": {"file_id": "f"}}, "unsupported_input_reference", None, "upload"),
             ({"model": "replicate/kling"}, "invalid_model", "model", "owner/name"),
@@ -256,3 +257,56 @@ def test_outputs_and_retention() -> None:
     }
     running = provider.to_video({"id": "p1", "status": "processing", "logs": " 42%|####  | 21/50"})
     assert running.status == "in_progress" and running.progress == 42
+
+
+def test_model_table_from_options_and_normalised_inputs() -> None:
+    from videogate.errors import GatewayError
+    from videogate.providers.base import CreateParams, InputReference
+
+    from .adapter_helpers import make_adapter, prepared_for
+
+    options = {
+        "models": {
+            **MODEL_OPTIONS,
+            "kwaivgi/kling-v2.1": {
+                **MODEL_OPTIONS["kwaivgi/kling-v2.1"],
+                "inputs": {"last_frame": "end_image"},
+                "spec": {"image_input": True, "last_frame": True, "audio": False},
+            },
+        }
+    }
+    adapter, _ = make_adapter("replicate", "http://127.0.0.1:9", KEY, options=options)
+    spec = adapter.spec("kwaivgi/kling-v2.1")
+    assert (
+        spec is not None
+        and spec.seconds == (5, 10)
+        and spec.aspect_ratios == ("16:9", "9:16", "1:1")
+    )
+    assert adapter.spec("kwaivgi/kling-v2.1:abc123") == spec  # a pinned version, same table
+    assert adapter.spec("someone/other") is None
+    job = CreateParams(
+        model="kwaivgi/kling-v2.1",
+        prompt="x",
+        aspect_ratio="9:16",
+        seed=4,
+        negative_prompt="blur",
+        last_frame=InputReference(image_url="https://e.com/b.png"),
+    )
+    inputs = prepared_for(adapter, job).body["input"]
+    assert inputs == {
+        "prompt": "x",
+        "aspect_ratio": "9:16",
+        "seed": 4,
+        "negative_prompt": "blur",
+        "end_image": "https://e.com/b.png",
+    }
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(
+            adapter, CreateParams(model="kwaivgi/kling-v2.1", prompt="x", generate_audio=True)
+        )
+    assert caught.value.code == "unsupported_audio"
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(
+            adapter, CreateParams(model="kwaivgi/kling-v2.1", prompt="x", aspect_ratio="4:3")
+        )
+    assert caught.value.code == "invalid_aspect_ratio"

@@ -12,8 +12,17 @@ import httpx
 import openai
 import pytest
 
+from videogate.errors import GatewayError
+from videogate.providers.base import (
+    CharacterRef,
+    CreateParams,
+    InputReference,
+    Operation,
+    SourceVideo,
+)
 from videogate.providers.runway import RunwayProvider, failure_code
 
+from .adapter_helpers import make_adapter, prepared_for, run_job
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.runway import VERSION, RunwayMock
 from .provider_helpers import (
@@ -228,11 +237,12 @@ def test_wrong_key_is_relayed_without_leaking_it(
     ("over", "code", "param", "says"),
     [
         ({"model": "runway/gen4_turbo"}, "input_reference_required", "input_reference", "gen4.5"),
-        ({"size": "999x999"}, "invalid_size", "size", "1280x720, 720x1280."),
+        # The model table (providers/specs.py) answers before the adapter: all its sizes.
+        ({"size": "999x999"}, "invalid_size", "size", "1584x672, not 999x999."),
         ({"size": "960x960"}, "invalid_size", "size", "text-to-video"),
         ({"seconds": "11"}, "invalid_seconds", "seconds", "2 to 10"),
         ({"model": "runway/veo3.1", "seconds": "5"}, "invalid_seconds", "seconds", "4, 6, 8"),
-        ({"model": "runway/veo3", "seconds": "4"}, "invalid_seconds", "seconds", "allowed: 8."),
+        ({"model": "runway/veo3", "seconds": "4"}, "invalid_seconds", "seconds", "renders 8 s"),
         ({"model": "runway/gen3a_turbo"}, "unsupported_model", "model", "veo3.1_fast"),
         (
             {"input_reference": {"image_url": "http://example.com/a.png"}},
@@ -347,3 +357,217 @@ def test_task_status_table(
 )
 def test_failure_code_families(code: str | None, expected: str) -> None:
     assert failure_code(code) == expected
+
+
+# -- edits (video_to_video) and the normalised fields, at the adapter level ------------------
+
+
+def params(model: str, prompt: str = "make it winter", **over: Any) -> CreateParams:
+    return CreateParams(model=model, prompt=prompt, **over)
+
+
+def edit(model: str, source: SourceVideo, **over: Any) -> CreateParams:
+    return params(model, operation=Operation.EDIT, source=source, **over)
+
+
+async def test_aleph2_edit_sends_the_source_url_and_keeps_its_size(mock: RunwayMock) -> None:
+    adapter, key = make_adapter("runway", mock.origin, KEY)
+    source = SourceVideo(url="https://cdn.example/in.mp4", size="1280x720", seconds=5.0)
+    job = edit("aleph2", source, seed=3, aspect_ratio="21:9")
+    prepared, created, done = await run_job(adapter, key, job)
+    assert prepared.route == "/v1/video_to_video"
+    assert sent(mock, "/v1/video_to_video") == {
+        "model": "aleph2",
+        "promptText": "make it winter",
+        "videoUri": "https://cdn.example/in.mp4",
+        "seed": 3,
+        "targetAspectRatio": "21:9",
+    }
+    assert (created.size, created.seconds) == ("1280x720", "5")  # the output follows the input
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+async def test_seedance2_edit_inlines_bytes_and_maps_the_normalised_fields(
+    mock: RunwayMock,
+) -> None:
+    adapter, key = make_adapter("runway", mock.origin, KEY)
+    clip = mock.video()
+    refs = [InputReference(data=image_bytes(), content_type="image/png")]
+    character = CharacterRef(
+        id="char_1", name="Mia", image=InputReference(image_url="https://x/m.png")
+    )
+    job = edit(
+        "seedance2",
+        SourceVideo(data=clip),
+        seconds="6",
+        aspect_ratio="9:16",
+        resolution="720p",
+        generate_audio=True,
+        reference_images=refs,
+        characters=[character],
+    )
+    prepared, _, done = await run_job(adapter, key, job)
+    body = sent(mock, "/v1/video_to_video")
+    assert body["promptVideo"] == "data:video/mp4;base64," + base64.b64encode(clip).decode()
+    assert (body["ratio"], body["duration"], body["audio"]) == ("720:1280", 6, True)
+    assert [r["uri"][:22] for r in body["references"]] == [
+        "data:image/png;base64,",
+        "https://x/m.png",
+    ]
+    assert prepared.shown["promptVideo"].startswith("<data: URL, ")
+    assert (prepared.size, prepared.seconds) == ("720x1280", "6")
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("model", "source", "over", "code"),
+    [
+        # gen4_aleph fetches its source from "A HTTPS URL" only.
+        ("gen4_aleph", SourceVideo(data=b"\0\0\0\x18ftypmp42"), {}, "source_url_required"),
+        ("aleph2", SourceVideo(data=bytes(13 * 1024 * 1024)), {}, "source_too_large"),
+        ("aleph2", SourceVideo(url="http://cdn.example/in.mp4"), {}, "invalid_source"),
+        ("aleph2", SourceVideo(upstream_id="task-1"), {}, "source_url_required"),
+        ("aleph2", SourceVideo(url="https://x/a.mp4"), {"seconds": "5"}, "invalid_seconds"),
+        ("gen4.5", SourceVideo(url="https://x/a.mp4"), {}, "unsupported_operation"),
+        (
+            "gemini_omni_flash",
+            SourceVideo(url="https://x/a.mp4"),
+            {"prompt": ""},
+            "prompt_required",
+        ),
+        (
+            "gen4_aleph",
+            SourceVideo(url="https://x/a.mp4"),
+            {"reference_images": [InputReference(image_url="https://x/1.png")] * 2},
+            "too_many_reference_images",
+        ),
+    ],
+)
+def test_edits_runway_would_refuse_are_refused_before_the_call(
+    mock: RunwayMock, model: str, source: SourceVideo, over: dict[str, Any], code: str
+) -> None:
+    adapter, _ = make_adapter("runway", mock.origin, KEY)
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, edit(model, source, **over))
+    assert caught.value.code == code
+    assert mock.requests == []
+
+
+def test_extensions_are_not_offered() -> None:
+    adapter, _ = make_adapter("runway", "http://127.0.0.1:9", KEY)
+    assert all("extend" not in spec.operations for spec in adapter.models.values())
+    job = params("gen4.5", operation=Operation.EXTEND, source=SourceVideo(upstream_id="t"))
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, job)
+    assert caught.value.code == "unsupported_operation"
+
+
+async def test_veo_first_and_last_frame_audio_and_negative_prompt(mock: RunwayMock) -> None:
+    adapter, key = make_adapter("runway", mock.origin, KEY)
+    job = params(
+        "veo3.1",
+        input_reference=InputReference(image_url="https://x/first.png"),
+        last_frame=InputReference(data=image_bytes(), content_type="image/png"),
+        generate_audio=False,
+        negative_prompt="text, logos",
+        seconds="4",
+    )
+    prepared, _, done = await run_job(adapter, key, job)
+    body = sent(mock, "/v1/image_to_video")
+    assert body["promptImage"][0] == {"uri": "https://x/first.png", "position": "first"}
+    assert body["promptImage"][1]["position"] == "last"
+    assert (body["audio"], body["negativePrompt"], body["duration"]) == (False, "text, logos", 4)
+    assert prepared.shown["promptImage"][1]["uri"].startswith("<data: URL, ")
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("model", "over", "ratio"),
+    [
+        ("seedance2", {"aspect_ratio": "21:9", "resolution": "1080p"}, "2206:946"),
+        ("seedance2", {"aspect_ratio": "16:9", "resolution": "4k"}, "3840:2160"),
+        ("seedance2_fast", {"aspect_ratio": "1:1"}, "960:960"),  # 720p unless told
+        ("gen4.5", {"aspect_ratio": "9:16"}, "720:1280"),
+        ("veo3", {"resolution": "1080p"}, "1080:1920"),
+    ],
+)
+async def test_aspect_ratio_and_resolution_pick_the_ratio(
+    mock: RunwayMock, model: str, over: dict[str, Any], ratio: str
+) -> None:
+    adapter, key = make_adapter("runway", mock.origin, KEY)
+    prepared, created, _ = await run_job(adapter, key, params(model, **over))
+    assert prepared.body["ratio"] == ratio == sent(mock, "/v1/text_to_video")["ratio"]
+    assert created.size == ratio.replace(":", "x")
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("model", "over", "code"),
+    [
+        (
+            "gen4.5",
+            {"last_frame": InputReference(image_url="https://x/l.png")},
+            "unsupported_last_frame",
+        ),
+        ("gen4.5", {"generate_audio": True}, "unsupported_audio"),
+        ("veo3.1", {"seed": 4}, "unsupported_seed"),
+        ("gen4.5", {"negative_prompt": "blur"}, "unsupported_negative_prompt"),
+        ("seedance2_mini", {"resolution": "1080p"}, "invalid_resolution"),
+        ("gen4.5", {"fps": 24}, "unsupported_fps"),
+        ("gen4.5", {"aspect_ratio": "4:3"}, "invalid_aspect_ratio"),  # 4:3 is image-only
+        ("seedance2", {"seed": 1, "extra": {"seed": 2}}, "unsupported_seed"),
+        ("gen4.5", {"seed": 1, "extra": {"seed": 2}}, "invalid_parameter"),
+        (
+            "seedance2",
+            {
+                "input_reference": InputReference(image_url="https://x/f.png"),
+                "reference_images": [InputReference(image_url="https://x/r.png")],
+            },
+            "unsupported_reference_images",
+        ),
+    ],
+)
+def test_normalised_fields_a_model_cannot_take_are_refused(
+    model: str, over: dict[str, Any], code: str
+) -> None:
+    adapter, _ = make_adapter("runway", "http://127.0.0.1:9", KEY)
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, params(model, **over))
+    assert caught.value.code == code
+
+
+def test_catalogue_is_derived_from_the_wire_table() -> None:
+    seedance = RunwayProvider.models["seedance2"]
+    assert seedance.operations == {"create", "edit"}
+    assert (seedance.min_seconds, seedance.max_seconds, seedance.max_reference_images) == (4, 15, 9)
+    assert seedance.resolutions == ("480p", "720p", "1080p", "4k")
+    assert RunwayProvider.models["aleph2"].operations == {"edit"}
+    assert RunwayProvider.models["veo3.1"].last_frame and RunwayProvider.models["veo3.1"].audio
+    assert not RunwayProvider.models["gen4_turbo"].last_frame
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "aleph2", "videoUri": "http://x/a.mp4"},
+        {"model": "aleph2", "videoUri": "https://x/a.mp4", "duration": 5},
+        {
+            "model": "gen4_aleph",
+            "videoUri": "data:video/mp4;base64,AAAAGGZ0eXA=",
+            "promptText": "x",
+        },
+        {"model": "gen4.5", "videoUri": "https://x/a.mp4"},
+        {"model": "seedance2", "videoUri": "https://x/a.mp4"},
+        {"model": "aleph2", "videoUri": "https://x/a.mp4", "targetAspectRatio": "5:4"},
+    ],
+)
+def test_mock_refuses_what_video_to_video_refuses(mock: RunwayMock, body: dict[str, Any]) -> None:
+    resp = httpx.post(
+        f"{mock.origin}/v1/video_to_video",
+        json=body,
+        headers={"Authorization": f"Bearer {KEY}", "X-Runway-Version": VERSION},
+    )
+    assert resp.status_code == 400, resp.text

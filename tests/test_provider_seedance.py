@@ -7,9 +7,21 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+from videogate.config import ProviderConfig
+from videogate.errors import GatewayError
+from videogate.providers.base import (
+    CharacterRef,
+    CreateParams,
+    InputReference,
+    Operation,
+    SourceVideo,
+)
+
+from .adapter_helpers import make_adapter, prepared_for, run_job
 from .conftest import GatewayHandle, assert_envelope
 from .mocks.seedance import SeedanceMock
 from .provider_helpers import (
@@ -277,3 +289,191 @@ def test_image_for_text_only_model_and_small_upload_are_refused(
         env = assert_envelope(resp, 400, "invalid_input_reference")
         assert "300px" in env["error"]["message"]
     assert not mock.find_requests("POST", TASKS)
+
+
+# -- the model table, edits/extensions, references and usage, at the adapter level ----------
+
+SD2 = "dreamina-seedance-2-0-260128"
+
+
+def _params(model: str = SD2, prompt: str = "a paper boat", **over: Any) -> CreateParams:
+    return CreateParams(model=model, prompt=prompt, **over)
+
+
+async def test_finished_task_reports_token_usage_in_raw(mock: SeedanceMock) -> None:
+    adapter, key = make_adapter("seedance", mock.url, KEY)
+    job = _params(seconds="5", resolution="480p", aspect_ratio="16:9", seed=9)
+    prepared, created, done = await run_job(adapter, key, job)
+    body = _creates(mock)[-1]
+    assert (body["ratio"], body["resolution"], body["duration"], body["seed"]) == (
+        "16:9",
+        "480p",
+        5,
+        9,
+    )
+    assert (prepared.size, created.size) == ("864x496", "864x496")  # Ark's v2 pixels
+    assert done.status == "completed"
+    # Ark bills per token: what the task reports is kept, under Ark's own key.
+    tokens = 864 * 480 * 24 * 5 // 1024  # the mock's formula (its PIXELS_PER_FRAME)
+    assert done.raw["usage"] == {"completion_tokens": tokens, "total_tokens": tokens}
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize("operation", [Operation.EDIT, Operation.EXTEND])
+async def test_edit_and_extend_send_the_source_as_reference_video(
+    mock: SeedanceMock, operation: Operation
+) -> None:
+    adapter, key = make_adapter("seedance", mock.url, KEY)
+    refs = [InputReference(image_url="https://img.example/a.png")]
+    character = CharacterRef(id="c1", name="Ann", image=InputReference(image_url="https://i/c.png"))
+    job = _params(
+        "dreamina-seedance-2-0-fast-260128",
+        "continue [Video 1]; [Image 1] walks in",
+        operation=operation,
+        source=SourceVideo(upstream_id="cgt-old", url="https://cdn.example/src.mp4"),
+        seconds="6",
+        generate_audio=False,
+        reference_images=refs,
+        characters=[character],
+    )
+    _, _, done = await run_job(adapter, key, job)
+    body = _creates(mock)[-1]
+    assert body["content"][1:] == [
+        {
+            "type": "image_url",
+            "image_url": {"url": "https://img.example/a.png"},
+            "role": "reference_image",
+        },
+        {"type": "image_url", "image_url": {"url": "https://i/c.png"}, "role": "reference_image"},
+        {
+            "type": "video_url",
+            "video_url": {"url": "https://cdn.example/src.mp4"},
+            "role": "reference_video",
+        },
+    ]
+    assert (body["duration"], body["generate_audio"]) == (6, False)
+    assert done.status == "completed"
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("over", "code"),
+    [
+        # Ark fetches reference videos by URL; it takes no inline video.
+        ({"operation": Operation.EDIT, "source": SourceVideo(data=b"mp4")}, "source_url_required"),
+        ({"operation": Operation.EDIT}, "source_required"),
+        (
+            {
+                "model": "seedance-1-5-pro-251215",
+                "operation": Operation.EDIT,
+                "source": SourceVideo(url="https://x/a.mp4"),
+            },
+            "unsupported_operation",
+        ),
+        (
+            {
+                "input_reference": InputReference(image_url="https://x/f.png"),
+                "reference_images": [InputReference(image_url="https://x/r.png")],
+            },
+            "invalid_parameter",
+        ),
+        (
+            {"reference_images": [InputReference(image_url="https://x/r.png")] * 10},
+            "too_many_reference_images",
+        ),
+        (
+            {"model": "dreamina-seedance-2-0-fast-260128", "resolution": "1080p"},
+            "invalid_resolution",
+        ),
+        ({"model": "seedance-1-0-pro-250528", "generate_audio": True}, "unsupported_audio"),
+        (
+            {
+                "model": "seedance-1-0-pro-fast-251015",
+                "last_frame": InputReference(image_url="https://x/l.png"),
+            },
+            "unsupported_last_frame",
+        ),
+        ({"fps": 30}, "invalid_fps"),
+        ({"negative_prompt": "blur"}, "unsupported_negative_prompt"),
+        ({"seed": 1, "extra": {"seed": 2}}, "invalid_parameter"),
+        ({"size": "1280x720", "aspect_ratio": "16:9"}, "invalid_parameter"),
+        ({"seconds": "16"}, "invalid_seconds"),
+    ],
+)
+def test_what_ark_would_refuse_is_refused_before_the_call(
+    mock: SeedanceMock, over: dict[str, Any], code: str
+) -> None:
+    adapter, _ = make_adapter("seedance", mock.url, KEY)
+    with pytest.raises(GatewayError) as caught:
+        prepared_for(adapter, _params(**over))
+    assert caught.value.code == code
+    assert mock.requests == []
+
+
+def test_catalogue_patterns_find_every_spelling() -> None:
+    from videogate.providers.seedance import SeedanceProvider
+
+    adapter = SeedanceProvider("seedance", ProviderConfig(type="seedance"))
+    fast = adapter.spec("dreamina-seedance-2-0-fast-260128")
+    assert fast is not None and fast.resolutions == ("480p", "720p") and fast.audio_default
+    full = adapter.spec("doubao-seedance-2-0-260128")
+    assert full is not None and "1080p" in full.resolutions and full.max_reference_images == 9
+    assert full.operations == {"create", "edit", "extend"}
+    lite = adapter.spec("seedance-1-0-lite-t2v-250428")
+    assert lite is not None and not lite.image_input
+    assert adapter.spec("seedance-1-0-pro-fast-251015") is not adapter.spec(
+        "seedance-1-0-pro-250528"
+    )
+    assert adapter.spec("ep-20260101-abc") is None  # endpoint ids: Ark judges
+    # Either published spelling of a size stays accepted (v1 and v2 pixel tables).
+    assert {"1248x704", "1280x720"} <= set(full.sizes)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [
+            {"type": "text", "text": "x"},
+            {"type": "video_url", "video_url": {"url": "https://x/v.mp4"}},
+        ],
+        [
+            {"type": "text", "text": "x"},
+            {
+                "type": "video_url",
+                "video_url": {"url": "data:video/mp4;base64,AA"},
+                "role": "reference_video",
+            },
+        ],
+        [
+            {"type": "image_url", "image_url": {"url": "https://x/f.png"}, "role": "first_frame"},
+            {
+                "type": "image_url",
+                "image_url": {"url": "https://x/r.png"},
+                "role": "reference_image",
+            },
+        ],
+    ],
+)
+def test_mock_refuses_what_ark_refuses(mock: SeedanceMock, content: list[dict[str, Any]]) -> None:
+    resp = httpx.post(
+        f"{mock.url}{TASKS}",
+        json={"model": SD2, "content": content},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert resp.status_code == 400, resp.text
+    resp = httpx.post(
+        f"{mock.url}{TASKS}",
+        json={
+            "model": "seedance-1-5-pro-251215",
+            "content": [
+                {"type": "text", "text": "x"},
+                {
+                    "type": "video_url",
+                    "video_url": {"url": "https://x/v.mp4"},
+                    "role": "reference_video",
+                },
+            ],
+        },
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert resp.status_code == 400 and "video input" in resp.text

@@ -29,6 +29,9 @@ DEFAULT_APPS = frozenset(
     {
         "fal-ai/kling-video/v2/master/text-to-video",
         "fal-ai/kling-video/v2/master/image-to-video",
+        "fal-ai/veo3.1",
+        "fal-ai/veo3.1/image-to-video",
+        "fal-ai/veo3.1/lite",
     }
 )
 DEFAULT_ASPECT_RATIOS = ("16:9", "9:16", "1:1")
@@ -275,7 +278,24 @@ class FalQueueMock(MockServer):
         if not isinstance(prompt, str) or not prompt:
             kind = "missing" if prompt is None else "string_type"
             errors.append(_error(["prompt"], "Field required", kind, prompt))
-        for name, allowed in (("aspect_ratio", self.aspect_ratios), ("duration", self.durations)):
+        choices_of: tuple[tuple[str, tuple[Any, ...]], ...] = (
+            ("aspect_ratio", tuple(self.aspect_ratios)),
+            ("duration", tuple(self.durations)),
+        )
+        if endpoint.startswith("fal-ai/veo3.1"):  # fal.ai/models/fal-ai/veo3.1/llms.txt
+            ratios = ("auto", "16:9", "9:16") if "image-to-video" in endpoint else ("16:9", "9:16")
+            resolutions = ("720p", "1080p") if "lite" in endpoint else ("720p", "1080p", "4k")
+            choices_of = (
+                ("aspect_ratio", ratios),
+                ("duration", ("4s", "6s", "8s")),
+                ("resolution", resolutions),
+                ("generate_audio", (True, False)),
+            )
+            if "seed" in payload and type(payload["seed"]) is not int:
+                errors.append(
+                    _error(["seed"], "Input should be a valid integer", "int_type", payload["seed"])
+                )
+        for name, allowed in choices_of:
             if name in payload and payload[name] not in allowed:
                 choices = ", ".join(f"'{v}'" for v in allowed)
                 msg = f"Input should be {choices}"

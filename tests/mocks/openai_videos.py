@@ -4,6 +4,10 @@ The gateway's OpenAI adapter, and the gateway's own OpenAI-shaped surface, are t
 this instead of api.openai.com: same paths, multipart/JSON bodies, validation errors, error
 envelope, headers (`x-request-id`, `openai-poll-after-ms`) and the queued -> in_progress ->
 completed|failed lifecycle, driven by wall-clock time so polling code is exercised for real.
+Edits and extensions (`POST /videos/edits`, `/videos/extensions`, openai-python @e43b422
+`video_edit_params` / `video_extend_params`) take multipart `prompt`, `video` as an upload
+or `video[id]` of a completed video, and for extensions `seconds` (4, 8, 12, 16 or 20: the
+new segment; the answer reports the stitched total).
 Content is genuine media (H.264 MP4, WebP, JPEG) so downstream players/PyAV can read it.
 
 With `prefix="/openai/v1", auth_header="api-key"` it doubles as Azure's Sora 2 v1 surface.
@@ -43,6 +47,9 @@ DEFAULT_MODELS = frozenset(
 )
 DEFAULT_SECONDS = frozenset({"4", "8", "12"})
 DEFAULT_SIZES = frozenset({"720x1280", "1280x720", "1024x1792", "1792x1024"})
+# `POST /videos/extensions` `seconds`: the new segment ("allowed values: 4, 8, 12, 16, 20").
+EXTEND_SECONDS = frozenset({"4", "8", "12", "16", "20"})
+VIDEO_ID_FIELD = re.compile(r"^video\[([^\]]*)\]$")
 CREATE_FIELDS = ("prompt", "model", "seconds", "size")
 REFERENCE_KEYS = ("image_url", "file_id")
 REFERENCE_TYPES = {"image/jpeg", "image/png", "image/webp"}
@@ -238,6 +245,8 @@ class OpenAIVideosMock(MockServer):
         app.router.add_delete(self.path("/videos/{video_id}"), self.delete)
         app.router.add_get(self.path("/videos/{video_id}/content"), self.content)
         app.router.add_post(self.path("/videos/{video_id}/remix"), self.remix)
+        app.router.add_post(self.path("/videos/edits"), self.edit)
+        app.router.add_post(self.path("/videos/extensions"), self.extend)
 
     async def create(self, request: web.Request) -> web.Response:
         fields, reference, extra = await self._create_input(request)
@@ -338,6 +347,88 @@ class OpenAIVideosMock(MockServer):
             prompt, source.model, source.size, source.seconds, extra=extra, remixed_from=video_id
         )
         return self.json_response(state.to_json(self.clock()))
+
+    async def edit(self, request: web.Request) -> web.Response:
+        """`POST /videos/edits`: multipart `prompt` + `video` (an upload, or `video[id]` of a
+        completed video); the new job keeps the source's model, size and length."""
+        fields, source, upload = await self._source_input(request, ("prompt",))
+        prompt = self._check_prompt(fields.get("prompt"))
+        model, size, seconds = self._source_shape(source, upload)
+        state = self._new_state(prompt, model, size, seconds, extra={})
+        state.extra["source"] = source.id if source else "upload"
+        return self.json_response(state.to_json(self.clock()))
+
+    async def extend(self, request: web.Request) -> web.Response:
+        """`POST /videos/extensions`: `prompt`, `seconds` (the new segment) and `video`; the
+        answer's `seconds` is the stitched total."""
+        fields, source, upload = await self._source_input(request, ("prompt", "seconds"))
+        prompt = self._check_prompt(fields.get("prompt"))
+        if "seconds" not in fields:
+            raise ApiError(
+                400, "Missing required parameter: 'seconds'.", param="seconds", code="missing"
+            )
+        added = self._check_choice("seconds", fields["seconds"], EXTEND_SECONDS)
+        model, size, seconds = self._source_shape(source, upload)
+        state = self._new_state(prompt, model, size, str(int(seconds) + int(added)), extra={})
+        state.extra["source"] = source.id if source else "upload"
+        return self.json_response(state.to_json(self.clock()))
+
+    async def _source_input(
+        self, request: web.Request, allowed: tuple[str, ...]
+    ) -> tuple[dict[str, Any], VideoState | None, FormPart | None]:
+        if request.content_type != "multipart/form-data":
+            raise ApiError(
+                400,
+                f"Invalid Content-Type header ({request.content_type}), expected "
+                "multipart/form-data.",
+            )
+        fields: dict[str, Any] = {}
+        video_id: str | None = None
+        upload: FormPart | None = None
+        for part in await self.read_form(request):
+            bracket = VIDEO_ID_FIELD.match(part.name)
+            if part.name == "video" and part.is_file:
+                upload = part
+            elif bracket:
+                if bracket.group(1) != "id":
+                    raise ApiError(
+                        400,
+                        f"Unknown parameter: 'video.{bracket.group(1)}'.",
+                        param=f"video.{bracket.group(1)}",
+                        code="unknown_parameter",
+                    )
+                video_id = part.text
+            else:
+                self._take_field(part.name, part.text, fields, {}, allowed=allowed)
+        if (upload is None) == (video_id is None):
+            raise ApiError(
+                400,
+                "Provide exactly one of a 'video' file or 'video[id]'.",
+                param="video",
+                code="invalid_value",
+            )
+        if upload is not None:
+            if upload.data[4:8] != b"ftyp":
+                raise ApiError(400, "The video file is not a valid MP4.", param="video")
+            return fields, None, upload
+        assert video_id is not None
+        source = self._lookup(video_id)
+        status, _ = source.status_at(self.clock())
+        if status != "completed":
+            raise ApiError(
+                400,
+                f"Video '{video_id}' is {status}; only completed videos can be used.",
+                param="video",
+            )
+        return fields, source, None
+
+    @staticmethod
+    def _source_shape(source: VideoState | None, upload: FormPart | None) -> tuple[str, str, str]:
+        """(model, size, seconds) of the job made from a source (an upload: inferred as
+        sora-2 720x1280 4 s, as the mock's media cannot be probed cheaply)."""
+        if source is not None:
+            return source.model, source.size, source.seconds
+        return "sora-2", "720x1280", "4"
 
     async def delete(self, request: web.Request) -> web.Response:
         video_id = request.match_info["video_id"]

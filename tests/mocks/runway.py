@@ -1,8 +1,10 @@
 """Loopback mock of Runway's developer API (api.dev.runwayml.com, version 2024-11-06).
 
 Speaks the wire format of runwayml/sdk-python @c604e0e: `Authorization: Bearer` plus the
-required `X-Runway-Version` header (400 without it), `POST /v1/image_to_video` and
-`/v1/text_to_video` answering `{"id"}`, `GET /v1/tasks/{id}` whose `status` moves
+required `X-Runway-Version` header (400 without it), `POST /v1/image_to_video`,
+`/v1/text_to_video` and `/v1/video_to_video` (per-model fields: `videoUri` for Aleph and
+Gemini Omni Flash, `promptVideo` for Seedance 2.0; positioned `promptImage` frames,
+`references`) answering `{"id"}`, `GET /v1/tasks/{id}` whose `status` moves
 PENDING -> THROTTLED -> RUNNING (float `progress`) -> SUCCEEDED | FAILED with wall-clock
 time, and `DELETE /v1/tasks/{id}` (204: cancels a running task, deletes an ended one;
 either way the task 404s afterwards). Errors are `{"error": "<text>"}`.
@@ -23,7 +25,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,32 +37,104 @@ from .common import render_clip, sniff_image
 VERSION = "2024-11-06"
 GEN4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO = ("1280:720", "720:1280", "1080:1920", "1920:1080")
+OMNI = ("1280:720", "720:1280")
+SD2_720 = (
+    "992:432", "864:496", "752:560", "640:640", "560:752", "496:864",
+    "1470:630", "1280:720", "1112:834", "960:960", "834:1112", "720:1280",
+)  # fmt: skip
+SD2 = (
+    *SD2_720,
+    "2206:946", "1920:1080", "1664:1248", "1440:1440", "1248:1664", "1080:1920",
+    "3840:1646", "3840:2160", "3840:2880", "3840:3840", "2880:3840", "2160:3840",
+)  # fmt: skip
+ALEPH_TARGETS = ("16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9")
 
 
 @dataclass(frozen=True)
 class Model:
-    image_ratios: tuple[str, ...]
-    text_ratios: tuple[str, ...]
-    durations: tuple[int, ...]
-    duration_required: bool
+    """One model's create params as the SDK's TypedDicts define them, per endpoint."""
+
+    image_ratios: tuple[str, ...] = ()
+    text_ratios: tuple[str, ...] = ()
+    durations: tuple[int, ...] = ()
+    duration_required: bool = False
+    fields: frozenset[str] = frozenset()  # optional body fields beyond the common ones
+    positions: frozenset[str] = frozenset({"first"})  # promptImage positions allowed
+    edit_field: str | None = None  # video_to_video: "videoUri" or "promptVideo"
+    edit_data_uri: bool = True
+    edit_prompt_required: bool = False
+    max_references: int = 0
 
 
-# Per-model create params as the SDK's TypedDicts define them.
+SEEDANCE2 = Model(
+    SD2,
+    SD2,
+    tuple(range(4, 16)),
+    fields=frozenset({"audio", "references", "referenceAudio", "referenceVideos"}),
+    positions=frozenset({"first", "last"}),
+    edit_field="promptVideo",
+    max_references=9,
+)
+SEEDANCE2_720 = replace(SEEDANCE2, image_ratios=SD2_720, text_ratios=SD2_720)
 MODELS: dict[str, Model] = {
-    "gen4_turbo": Model(GEN4, (), tuple(range(2, 11)), False),
-    "gen4.5": Model(GEN4, ("1280:720", "720:1280"), tuple(range(2, 11)), True),
-    "veo3": Model(VEO, VEO, (8,), True),
-    "veo3.1": Model(VEO, VEO, (4, 6, 8), False),
-    "veo3.1_fast": Model(VEO, VEO, (4, 6, 8), False),
+    "gen4_turbo": Model(GEN4, (), tuple(range(2, 11)), False, frozenset({"seed"})),
+    "gen4.5": Model(GEN4, ("1280:720", "720:1280"), tuple(range(2, 11)), True, frozenset({"seed"})),
+    "veo3": Model(VEO, VEO, (8,), True, frozenset({"negativePrompt"})),
+    "veo3.1": Model(
+        VEO,
+        VEO,
+        (4, 6, 8),
+        False,
+        frozenset({"audio", "negativePrompt"}),
+        frozenset({"first", "last"}),
+    ),
+    "veo3.1_fast": Model(
+        VEO,
+        VEO,
+        (4, 6, 8),
+        False,
+        frozenset({"audio", "negativePrompt"}),
+        frozenset({"first", "last"}),
+    ),
+    "seedance2": SEEDANCE2,
+    "seedance2_fast": SEEDANCE2_720,
+    "seedance2_mini": SEEDANCE2_720,
+    "gemini_omni_flash": Model(
+        OMNI,
+        OMNI,
+        tuple(range(3, 11)),
+        fields=frozenset({"references"}),
+        edit_field="videoUri",
+        edit_prompt_required=True,
+        max_references=9,
+    ),
+    "aleph2": Model(
+        fields=frozenset({"seed", "keyframes", "targetAspectRatio"}), edit_field="videoUri"
+    ),
+    "gen4_aleph": Model(
+        fields=frozenset({"seed", "references"}),
+        edit_field="videoUri",
+        edit_data_uri=False,
+        edit_prompt_required=True,
+        max_references=1,
+    ),
 }
-OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+COMMON_FIELDS = frozenset({"model", "promptText", "ratio", "duration", "contentModeration"})
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "seed": int,
     "contentModeration": dict,
     "audio": bool,
     "negativePrompt": str,
+    "references": list,
+    "referenceAudio": list,
+    "referenceVideos": list,
+    "keyframes": list,
+    "targetAspectRatio": str,
 }
 DATA_URI = re.compile(r"^data:(image/(?:png|jpeg|jpg|webp));base64,(.*)$", re.DOTALL)
+VIDEO_DATA_URI = re.compile(r"^data:(video/(?:mp4|webm|quicktime));base64,(.*)$", re.DOTALL)
 MAX_DATA_URI = 5 * 1024 * 1024
+MAX_VIDEO_DATA_URI = 16 * 1024 * 1024
 DEFAULT_FAILURES = {
     "moderation": ("SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation."),
     "glitch": ("INTERNAL.BAD_OUTPUT.CODE01", "The generated output did not pass checks."),
@@ -155,6 +229,7 @@ class RunwayMock(MockServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/image_to_video", self.create)
         app.router.add_post("/v1/text_to_video", self.create)
+        app.router.add_post("/v1/video_to_video", self.create)
         app.router.add_get("/v1/tasks/{task_id}", self.retrieve)
         app.router.add_delete("/v1/tasks/{task_id}", self.delete)
         app.router.add_get("/_cdn/{token}/output.mp4", self.download)
@@ -197,6 +272,9 @@ class RunwayMock(MockServer):
     def _validate(self, endpoint: str, body: dict[str, Any]) -> None:
         model_name = body.get("model")
         model = MODELS.get(model_name) if isinstance(model_name, str) else None
+        if endpoint == "video_to_video":
+            self._validate_edit(model_name, model, body)
+            return
         ratios = (
             (model.image_ratios if endpoint == "image_to_video" else model.text_ratios)
             if model
@@ -204,22 +282,57 @@ class RunwayMock(MockServer):
         )
         if model is None or not ratios:
             usable = [
-                m for m, spec in MODELS.items() if spec.text_ratios or endpoint == "image_to_video"
+                m
+                for m, spec in MODELS.items()
+                if (spec.image_ratios if endpoint == "image_to_video" else spec.text_ratios)
             ]
             raise ApiError(400, f"model: expected one of {usable}, got {model_name!r}.")
         prompt = body.get("promptText")
-        needs_prompt = endpoint == "text_to_video" or model_name != "gen4_turbo"
-        bad_prompt = (
-            not isinstance(prompt, str) or not prompt or len(prompt.encode("utf-16-le")) > 2000
-        )
-        if (prompt is not None or needs_prompt) and bad_prompt:
-            raise ApiError(
-                400, "promptText: expected a non-empty string of at most 1000 characters."
-            )
+        needs_prompt = endpoint == "text_to_video"
+        self._validate_prompt(prompt, needs_prompt, model)
         if body.get("ratio") not in ratios:
             raise ApiError(
                 400, f"ratio: expected one of {list(ratios)}, got {body.get('ratio')!r}."
             )
+        self._validate_duration(body, model)
+        if endpoint == "image_to_video":
+            self._validate_prompt_image(body.get("promptImage"), model)
+        allowed = (
+            COMMON_FIELDS
+            | model.fields
+            | ({"promptImage"} if endpoint == "image_to_video" else set())
+        )
+        self._validate_fields(body, allowed, model)
+
+    def _validate_edit(self, name: Any, model: Model | None, body: dict[str, Any]) -> None:
+        if model is None or model.edit_field is None:
+            usable = [m for m, spec in MODELS.items() if spec.edit_field]
+            raise ApiError(400, f"model: expected one of {usable}, got {name!r}.")
+        self._validate_prompt(body.get("promptText"), model.edit_prompt_required, model)
+        self._validate_video(model.edit_field, body.get(model.edit_field), model.edit_data_uri)
+        if model.edit_field == "promptVideo":
+            if "ratio" in body and body["ratio"] not in model.text_ratios:
+                raise ApiError(400, f"ratio: expected one of {list(model.text_ratios)}.")
+            self._validate_duration(body, model)
+            allowed = COMMON_FIELDS | model.fields | {"promptVideo"}
+        else:
+            allowed = (COMMON_FIELDS - {"duration", "ratio"}) | model.fields | {"videoUri"}
+            target = body.get("targetAspectRatio")
+            if target is not None and target not in ALEPH_TARGETS:
+                raise ApiError(400, f"targetAspectRatio: expected one of {list(ALEPH_TARGETS)}.")
+        self._validate_fields(body, allowed, model)
+
+    @staticmethod
+    def _validate_prompt(prompt: Any, required: bool, model: Model) -> None:
+        limit = 3500 if model.edit_field == "promptVideo" or model.max_references == 9 else 1000
+        bad = not isinstance(prompt, str) or not prompt or len(prompt) > limit
+        if (prompt is not None or required) and bad:
+            raise ApiError(
+                400, f"promptText: expected a non-empty string of at most {limit} characters."
+            )
+
+    @staticmethod
+    def _validate_duration(body: dict[str, Any], model: Model) -> None:
         duration = body.get("duration")
         if duration is None and model.duration_required:
             raise ApiError(400, "duration: required for this model.")
@@ -227,35 +340,80 @@ class RunwayMock(MockServer):
             raise ApiError(
                 400, f"duration: expected one of {list(model.durations)}, got {duration!r}."
             )
-        if endpoint == "image_to_video":
-            self._validate_image(body.get("promptImage"))
-        known = {"model", "promptText", "ratio", "duration", "promptImage", *OPTIONAL_FIELDS}
+
+    def _validate_fields(
+        self, body: dict[str, Any], allowed: set[str] | frozenset[str], model: Model
+    ) -> None:
         for key, value in body.items():
-            if key not in known or (endpoint == "text_to_video" and key == "promptImage"):
+            if key not in allowed:
                 raise ApiError(400, f"Unrecognized key in body: {key!r}.")
-            kind = OPTIONAL_FIELDS.get(key)
+            kind = FIELD_TYPES.get(key)
             if kind is not None and (
                 not isinstance(value, kind) or (type(value) is bool and kind is int)
             ):
                 raise ApiError(400, f"{key}: invalid type {type(value).__name__}.")
+        references = body.get("references") or []
+        if len(references) > model.max_references:
+            raise ApiError(400, f"references: at most {model.max_references} supported.")
+        for ref in references:
+            if not isinstance(ref, dict) or set(ref) != {"uri"}:
+                raise ApiError(400, "references: each item must be {uri}.")
+            self._validate_image(ref["uri"], "references")
+
+    def _validate_prompt_image(self, image: Any, model: Model) -> None:
+        if isinstance(image, str):
+            self._validate_image(image, "promptImage")
+            return
+        if not isinstance(image, list) or not image:
+            raise ApiError(400, "promptImage: expected a URI or a non-empty array.")
+        positions = []
+        for item in image:
+            if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
+                raise ApiError(400, "promptImage: each item needs a uri.")
+            if item.get("position") not in model.positions:
+                raise ApiError(
+                    400, f"promptImage.position: expected one of {sorted(model.positions)}."
+                )
+            positions.append(item["position"])
+            self._validate_image(item["uri"], "promptImage")
+        if len(set(positions)) != len(positions):
+            raise ApiError(400, "promptImage: each position may appear once.")
 
     @staticmethod
-    def _validate_image(image: Any) -> None:
+    def _validate_image(image: Any, field: str) -> None:
         if not isinstance(image, str):
-            raise ApiError(400, "promptImage: expected an HTTPS URL or a data URI.")
+            raise ApiError(400, f"{field}: expected an HTTPS URL or a data URI.")
         if image.startswith("https://"):
             return  # never fetched: tests stay offline
         match = DATA_URI.match(image)
         if match is None:
-            raise ApiError(400, "promptImage: Invalid URL. Only HTTPS URLs are allowed.")
+            raise ApiError(400, f"{field}: Invalid URL. Only HTTPS URLs are allowed.")
         if len(image) >= MAX_DATA_URI:
-            raise ApiError(400, "promptImage: The data URI must be under 5MB.")
+            raise ApiError(400, f"{field}: The data URI must be under 5MB.")
         try:
             data = base64.b64decode(match.group(2), validate=True)
         except (binascii.Error, ValueError):
-            raise ApiError(400, "promptImage: Invalid data URI.") from None
+            raise ApiError(400, f"{field}: Invalid data URI.") from None
         if sniff_image(data) is None:
-            raise ApiError(400, "promptImage: Unsupported asset type.")
+            raise ApiError(400, f"{field}: Unsupported asset type.")
+
+    @staticmethod
+    def _validate_video(field: str, video: Any, data_uri: bool) -> None:
+        if not isinstance(video, str):
+            raise ApiError(400, f"{field}: required; an HTTPS URL or a data URI.")
+        if video.startswith("https://"):
+            return
+        match = VIDEO_DATA_URI.match(video) if data_uri else None
+        if match is None:
+            raise ApiError(400, f"{field}: Invalid URL. Only HTTPS URLs are allowed.")
+        if len(video) >= MAX_VIDEO_DATA_URI:
+            raise ApiError(400, f"{field}: The data URI must be under 16MB.")
+        try:
+            data = base64.b64decode(match.group(2), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, f"{field}: Invalid data URI.") from None
+        if data[4:8] != b"ftyp" and not data.startswith(b"\x1aE\xdf\xa3"):
+            raise ApiError(400, f"{field}: Unsupported asset type.")
 
     def _lookup(self, task_id: str) -> Task:
         with self.lock:

@@ -5,9 +5,12 @@ Speaks Ark v3 as the official SDKs (`byteplus-python-sdk-v2`, `volcengine-python
 `duration`, `{"id": "cgt-..."}`, tasks queued -> running -> succeeded|failed driven by the
 clock, `cancelled`/`expired`, `{"total", "items"}` lists, and DELETE that cancels a queued
 task, deletes a finished one and refuses a running or cancelled one. Errors use Ark's
-`{"error": {"code", "message", "param", "type"}}`. Results are pre-signed "object storage"
-links on this server (`/tos/...`) serving a real MP4 and a PNG last frame; like a pre-signed
-URL they refuse a request that also carries an Authorization header.
+`{"error": {"code", "message", "param", "type"}}`. Content items: one text, images with role
+first_frame/last_frame or (not mixed with those) up to 9 reference_image, and for the 2.0
+series up to 3 `video_url` items with role reference_video (fetched by URL only). Results
+are pre-signed "object storage" links on this server (`/tos/...`) serving a real MP4 and a
+PNG last frame; like a pre-signed URL they refuse a request that also carries an
+Authorization header.
 
 Moderation: a prompt containing `blocked_word` is refused at create (400
 InputTextSensitiveContentDetected); one containing `moderation_word` runs and then fails with
@@ -38,7 +41,11 @@ MODELS: dict[str, tuple[tuple[str, ...], int, int, str]] = {
     "seedance-1-5-pro-251215": (("480p", "720p", "1080p"), 4, 12, "optional"),
     "dreamina-seedance-2-0-260128": (("480p", "720p", "1080p"), 4, 15, "optional"),
     "dreamina-seedance-2-0-fast-260128": (("480p", "720p"), 4, 15, "optional"),
+    "dreamina-seedance-2-0-mini-260628": (("480p", "720p"), 4, 15, "optional"),
 }
+# Models that take `video_url` items (role reference_video): the 2.0 series.
+VIDEO_INPUT = frozenset(m for m in MODELS if "seedance-2-0" in m)
+MAX_REFERENCE_IMAGES, MAX_REFERENCE_VIDEOS = 9, 3
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive")
 ROLES = ("first_frame", "last_frame", "reference_image")
 BOOL_FIELDS = ("generate_audio", "watermark", "camera_fixed", "return_last_frame", "draft")
@@ -246,7 +253,7 @@ class SeedanceMock(MockServer):
                 code="InvalidEndpointOrModel.NotFound",
             )
         resolutions, min_s, max_s, image_mode = MODELS[model]
-        content = self._content(body.get("content"), image_mode)
+        content = self._content(body.get("content"), image_mode, model in VIDEO_INPUT)
         params = self._params(body, resolutions, min_s, max_s, content)
         prompt = next((c["text"] for c in content if c["type"] == "text"), "")
         if self.blocked.search(prompt):
@@ -273,16 +280,17 @@ class SeedanceMock(MockServer):
             self.tasks[task.id] = task
         return self.json_response({"id": task.id})
 
-    def _content(self, content: Any, image_mode: str) -> list[dict[str, Any]]:
+    def _content(self, content: Any, image_mode: str, videos_ok: bool) -> list[dict[str, Any]]:
         if not isinstance(content, list) or not content:
             raise _missing("content")
         texts = [c for c in content if isinstance(c, dict) and c.get("type") == "text"]
         images = [c for c in content if isinstance(c, dict) and c.get("type") == "image_url"]
-        if len(texts) + len(images) != len(content) or len(texts) > 1:
+        videos = [c for c in content if isinstance(c, dict) and c.get("type") == "video_url"]
+        if len(texts) + len(images) + len(videos) != len(content) or len(texts) > 1:
             raise ApiError(
                 400,
                 "The parameter `content` specified in the request is not valid: each item "
-                "must be one text or image_url object, with at most one text.",
+                "must be one text, image_url or video_url object, with at most one text.",
                 param="content",
                 code="InvalidParameter",
             )
@@ -293,6 +301,26 @@ class SeedanceMock(MockServer):
                 )
         for item in images:
             self._check_image(item)
+        self._check_videos(videos, videos_ok)
+        roles = [c.get("role", "first_frame") for c in images]
+        framed = any(r in ("first_frame", "last_frame") for r in roles)
+        if framed and ("reference_image" in roles or videos):
+            raise ApiError(
+                400,
+                "The parameter `content` specified in the request is not valid: first/last "
+                "frames cannot be combined with reference images or videos.",
+                param="content",
+                code="InvalidParameter",
+            )
+        if roles.count("reference_image") > MAX_REFERENCE_IMAGES or any(
+            roles.count(r) > 1 for r in ("first_frame", "last_frame")
+        ):
+            raise ApiError(
+                400,
+                "The parameter `content` has too many images for their roles.",
+                param="content",
+                code="InvalidParameter",
+            )
         if image_mode == "forbidden" and images:
             raise ApiError(
                 400,
@@ -308,6 +336,34 @@ class SeedanceMock(MockServer):
                 code="MissingParameter",
             )
         return content
+
+    @staticmethod
+    def _check_videos(videos: list[dict[str, Any]], videos_ok: bool) -> None:
+        if videos and not videos_ok:
+            raise ApiError(
+                400,
+                "The model does not support video input.",
+                param="content",
+                code="InvalidParameter",
+            )
+        if len(videos) > MAX_REFERENCE_VIDEOS:
+            raise ApiError(
+                400, "At most 3 reference videos.", param="content", code="InvalidParameter"
+            )
+        for item in videos:
+            video = item.get("video_url")
+            url = video.get("url") if isinstance(video, dict) else None
+            if (
+                item.get("role") != "reference_video"
+                or not isinstance(url, str)
+                or not url.startswith(("http://", "https://"))
+            ):
+                raise ApiError(
+                    400,
+                    "The parameter `content.video_url` specified in the request is not valid.",
+                    param="content.video_url",
+                    code="InvalidParameter",
+                )
 
     @staticmethod
     def _check_image(item: dict[str, Any]) -> None:
@@ -354,7 +410,7 @@ class SeedanceMock(MockServer):
                 code="InvalidParameter",
             )
 
-        has_image = any(c["type"] == "image_url" for c in content)
+        has_image = any(c["type"] in ("image_url", "video_url") for c in content)
         params: dict[str, Any] = {
             "ratio": body.get("ratio", "adaptive" if has_image else "16:9"),
             "resolution": body.get("resolution", "720p"),

@@ -41,8 +41,21 @@ from .media import decode_data_url
 from .multipart import Multipart
 from .openai import DATA_URL_PREFIX, OpenAIProvider, form_value
 from .params import refuse_reserved
+from .specs import ModelSpec
 
 V1_PATH = "/openai/v1"
+# Deployments are named by the customer; ones named after the model get its limits (720p
+# portrait or landscape, 4/8/12 s in Azure's preview; `options.sizes`/`seconds` widen them).
+V1_MODELS: dict[str, ModelSpec] = {
+    "sora-2*": ModelSpec(
+        seconds=(4, 8, 12),
+        sizes=("720x1280", "1280x720"),
+        aspect_ratios=("9:16", "16:9"),
+        audio=True,
+        audio_default=True,
+        image_input=True,
+    )
+}
 RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 APIS = ("v1", "jobs")
 # `options.auth` -> the header that carries the key.
@@ -228,9 +241,15 @@ class _AzureEndpoint(HttpProvider):
 
 
 class AzureProvider(_AzureEndpoint, OpenAIProvider):
-    """Sora 2 on Azure's v1 API: OpenAI's Videos API with Azure's endpoint and `api-key`."""
+    """Sora 2 on Azure's v1 API: OpenAI's Videos API with Azure's endpoint and `api-key`.
 
-    capabilities = OpenAIProvider.capabilities
+    Azure documents create, remix and image input for Sora 2 (learn.microsoft.com, "Video
+    generation with Sora 2": text, image and generated video -> video), not OpenAI's
+    `/videos/edits` or `/videos/extensions`, so those are not declared here.
+    """
+
+    capabilities = OpenAIProvider.capabilities - {Capability.EDIT, Capability.EXTEND}
+    models = V1_MODELS
 
 
 class AzureJobsProvider(_AzureEndpoint):

@@ -11,6 +11,12 @@ status is followed by a result fetch, and an error answer there is the job's fai
 names differ per app; the common ones are mapped from a table that `options` (per model
 under `options.models.<endpoint>`) can rename, and `extra` overrides or adds any field.
 There is no thumbnail and no delete: a delete cancels a request that has not finished.
+
+Model tables: `BUILT_IN` holds per-model options for apps whose schemas fal documents (Veo
+3.1: fal.ai/models/fal-ai/veo3.1/llms.txt and the veo3.1-lite / reference-to-video API
+pages), laid under the deployment's own `options.models.<endpoint>`; the catalogue entry
+follows from those options (`providers/hosted.py`), so a deployment declares any other
+app the same way. The normalised fields go to the app's inputs by the same table.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ from .base import (
     UpstreamVideo,
 )
 from .convert import aspect_ratio, parse_size
+from .hosted import check_aspect, declared_spec, normalised_inputs
 from .http import HttpProvider
 from .media import display_url, image_url_input, media_type_for
 from .params import coerce_extras, configured_input, model_options
 from .recovery import pending_while_running
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
 # First path segments that are namespaces, not owners (fal_client `APP_NAMESPACES`).
@@ -108,6 +116,37 @@ EXTRA_KINDS: dict[str, Any] = {
     "prompt_optimizer": bool,
     "generate_audio": bool,
 }
+_VEO31: dict[str, Any] = {
+    "aspect_ratios": ["16:9", "9:16"],
+    "durations": ["4", "6", "8"],
+    "duration_format": "{}s",
+    "spec": {
+        "resolutions": ["720p", "1080p", "4k"],
+        "audio": True,
+        "audio_default": True,
+        "negative_prompt": True,
+        "seed": True,
+        "image_input": False,
+        "last_frame": False,
+        "max_reference_images": 0,
+    },
+}
+_VEO31_I2V: dict[str, Any] = {
+    **_VEO31,
+    "aspect_ratios": ["auto", "16:9", "9:16"],
+    "spec": {**_VEO31["spec"], "image_input": True},
+}
+_VEO31_LITE: dict[str, Any] = {
+    **_VEO31,
+    "spec": {**_VEO31["spec"], "resolutions": ["720p", "1080p"]},
+}
+# Per-model options for apps whose input schema fal documents (its API pages); a
+# deployment's `options.models.<endpoint>` is laid over these.
+BUILT_IN: dict[str, dict[str, Any]] = {
+    "fal-ai/veo3.1": _VEO31,
+    "fal-ai/veo3.1/image-to-video": _VEO31_I2V,
+    "fal-ai/veo3.1/lite": _VEO31_LITE,
+}
 # Result keys that hold the video file, in order of preference.
 OUTPUT_KEYS = ("video", "videos")
 
@@ -136,6 +175,20 @@ class FalProvider(HttpProvider):
     default_poll_after_ms = 3000
 
     default_base_url = DEFAULT_BASE_URL
+
+    def options_for(self, model: str) -> dict[str, Any]:
+        """`BUILT_IN`'s options for the app under the deployment's own (provider-wide, then
+        per model); `inputs` renamings merge instead of replacing."""
+        builtin = BUILT_IN.get(model.strip("/"), {})
+        mine = model_options(self.config.options, model)
+        inputs = {**builtin.get("inputs", {}), **mine.get("inputs", {})}
+        return {**builtin, **mine, "inputs": inputs}
+
+    def spec(self, model: str) -> ModelSpec | None:
+        """The app's catalogue entry, derived from its options (None: undeclared)."""
+        opts = self.options_for(model)
+        has_table = "aspect_ratios" in opts or "durations" in opts or "spec" in opts
+        return declared_spec({}, opts, model) if has_table else None
 
     def _headers(self, key: UpstreamKey) -> dict[str, str]:
         return {"Authorization": f"Key {key.value}", "Accept": "application/json"}
@@ -166,10 +219,17 @@ class FalProvider(HttpProvider):
                 f"'fal-ai/kling-video/v2/master/text-to-video', not {params.model!r}.",
                 "model",
             )
-        opts = model_options(self.config.options, params.model)
+        opts = self.options_for(params.model)
         names = {**DEFAULT_INPUTS, **opts.get("inputs", {})}
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         payload: dict[str, Any] = {"prompt": params.prompt}
+        subject = f"fal app {params.model!r}"
+        if params.size is None and params.aspect_ratio is not None:
+            name = self._input_name(names, "size", params.model, param="aspect_ratio")
+            check_aspect(
+                params.aspect_ratio, opts.get("aspect_ratios", DEFAULT_ASPECT_RATIOS), subject
+            )
+            payload[name] = params.aspect_ratio
         if params.size is not None:
             name = self._input_name(names, "size", params.model)
             dims = parse_size(params.size)
@@ -200,6 +260,7 @@ class FalProvider(HttpProvider):
         if ref is not None:
             name = self._input_name(names, "image", params.model, param="input_reference")
             payload[name] = image_url_input(ref, "fal")
+        payload.update(normalised_inputs(params, names, subject, "fal"))
         payload.update(extra)
         shown = {k: display_url(v) if isinstance(v, str) else v for k, v in payload.items()}
         endpoint = params.model.strip("/")

@@ -38,6 +38,7 @@ from .failures import CodedError, coded_error, describe_code
 from .http import HttpProvider
 from .media import ImageRules, reference_image
 from .params import check_prompt_length, coerce_extras, refuse_reserved
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://api.minimax.io"
 VENDOR = "MiniMax"
@@ -141,11 +142,27 @@ MODELS: dict[str, ModelRule] = {
 }
 
 
+def _spec(rule: ModelRule) -> ModelSpec:
+    """The catalogue entry of one model: its durations and tiers (as "768p", the
+    normalised spelling); the adapter's own check adds which length each tier takes."""
+    return ModelSpec(
+        seconds=tuple(sorted({s for secs in rule.durations.values() for s in secs})),
+        resolutions=tuple(res.lower() for res in rule.durations),
+        image_input=rule.image,
+    )
+
+
+# The shared table (`/v1/models` and the pre-call check); Hailuo 3 speaks the v2 API,
+# which another module serves.
+MODEL_SPECS: dict[str, ModelSpec] = {name: _spec(rule) for name, rule in MODELS.items()}
+
+
 class MiniMaxProvider(HttpProvider):
     type_name = "minimax"
     capabilities = frozenset(
         {Capability.CREATE, Capability.RETRIEVE, Capability.CONTENT, Capability.IMAGE_INPUT}
     )
+    models = MODEL_SPECS
     default_poll_after_ms = 10000  # MiniMax's examples poll every 10 s
 
     default_base_url = DEFAULT_BASE_URL
@@ -157,7 +174,14 @@ class MiniMaxProvider(HttpProvider):
         check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         refuse_reserved(extra, RESERVED)
-        resolution = self._resolution(params.size, extra.pop("resolution", None))
+        asked = extra.pop("resolution", None)
+        if params.resolution is not None:
+            if asked is not None:
+                raise bad_request(
+                    "invalid_parameter", "Give resolution once, not also in extra.", "resolution"
+                )
+            asked = params.resolution
+        resolution = self._resolution(params.size, asked)
         duration = self._duration(params.seconds, extra.pop("duration", None))
         rule = MODELS.get(params.model)
         image = None

@@ -1,13 +1,26 @@
-"""`openai`: the OpenAI Videos API, and anything that speaks it (Azure v1, resellers).
+"""`openai`: the OpenAI Videos API contract, as OpenAI-compatible resellers and Azure serve it.
 
-This is the reference adapter: the gateway's public surface has the same shape, so mapping
-is mostly a matter of ids and credentials. Options: `auth: bearer` (default) or `api-key`
-(Azure's header), `extra_headers` for fixed headers such as `OpenAI-Organization`.
+OpenAI itself stopped serving video on 2026-09-24 (openai-python @e43b422 marks the Sora
+methods "scheduled to permanently shut down on September 24, 2026"); the wire format lives
+on wherever a provider mirrors it: Azure's v1 API (the `azure` adapter is this one with
+Azure's endpoint and auth), and resellers that expose `/v1/videos`. Point `base_url` at
+one of those. This is the reference adapter: the gateway's public surface has the same
+shape, so mapping is mostly a matter of ids and credentials.
+
+Edits and extensions are the API's own: `POST /videos/edits` (`prompt`, `video`) and
+`POST /videos/extensions` (`prompt`, `seconds` of the new segment, `video`), multipart,
+where `video` is `video[id]` of the upstream job when the source was made here, or the
+source's bytes as an upload. An extension's answer reports the stitched total `seconds`.
+
+Options: `auth: bearer` (default) or `api-key` (Azure's header), `extra_headers` for fixed
+headers such as `OpenAI-Organization`, and `sizes` / `seconds` / `extend_seconds` for a
+deployment that takes other values than OpenAI's (the model table follows them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -23,13 +36,17 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
+    Operation,
     Prepared,
     UpstreamVideo,
 )
+from .convert import aspect_ratio, parse_size
 from .http import HttpProvider
 from .media import decode_data_url
 from .multipart import Multipart
 from .recovery import pending_while_running
+from .sources import require_source
+from .specs import ModelSpec, find_spec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Upstream status -> OpenAI public status. OpenAI's own are the identity; the rest appear on
@@ -51,6 +68,31 @@ DATA_URL_PREFIX = "data:"
 # four); resellers and Azure deployments that take others set `options.sizes` / `seconds`.
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 SECONDS = ("4", "8", "12")
+# `/videos/extensions` `seconds`: "Length of the newly generated extension segment in
+# seconds (allowed values: 4, 8, 12, 16, 20)."
+EXTEND_SECONDS = ("4", "8", "12", "16", "20")
+ROUTES: dict[Operation, str] = {
+    Operation.CREATE: "/videos",
+    Operation.EDIT: "/videos/edits",
+    Operation.EXTEND: "/videos/extensions",
+}
+_SORA = ModelSpec(
+    operations=frozenset({"create", "edit", "extend"}),
+    seconds=(4, 8, 12),
+    sizes=SIZES[:2],
+    aspect_ratios=("9:16", "16:9"),
+    audio=True,
+    audio_default=True,  # Sora renders a sound track with every clip; it cannot be off
+    image_input=True,
+    max_extend_seconds=20,
+)
+# Sora 2 renders 720p portrait/landscape; Pro adds 1024x1792 / 1792x1024 (OpenAI's video
+# generation guide). Other models (a reseller's own) are undeclared: they pass through.
+MODELS: dict[str, ModelSpec] = {
+    "sora-2": _SORA,
+    "sora-2-20*": _SORA,
+    "sora-2-pro*": replace(_SORA, sizes=SIZES, aspect_ratios=("9:16", "16:9", "4:7", "7:4")),
+}
 
 
 def form_value(value: Any) -> str:
@@ -72,8 +114,11 @@ class OpenAIProvider(HttpProvider):
             Capability.IMAGE_INPUT,
             Capability.THUMBNAIL,
             Capability.SPRITESHEET,
+            Capability.EDIT,
+            Capability.EXTEND,
         }
     )
+    models = MODELS
     default_poll_after_ms = 2000
 
     default_base_url = DEFAULT_BASE_URL
@@ -113,9 +158,37 @@ class OpenAIProvider(HttpProvider):
             raw=body,
         )
 
+    def spec(self, model: str) -> ModelSpec | None:
+        """The model's table entry, with `options.sizes` / `seconds` / `extend_seconds` laid
+        over it: a deployment that takes other values says so once, and both the catalogue
+        and the check follow."""
+        found = find_spec(self.models, model)
+        if found is None:
+            return None
+        options = self.config.options
+        if "sizes" in options:
+            found = replace(found, sizes=tuple(str(v) for v in options["sizes"]))
+        if "seconds" in options:
+            found = replace(found, seconds=tuple(int(v) for v in options["seconds"]))
+        if "extend_seconds" in options:
+            longest = max(int(v) for v in options["extend_seconds"])
+            found = replace(found, max_extend_seconds=longest)
+        return found
+
     def prepare(self, params: CreateParams) -> Prepared:
-        """The multipart create form: size and seconds checked against what the API takes,
-        the rest passed through as the caller sent it (the upstream checks it itself)."""
+        """The multipart form for a create, an edit or an extension: size and seconds
+        checked against what the API takes, the rest passed through as the caller sent it
+        (the upstream checks it itself)."""
+        if params.generate_audio is False:
+            raise bad_request(
+                "unsupported_audio",
+                f"{params.model} always renders sound; generate_audio cannot be false.",
+                "generate_audio",
+            )
+        if params.operation is not Operation.CREATE:
+            return self._prepare_from_source(params)
+        if params.size is None and params.aspect_ratio is not None:
+            params = replace(params, size=self._size_for(params.aspect_ratio))
         for name, option, default in (("size", "sizes", SIZES), ("seconds", "seconds", SECONDS)):
             value = getattr(params, name)
             allowed = [str(v) for v in self.config.options.get(option, default)]
@@ -141,7 +214,82 @@ class OpenAIProvider(HttpProvider):
         for name, value in params.extra.items():
             form.add_field(name, form_value(value))
             shown[name] = value
-        return Prepared(params, form, shown, size=params.size, seconds=params.seconds)
+        return Prepared(
+            params, form, shown, ROUTES[Operation.CREATE], size=params.size, seconds=params.seconds
+        )
+
+    def _size_for(self, ratio: str) -> str:
+        """The first size this deployment takes whose shape is `ratio` (the API has no
+        aspect-ratio field, only `size`)."""
+        allowed = [str(v) for v in self.config.options.get("sizes", SIZES)]
+        for size in allowed:
+            dims = parse_size(size)
+            if dims and aspect_ratio(*dims) == ratio:
+                return size
+        raise bad_request(
+            "invalid_aspect_ratio",
+            f"{self.id!r} renders no size of aspect ratio {ratio}; sizes: {', '.join(allowed)}.",
+            "aspect_ratio",
+        )
+
+    def _prepare_from_source(self, params: CreateParams) -> Prepared:
+        """`/videos/edits` or `/videos/extensions`: the source as `video[id]` (a job of
+        this upstream) or as uploaded bytes; the model, size and length follow the source."""
+        source = require_source(params, self.id)
+        extend = params.operation is Operation.EXTEND
+        if params.size is not None or params.input_reference is not None:
+            what = "size" if params.size is not None else "input_reference"
+            raise bad_request(
+                f"invalid_{what}",
+                f"An {params.operation.value} keeps the source video's frame; omit {what}.",
+                what,
+            )
+        form = Multipart()
+        form.add_field("prompt", params.prompt)
+        shown: dict[str, Any] = {"prompt": params.prompt}
+        seconds = None
+        if extend:
+            allowed = [str(v) for v in self.config.options.get("extend_seconds", EXTEND_SECONDS)]
+            if params.seconds not in allowed:
+                raise bad_request(
+                    "invalid_seconds",
+                    f"An extension on {self.id!r} adds {', '.join(allowed)} seconds "
+                    f"(seconds is the new segment); got {params.seconds!r}.",
+                    "seconds",
+                )
+            form.add_field("seconds", params.seconds)
+            shown["seconds"] = params.seconds
+            if source.seconds is not None:
+                seconds = f"{source.seconds + int(params.seconds):g}"
+        elif params.seconds is not None:
+            raise bad_request(
+                "invalid_seconds",
+                "An edit keeps the source video's length; omit seconds.",
+                "seconds",
+            )
+        else:
+            seconds = None if source.seconds is None else f"{source.seconds:g}"
+        if source.upstream_id:
+            form.add_field("video[id]", source.upstream_id)
+            shown["video"] = {"id": source.upstream_id}
+        elif source.data is not None:
+            form.add_file(
+                "video", source.data, filename="source.mp4", content_type=source.content_type
+            )
+            shown["video"] = f"<{len(source.data)} bytes {source.content_type}>"
+        else:
+            raise bad_request(
+                "source_not_on_provider",
+                f"{self.id!r} {params.operation.value}s a video by its id there or from its "
+                "bytes; this source is neither (mirror it to the gateway first).",
+                "video",
+            )
+        for name, value in params.extra.items():
+            form.add_field(name, form_value(value))
+            shown[name] = value
+        return Prepared(
+            params, form, shown, ROUTES[params.operation], size=source.size, seconds=seconds
+        )
 
     @staticmethod
     def _add_reference(form: Multipart, ref: InputReference, shown: dict[str, Any]) -> None:
@@ -165,7 +313,7 @@ class OpenAIProvider(HttpProvider):
             shown["input_reference"] = {"file_id": ref.file_id}
 
     async def create(self, prepared: Prepared, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
-        url = f"{self._base(key)}/videos"
+        url = self._base(key) + (prepared.route or ROUTES[Operation.CREATE])
         body = await self.call_api("POST", url, key, ctx, data=prepared.body, shown=prepared.shown)
         return self.to_video(body)
 

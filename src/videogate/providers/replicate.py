@@ -9,6 +9,12 @@ Images go in as URLs (an upload becomes a data: URL, which Replicate accepts for
 
 Predictions have no delete: `POST /predictions/{id}/cancel` stops a running one, and the
 API removes a prediction's files an hour after it ends (so `expires_at` is set to that).
+
+Model tables come from the same per-model options (`aspect_ratios`, `durations`, and
+`spec` for other `ModelSpec` fields; `providers/hosted.py`): Replicate serves thousands of
+community models, so none is built in. The normalised fields (seed, negative_prompt,
+generate_audio, resolution, last frame, reference images) go to the input names in the
+model's `inputs` table, the usual names by default and the image ones only when named.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ from .base import (
     UpstreamVideo,
 )
 from .convert import aspect_ratio, iso_to_unix, parse_size
+from .hosted import check_aspect, declared_spec, normalised_inputs
 from .http import HttpProvider
 from .media import display_url, image_url_input, media_type_for
 from .params import coerce_extras, configured_input, model_options
 from .recovery import pending_while_running
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 # Prediction status -> OpenAI status (replicate.com/docs/topics/predictions/lifecycle).
@@ -132,6 +140,12 @@ class ReplicateProvider(HttpProvider):
 
     # -- input ----------------------------------------------------------------------------
 
+    def spec(self, model: str) -> ModelSpec | None:
+        """The model's catalogue entry, from its options (None: undeclared)."""
+        opts = model_options(self.config.options, model.partition(":")[0])
+        has_table = "aspect_ratios" in opts or "durations" in opts or "spec" in opts
+        return declared_spec({}, opts, model) if has_table else None
+
     def prepare(self, params: CreateParams) -> Prepared:
         """The prediction body (the model's `input` object inside it); 400 for what the
         configured model does not take."""
@@ -148,6 +162,15 @@ class ReplicateProvider(HttpProvider):
         subject = f"Replicate model {params.model!r}"
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         inputs: dict[str, Any] = {"prompt": params.prompt}
+        if params.size is None and params.aspect_ratio is not None:
+            if "aspect_ratio" not in opts.get("size_as", DEFAULT_SIZE_AS):
+                raise bad_request(
+                    "unsupported_aspect_ratio",
+                    f"{subject} is configured without an aspect_ratio input (size_as).",
+                    "aspect_ratio",
+                )
+            check_aspect(params.aspect_ratio, opts.get("aspect_ratios"), subject)
+            inputs["aspect_ratio"] = params.aspect_ratio
         if params.size is not None:
             dims = parse_size(params.size)
             for form in opts.get("size_as", DEFAULT_SIZE_AS):
@@ -198,6 +221,7 @@ class ReplicateProvider(HttpProvider):
                 "input_reference",
             )
             inputs[name] = image_url_input(ref, "Replicate")
+        inputs.update(normalised_inputs(params, opts.get("inputs", {}), subject, "Replicate"))
         inputs.update(extra)
         shown = {k: display_url(v) if isinstance(v, str) else v for k, v in inputs.items()}
         if version:

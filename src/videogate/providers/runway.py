@@ -1,23 +1,33 @@
 """`runway`: Runway's developer API (api.dev.runwayml.com, `X-Runway-Version: 2024-11-06`).
 
-A job is a Runway task: `POST /v1/image_to_video` when an input_reference is given,
-`POST /v1/text_to_video` otherwise, then `GET /v1/tasks/{id}`. OpenAI's `size` becomes
-Runway's `ratio` (1280x720 -> "1280:720") and `seconds` its integer `duration`; both are
-checked against the model's table before any upstream call, because Runway bills per
-task. Uploads travel as data: URLs (Runway takes them up to 5 MB); output URLs expire
-after 24-48 h, so `content` re-reads the task for a fresh one every time. `DELETE` cancels
-a task that is still running and deletes a finished one.
+A job is a Runway task: `POST /v1/image_to_video` when a first or last frame is given,
+`POST /v1/text_to_video` otherwise, `POST /v1/video_to_video` for an edit (Aleph 2, the
+legacy `gen4_aleph`, Gemini Omni Flash and Seedance 2.0 restyle a source video), then
+`GET /v1/tasks/{id}`. OpenAI's `size` becomes Runway's `ratio` (1280x720 -> "1280:720"),
+or `aspect_ratio` + `resolution` pick one of the model's ratios; `seconds` is its integer
+`duration`; all are checked against the model's table before any upstream call, because
+Runway bills per task. Images and source videos travel as https URLs or data: URLs
+(Runway takes images up to 5 MB and videos up to 16 MB inline); output URLs expire after
+24-48 h, so `content` re-reads the task for a fresh one every time. `DELETE` cancels a
+task that is still running and deletes a finished one.
 
-Sources: runwayml/sdk-python @c604e0e (types/{image,text}_to_video_create_params.py,
-task_retrieve_response.py, resources/tasks.py, _client.py) and docs.dev.runwayml.com
-(api-details/errors, assets/inputs). Options: `api_version` (the X-Runway-Version header).
+Besides its own Gen-4 models Runway hosts Google's Veo 3 / 3.1 and Gemini Omni Flash and
+ByteDance's Seedance 2.0 (`seedance2`, `_fast`, `_mini`) behind the same endpoints; each
+model's wire facts are one `Wire` row below, and the shared `ModelSpec` catalogue entry is
+derived from it, so the two cannot disagree.
+
+Sources: runwayml/sdk-python @c604e0e (2026-07-27: types/{image,text,video}_to_video_create_
+params.py, task_retrieve_response.py, resources/tasks.py, _client.py; `gen4_aleph` left the
+SDK's video_to_video union in d106617, 2026-06-10, and is kept here for accounts that still
+use it) and docs.dev.runwayml.com (api-details/errors, assets/inputs). Options:
+`api_version` (the X-Runway-Version header).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import UpstreamKey
@@ -31,6 +41,7 @@ from .base import (
     CreateParams,
     DeleteResult,
     InputReference,
+    Operation,
     Prepared,
     UpstreamVideo,
 )
@@ -39,6 +50,8 @@ from .failures import not_ready
 from .http import HttpProvider
 from .media import display_url, image_data_url
 from .params import ExtraKind, coerce_extras, refuse_reserved
+from .sources import source_uri
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
@@ -67,26 +80,163 @@ FAILURE_MAP: dict[str, str] = {
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
-DEFAULT_RATIO = "1280:720"  # accepted by every model below, in both modes
+OMNI_RATIOS = ("1280:720", "720:1280")
+# Seedance 2.0 Fast and Mini: 480p and 720p; Seedance 2.0 adds 1080p and 4K (the SDK's
+# `ratio` literals, which are ByteDance's output pixels).
+SEEDANCE_RATIOS = (
+    "992:432", "864:496", "752:560", "640:640", "560:752", "496:864",
+    "1470:630", "1280:720", "1112:834", "960:960", "834:1112", "720:1280",
+)  # fmt: skip
+SEEDANCE_FULL_RATIOS = (
+    *SEEDANCE_RATIOS,
+    "2206:946", "1920:1080", "1664:1248", "1440:1440", "1248:1664", "1080:1920",
+    "3840:1646", "3840:2160", "3840:2880", "3840:3840", "2880:3840", "2160:3840",
+)  # fmt: skip
+# Aleph 2's `targetAspectRatio` (expand/outpaint the input to this frame).
+ALEPH_TARGETS = ("16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9")
+DEFAULT_RATIO = "1280:720"  # accepted by every create mode below
+MAX_DATA_URI = 5 * 1024 * 1024  # images: "the encoded data URI must be under 5MB"
+MAX_VIDEO_DATA_URI = 16 * 1024 * 1024  # videos: "base64 data URI ... up to 16MB"
+# Resolution tier of a ratio by its pixel count (Runway names none; ByteDance's tiers:
+# 480p ~0.42 MP, 720p ~0.92 MP, 1080p ~2.07 MP, 4K 6-15 MP).
+TIERS: tuple[tuple[int, str], ...] = (
+    (650_000, "480p"),
+    (1_500_000, "720p"),
+    (4_000_000, "1080p"),
+    (1 << 62, "4k"),
+)
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What one model accepts, per the SDK's per-model create params."""
+class Wire:
+    """What one Runway model takes on the wire, per the SDK's per-model create params.
 
-    image_ratios: tuple[str, ...]
-    text_ratios: tuple[str, ...]  # empty: the model only animates an image
-    durations: tuple[int, ...]
-    default_duration: int
+    `text_ratios`/`image_ratios` empty: no text-to-video / image-to-video. `edit_field`:
+    the body field carrying the source video of an edit (None: no video_to_video);
+    `edit_ratios`: ratios an edit may ask for (empty: the output follows the input).
+    `default_duration` None: the field is omitted unless asked for. `prompt_limit` counts
+    UTF-16 code units (`utf16`) or characters.
+    """
+
+    text_ratios: tuple[str, ...] = ()
+    image_ratios: tuple[str, ...] = ()
+    durations: tuple[int, ...] = ()
+    default_duration: int | None = None
+    edit_field: str | None = None
+    edit_ratios: tuple[str, ...] = ()
+    edit_data_uri: bool = True  # the edit source may be a data: URI (else https only)
+    edit_prompt_required: bool = False
+    text_prompt_required: bool = True
+    prompt_limit: int = 1000
+    utf16: bool = True
+    audio: bool = False
+    negative_prompt: bool = False
+    seed: bool = False
+    last_frame: bool = False
+    references: int = 0  # `references: [{uri}]` in text-to-video and edits
+    aspect_targets: tuple[str, ...] = ()  # `targetAspectRatio` (Aleph 2)
 
 
-MODELS: dict[str, ModelSpec] = {
-    "gen4_turbo": ModelSpec(GEN4_RATIOS, (), tuple(range(2, 11)), 5),
-    "gen4.5": ModelSpec(GEN4_RATIOS, ("1280:720", "720:1280"), tuple(range(2, 11)), 5),
-    "veo3": ModelSpec(VEO_RATIOS, VEO_RATIOS, (8,), 8),
-    "veo3.1": ModelSpec(VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8),
-    "veo3.1_fast": ModelSpec(VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8),
+SEEDANCE2 = Wire(
+    SEEDANCE_FULL_RATIOS,
+    SEEDANCE_FULL_RATIOS,
+    tuple(range(4, 16)),  # inferred: ByteDance's 4-15 s (the SDK says only "int")
+    edit_field="promptVideo",
+    edit_ratios=SEEDANCE_FULL_RATIOS,
+    prompt_limit=3500,
+    utf16=False,
+    audio=True,
+    last_frame=True,
+    references=9,  # "An optional array of image references (up to 9)."
+)
+SEEDANCE2_720 = replace(
+    SEEDANCE2,
+    text_ratios=SEEDANCE_RATIOS,
+    image_ratios=SEEDANCE_RATIOS,
+    edit_ratios=SEEDANCE_RATIOS,
+)
+WIRES: dict[str, Wire] = {
+    "gen4.5": Wire(("1280:720", "720:1280"), GEN4_RATIOS, tuple(range(2, 11)), 5, seed=True),
+    "gen4_turbo": Wire((), GEN4_RATIOS, tuple(range(2, 11)), 5, seed=True),
+    "veo3": Wire(VEO_RATIOS, VEO_RATIOS, (8,), 8, negative_prompt=True),
+    "veo3.1": Wire(
+        VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8, audio=True, negative_prompt=True, last_frame=True
+    ),
+    "veo3.1_fast": Wire(
+        VEO_RATIOS, VEO_RATIOS, (4, 6, 8), 8, audio=True, negative_prompt=True, last_frame=True
+    ),
+    "seedance2": SEEDANCE2,
+    "seedance2_fast": SEEDANCE2_720,
+    "seedance2_mini": SEEDANCE2_720,
+    # Edits take `references` with no documented maximum (inferred: 9, as Seedance's).
+    "gemini_omni_flash": Wire(
+        OMNI_RATIOS,
+        OMNI_RATIOS,
+        tuple(range(3, 11)),
+        edit_field="videoUri",
+        edit_prompt_required=True,
+        utf16=False,
+        prompt_limit=3500,  # inferred: the SDK states no limit; Seedance's on Runway
+        references=9,
+    ),
+    "aleph2": Wire(edit_field="videoUri", seed=True, aspect_targets=ALEPH_TARGETS),
+    "gen4_aleph": Wire(
+        edit_field="videoUri",
+        edit_data_uri=False,  # "A HTTPS URL."
+        edit_prompt_required=True,
+        seed=True,
+        references=1,  # "Currently up to one reference is supported."
+    ),
 }
+
+
+def tier_of(ratio: str) -> str:
+    """ "1280:720" -> "720p", by pixel count."""
+    width, height = (int(x) for x in ratio.split(":"))
+    return next(label for bound, label in TIERS if width * height < bound)
+
+
+def aspect_of(ratio: str) -> float:
+    width, height = (int(x) for x in ratio.split(":"))
+    return width / height
+
+
+def _label(value: float) -> str | None:
+    """The named aspect ratio within 3% of `value` (ByteDance's 864:496 is 16:9)."""
+    for name in ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9", "9:21", "3:2", "2:3"):
+        a, b = (int(x) for x in name.split(":"))
+        if abs(value / (a / b) - 1) < 0.03:
+            return name
+    return None
+
+
+def _spec(wire: Wire) -> ModelSpec:
+    """The catalogue entry of one model, derived from its wire facts."""
+    ratios = tuple(dict.fromkeys(wire.text_ratios + wire.image_ratios + wire.edit_ratios))
+    operations = set()
+    if wire.text_ratios or wire.image_ratios:
+        operations.add("create")
+    if wire.edit_field:
+        operations.add("edit")
+    labels = [_label(aspect_of(r)) for r in ratios]
+    return ModelSpec(
+        operations=frozenset(operations),
+        seconds=wire.durations if len(set(wire.durations)) < 4 else (),
+        min_seconds=wire.durations[0] if len(wire.durations) >= 4 else None,
+        max_seconds=wire.durations[-1] if len(wire.durations) >= 4 else None,
+        sizes=tuple(r.replace(":", "x") for r in ratios),
+        resolutions=tuple(dict.fromkeys(tier_of(r) for r in ratios)),
+        aspect_ratios=tuple(dict.fromkeys(x for x in labels if x)) + wire.aspect_targets,
+        audio=wire.audio,
+        image_input=bool(wire.image_ratios),
+        last_frame=wire.last_frame,
+        max_reference_images=wire.references,
+        negative_prompt=wire.negative_prompt,
+        seed=wire.seed,
+    )
+
+
+MODELS: dict[str, ModelSpec] = {name: _spec(wire) for name, wire in WIRES.items()}
 # Body fields the adapter derives from the OpenAI request; an extra may not override them
 # (checked in this order).
 DERIVED = {
@@ -94,7 +244,9 @@ DERIVED = {
     "model": "model",
     "promptImage": "input_reference",
     "promptText": "prompt",
+    "promptVideo": "video",
     "ratio": "size",
+    "videoUri": "video",
 }
 DERIVED_MESSAGE = "{name!r} is derived from the request's {source!r}; set that instead."
 # Optional Runway parameters with non-string JSON types (multipart sends them as strings).
@@ -103,9 +255,25 @@ EXTRA_KINDS: dict[str, ExtraKind] = {
     "audio": bool,
     "contentModeration": dict,
     "negativePrompt": str,
+    "references": list,
+    "keyframes": list,
+    "referenceAudio": list,
+    "referenceVideos": list,
+    "targetAspectRatio": str,
 }
-MAX_DATA_URI = 5 * 1024 * 1024  # docs: "the encoded data URI must be under 5MB"
-MAX_PROMPT_UTF16 = 1000
+# Wire field -> the normalised CreateParams field that sets it: giving both is ambiguous.
+NORMALISED: dict[str, str] = {
+    "seed": "seed",
+    "audio": "generate_audio",
+    "negativePrompt": "negative_prompt",
+    "references": "reference_images",
+    "targetAspectRatio": "aspect_ratio",
+}
+ENDPOINTS: dict[str, str] = {
+    "text": "/v1/text_to_video",
+    "image": "/v1/image_to_video",
+    "edit": "/v1/video_to_video",
+}
 
 
 def failure_code(code: str | None) -> str:
@@ -124,6 +292,12 @@ def _allowed(values: tuple[int, ...]) -> str:
     return ", ".join(str(v) for v in values)
 
 
+def _shown_frames(frames: str | list[dict[str, str]]) -> Any:
+    if isinstance(frames, str):
+        return display_url(frames)
+    return [{**f, "uri": display_url(f["uri"])} for f in frames]
+
+
 class RunwayProvider(HttpProvider):
     type_name = "runway"
     capabilities = frozenset(
@@ -134,8 +308,12 @@ class RunwayProvider(HttpProvider):
             Capability.DELETE,
             Capability.CANCEL,
             Capability.IMAGE_INPUT,
+            Capability.EDIT,
+            Capability.AUDIO,
+            Capability.REFERENCES,
         }
     )
+    models = MODELS
     default_poll_after_ms = 5000  # Runway: "should not expect updates more than every 5 s"
 
     default_base_url = DEFAULT_BASE_URL
@@ -148,71 +326,222 @@ class RunwayProvider(HttpProvider):
 
     # -- request building -----------------------------------------------------------------
     def prepare(self, params: CreateParams) -> Prepared:
-        """The path and JSON body for a create; every check that needs no upstream call."""
+        """The path and JSON body for a create or an edit; every check that needs no
+        upstream call."""
         model = params.model
-        spec = MODELS.get(model)
-        if spec is None:
+        wire = WIRES.get(model)
+        if wire is None:
             raise bad_request(
                 "unsupported_model",
-                f"Runway model {model!r} is not supported; supported: {', '.join(MODELS)}.",
+                f"Runway model {model!r} is not supported; supported: {', '.join(WIRES)}.",
                 "model",
             )
-        with_image = params.input_reference is not None
-        ratios = spec.image_ratios if with_image else spec.text_ratios
-        if not ratios:
-            text_models = ", ".join(m for m, s in MODELS.items() if s.text_ratios)
+        if params.operation is Operation.EXTEND:
+            raise bad_request("unsupported_operation", "Runway has no extension endpoint.", "model")
+        if params.fps is not None:
             raise bad_request(
-                "input_reference_required",
-                f"Runway model {model!r} only animates an image: give an input_reference, or "
-                f"use a text-to-video model ({text_models}).",
-                "input_reference",
-            )
-        dims = parse_size(params.size) if params.size else None
-        ratio = f"{dims[0]}:{dims[1]}" if dims else DEFAULT_RATIO
-        if (params.size and dims is None) or ratio not in ratios:
-            mode = "image-to-video" if with_image else "text-to-video"
-            allowed = ", ".join(r.replace(":", "x") for r in ratios)
-            raise bad_request(
-                "invalid_size",
-                f"size {params.size!r} is not available for Runway {model} {mode}; "
-                f"allowed: {allowed}.",
-                "size",
-            )
-        seconds = params.seconds
-        duration = spec.default_duration if seconds is None else whole_number(seconds, 3) or -1
-        if duration not in spec.durations:
-            raise bad_request(
-                "invalid_seconds",
-                f"seconds {seconds!r} is not available for Runway {model}; "
-                f"allowed: {_allowed(spec.durations)}.",
-                "seconds",
-            )
-        if len(params.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UTF16:
-            raise bad_request(
-                "prompt_too_long",
-                f"Runway takes prompts of at most {MAX_PROMPT_UTF16} UTF-16 code units.",
-                "prompt",
+                "unsupported_fps", f"Runway {model} does not take a frame rate.", "fps"
             )
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         refuse_reserved(extra, DERIVED, DERIVED_MESSAGE)
-        body: dict[str, Any] = {
-            "model": model,
-            "promptText": params.prompt,
-            "ratio": ratio,
-            "duration": duration,
-            **extra,
-        }
-        shown = dict(body)
-        path = "/v1/text_to_video"
-        if params.input_reference is not None:
-            body["promptImage"] = self._prompt_image(params.input_reference)
-            shown["promptImage"] = display_url(body["promptImage"])
-            path = "/v1/image_to_video"
-        size = ratio.replace(":", "x")
-        return Prepared(params, body, shown, path, size=size, seconds=str(duration))
+        for name, field in NORMALISED.items():
+            if name in extra and getattr(params, field) not in (None, []):
+                raise bad_request(
+                    "invalid_parameter",
+                    f"{name!r} and {field!r} set the same thing; give only {field!r}.",
+                    name,
+                )
+        if params.operation is Operation.EDIT:
+            mode = "edit"
+        elif params.input_reference is not None or params.last_frame is not None:
+            mode = "image"
+        else:
+            mode = "text"
+        self._check_prompt(params, wire, mode)
+        body: dict[str, Any] = {"model": model}
+        if params.prompt:
+            body["promptText"] = params.prompt
+        shown: dict[str, Any] = {}
+        ratio = self._ratio(params, wire, mode)
+        if ratio is not None:
+            body["ratio"] = ratio
+        duration = self._duration(params, wire, mode)
+        if duration is not None:
+            body["duration"] = duration
+        body.update(self._normalised(params, wire, mode))
+        body.update(extra)
+        if mode == "image":
+            body["promptImage"] = self._frames(params)
+            shown["promptImage"] = _shown_frames(body["promptImage"])
+        elif mode == "edit":
+            assert wire.edit_field is not None
+            limit = MAX_VIDEO_DATA_URI if wire.edit_data_uri else None
+            body[wire.edit_field] = source_uri(params, "Runway", max_data_url=limit)
+            shown[wire.edit_field] = display_url(body[wire.edit_field])
+        if "references" in body and not extra.get("references"):
+            shown["references"] = [{"uri": display_url(r["uri"])} for r in body["references"]]
+        source = params.source
+        if ratio is not None:
+            size: str | None = ratio.replace(":", "x")
+        else:
+            size = source.size if source else None
+        seconds = str(duration) if duration is not None else None
+        if seconds is None and mode == "edit" and source and source.seconds:
+            seconds = f"{source.seconds:g}"
+        return Prepared(
+            params, body, {**body, **shown}, ENDPOINTS[mode], size=size, seconds=seconds
+        )
 
     @staticmethod
-    def _prompt_image(ref: InputReference) -> str:
+    def _check_prompt(params: CreateParams, wire: Wire, mode: str) -> None:
+        required = {
+            "text": wire.text_prompt_required,
+            "image": False,
+            "edit": wire.edit_prompt_required,
+        }[mode]
+        if required and not params.prompt:
+            raise bad_request("prompt_required", f"Runway {params.model} needs a prompt.", "prompt")
+        length = len(params.prompt.encode("utf-16-le")) // 2 if wire.utf16 else len(params.prompt)
+        if length > wire.prompt_limit:
+            unit = "UTF-16 code units" if wire.utf16 else "characters"
+            raise bad_request(
+                "prompt_too_long",
+                f"Runway {params.model} takes prompts of at most {wire.prompt_limit} {unit}.",
+                "prompt",
+            )
+
+    @staticmethod
+    def _ratio(params: CreateParams, wire: Wire, mode: str) -> str | None:
+        """Runway's `ratio`: from `size`, else the one `aspect_ratio`/`resolution` name,
+        else the default (creates) or none (edits, whose output follows the input)."""
+        ratios = {"text": wire.text_ratios, "image": wire.image_ratios}.get(mode, wire.edit_ratios)
+        model, kind = params.model, {"text": "text-to-video", "image": "image-to-video"}
+        if mode == "text" and not ratios:
+            text_models = ", ".join(m for m, w in WIRES.items() if w.text_ratios)
+            what = "only edits a video" if wire.edit_field else "only animates an image"
+            raise bad_request(
+                "input_reference_required",
+                f"Runway model {model!r} {what}: give an input_reference, or use a "
+                f"text-to-video model ({text_models}).",
+                "input_reference",
+            )
+        if mode == "image" and not ratios:
+            raise bad_request(
+                "unsupported_input_reference",
+                f"Runway model {model!r} does not take an input image.",
+                "input_reference",
+            )
+        asked_aspect = params.aspect_ratio if not wire.aspect_targets else None
+        if params.size is None and asked_aspect is None and params.resolution is None:
+            return None if mode == "edit" else DEFAULT_RATIO
+        if mode == "edit" and not ratios:
+            if params.size is not None or params.resolution is not None:
+                raise bad_request(
+                    "invalid_size",
+                    f"Runway {model} edits keep the source video's size; omit size and resolution.",
+                    "size",
+                )
+            return None
+        allowed = ", ".join(r.replace(":", "x") for r in ratios)
+        mode_name = kind.get(mode, "edits")
+        if params.size is not None:
+            dims = parse_size(params.size)
+            ratio = f"{dims[0]}:{dims[1]}" if dims else ""
+            if ratio not in ratios:
+                raise bad_request(
+                    "invalid_size",
+                    f"size {params.size!r} is not available for Runway {model} {mode_name}; "
+                    f"allowed: {allowed}.",
+                    "size",
+                )
+            return ratio
+        hits = [
+            r
+            for r in ratios
+            if (asked_aspect is None or _label(aspect_of(r)) == asked_aspect)
+            and (params.resolution is None or tier_of(r) == params.resolution)
+        ]
+        if not hits:
+            raise bad_request(
+                "invalid_aspect_ratio",
+                f"Runway {model} {mode_name} has no frame at aspect ratio "
+                f"{asked_aspect or 'any'} and resolution {params.resolution or 'any'}; "
+                f"allowed sizes: {allowed}.",
+                "aspect_ratio" if asked_aspect else "resolution",
+            )
+        # Without a resolution the 720p frame of that shape, else the first listed.
+        return next((r for r in hits if tier_of(r) == "720p"), hits[0])
+
+    @staticmethod
+    def _duration(params: CreateParams, wire: Wire, mode: str) -> int | None:
+        if mode == "edit" and wire.edit_field == "videoUri":
+            if params.seconds is not None:
+                raise bad_request(
+                    "invalid_seconds",
+                    f"Runway {params.model} edits keep the source video's length; omit seconds.",
+                    "seconds",
+                )
+            return None
+        seconds = params.seconds
+        if seconds is None:
+            return wire.default_duration
+        duration = whole_number(seconds, 3) or -1
+        if duration not in wire.durations:
+            raise bad_request(
+                "invalid_seconds",
+                f"seconds {seconds!r} is not available for Runway {params.model}; "
+                f"allowed: {_allowed(wire.durations)}.",
+                "seconds",
+            )
+        return duration
+
+    def _normalised(self, params: CreateParams, wire: Wire, mode: str) -> dict[str, Any]:
+        """The normalised generation fields under Runway's names, where the model takes
+        them (the catalogue check has already refused the rest)."""
+        out: dict[str, Any] = {}
+        if params.generate_audio is not None and wire.audio:
+            out["audio"] = params.generate_audio
+        if params.negative_prompt and wire.negative_prompt:
+            out["negativePrompt"] = params.negative_prompt
+        if params.seed is not None and wire.seed:
+            out["seed"] = params.seed
+        if params.aspect_ratio and wire.aspect_targets:
+            out["targetAspectRatio"] = params.aspect_ratio
+        images = list(params.reference_images)
+        images += [c.image for c in params.characters if c.image is not None]
+        if images:
+            if mode == "image" or not wire.references:
+                raise bad_request(
+                    "unsupported_reference_images",
+                    f"Runway {params.model} takes reference images only with text-to-video "
+                    "or an edit, not with a first or last frame.",
+                    "reference_images",
+                )
+            if len(images) > wire.references:
+                raise bad_request(
+                    "too_many_reference_images",
+                    f"Runway {params.model} takes at most {wire.references} reference images.",
+                    "reference_images",
+                )
+            out["references"] = [
+                {"uri": self._image_uri(ref, "reference_images")} for ref in images
+            ]
+        return out
+
+    def _frames(self, params: CreateParams) -> str | list[dict[str, str]]:
+        """`promptImage`: a bare URI for a first frame alone, else positioned frames."""
+        first, last = params.input_reference, params.last_frame
+        if first is not None and last is None:
+            return self._image_uri(first, "input_reference")
+        frames = []
+        if first is not None:
+            frames.append({"uri": self._image_uri(first, "input_reference"), "position": "first"})
+        if last is not None:
+            frames.append({"uri": self._image_uri(last, "last_frame"), "position": "last"})
+        return frames
+
+    @staticmethod
+    def _image_uri(ref: InputReference, param: str) -> str:
         """An https URL or a data: URL; uploads are encoded into the latter."""
         if ref.data is not None:
             uri = image_data_url(ref.data, ref.content_type)
@@ -223,20 +552,20 @@ class RunwayProvider(HttpProvider):
                 "invalid_input_reference",
                 "Runway fetches only https:// image URLs (or takes a data: URL); "
                 f"{ref.image_url.split(':', 1)[0]}:// is not accepted.",
-                "input_reference",
+                param,
             )
         else:
             raise bad_request(
                 "unsupported_input_reference",
                 "Runway cannot read file ids; upload the image or give an https image_url.",
-                "input_reference",
+                param,
             )
         if uri.startswith("data:") and len(uri) >= MAX_DATA_URI:
             raise bad_request(
                 "input_reference_too_large",
                 f"Runway takes data: URLs under {MAX_DATA_URI} bytes once base64-encoded "
                 f"(this one is {len(uri)}); host the image and give an https image_url.",
-                "input_reference",
+                param,
             )
         return uri
 

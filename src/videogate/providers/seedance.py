@@ -12,8 +12,17 @@ and `byteplus-python-sdk-v2` send it, `content_generation.tasks`):
 - `DELETE .../tasks/{id}` cancels a queued task or deletes a finished one's record; Ark
   refuses it for a running (or cancelled) task, so that deletion waits in the outbox.
 
-OpenAI's `size` becomes `ratio` + `resolution` from Ark's published pixel table and
-`seconds` becomes `duration`, both checked per model before any upstream call. Video and
+OpenAI's `size` (or `aspect_ratio` + `resolution`) becomes `ratio` + `resolution` from
+Ark's published pixel table and `seconds` becomes `duration`, both checked per model before
+any upstream call. Content items carry a `role`: `first_frame`/`last_frame` images, or up to
+9 `reference_image`s (the two modes do not mix); Seedance 2.0 (and 2.0 fast / mini) also
+takes `video_url` items with role `reference_video`, which is how Ark edits and extends a
+video: there is no separate endpoint, the prompt says what to do with [Video 1]
+(docs.byteplus.com/docs/ModelArk/2291680: "video generation, video editing, and video
+extension"), so EDIT and EXTEND both send the source as the reference video *(inferred:
+the mapping of the two operations onto one request shape)*. Ark bills by tokens: a
+finished task reports `usage.completion_tokens` / `usage.total_tokens`, kept in
+`UpstreamVideo.raw["usage"]` exactly as Ark sent it. Video and
 last-frame URLs are pre-signed object-storage links: they are fetched without the Ark key.
 Options: `return_last_frame` (default true: the last frame is served as the thumbnail, a
 PNG) and `video_url_ttl_seconds` (how long Ark's links live, default 24 h).
@@ -37,14 +46,17 @@ from .base import (
     Content,
     CreateParams,
     DeleteResult,
+    Operation,
     Prepared,
     UpstreamVideo,
 )
 from .convert import int_or_none, parse_size
 from .failures import not_ready, variant_missing
 from .http import HttpProvider
-from .media import ImageRules, ReferenceImage, reference_image
+from .media import ImageRules, reference_image
 from .params import ExtraKind, coerce_extras, refuse_reserved
+from .sources import source_uri
+from .specs import ModelSpec
 
 DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
 TASKS_PATH = "/contents/generations/tasks"
@@ -143,32 +155,94 @@ SIZE_TIERS: dict[str, tuple[str, str]] = {
     size: tier for table in PIXELS.values() for tier, size in table.items()
 }
 ALL_RESOLUTIONS: tuple[str, ...] = ("480p", "720p", "1080p")
+FPS = (24,)  # Ark renders 24 fps (`framespersecond` on every task)
+MAX_REFERENCE_IMAGES = 9
+MAX_EXTEND_SECONDS = 15  # an extension is one new 4-15 s clip
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What one Seedance family accepts. `image`: optional, required or forbidden."""
+class Family:
+    """One Seedance family: its shared catalogue `spec`, which published pixel table its
+    sizes come from ("v1" for the 1.0 series, "v2" for 1.5 and 2.0), and whether a first
+    frame is optional, required or forbidden."""
 
-    resolutions: tuple[str, ...]
-    min_seconds: int
-    max_seconds: int
+    spec: ModelSpec
     pixels: str
     image: str = "optional"
 
 
+def _family(
+    resolutions: tuple[str, ...],
+    min_seconds: int,
+    max_seconds: int,
+    pixels: str,
+    image: str = "optional",
+    **spec: Any,
+) -> Family:
+    sizes = tuple(
+        dict.fromkeys(
+            size
+            for table in PIXELS.values()
+            for (res, _), size in table.items()
+            if res in resolutions
+        )
+    )
+    return Family(
+        ModelSpec(
+            min_seconds=min_seconds,
+            max_seconds=max_seconds,
+            sizes=sizes,
+            resolutions=resolutions,
+            aspect_ratios=RATIOS,
+            fps=FPS,
+            image_input=image != "forbidden",
+            seed=True,
+            **spec,
+        ),
+        pixels,
+        image,
+    )
+
+
+_SEEDANCE_2: dict[str, Any] = {
+    "operations": frozenset({"create", "edit", "extend"}),
+    "audio": True,
+    "audio_default": True,  # Ark: generate_audio defaults to true for 2.0
+    "last_frame": True,
+    "max_reference_images": MAX_REFERENCE_IMAGES,
+    "max_extend_seconds": MAX_EXTEND_SECONDS,
+}
 # Model family (name without `doubao-`/`dreamina-` prefix and date suffix) -> limits.
-MODEL_SPECS: dict[str, ModelSpec] = {
-    "seedance-1-0-pro": ModelSpec(ALL_RESOLUTIONS, 2, 12, "v1"),
-    "seedance-1-0-pro-fast": ModelSpec(ALL_RESOLUTIONS, 2, 12, "v1"),
-    "seedance-1-0-lite-t2v": ModelSpec(ALL_RESOLUTIONS, 2, 12, "v1", image="forbidden"),
-    "seedance-1-0-lite-i2v": ModelSpec(ALL_RESOLUTIONS, 2, 12, "v1", image="required"),
-    "seedance-1-5-pro": ModelSpec(ALL_RESOLUTIONS, 4, 12, "v2"),
-    "seedance-2-0": ModelSpec(ALL_RESOLUTIONS, 4, 15, "v2"),
-    "seedance-2-0-fast": ModelSpec(("480p", "720p"), 4, 15, "v2"),
+# Seedance 2.5 is announced by ByteDance but its Ark model id and limits are not in the
+# docs read here, so it has no entry: it passes through and Ark judges.
+FAMILIES: dict[str, Family] = {
+    "seedance-1-0-pro": _family(ALL_RESOLUTIONS, 2, 12, "v1", last_frame=True),
+    "seedance-1-0-pro-fast": _family(ALL_RESOLUTIONS, 2, 12, "v1"),
+    "seedance-1-0-lite-t2v": _family(ALL_RESOLUTIONS, 2, 12, "v1", image="forbidden"),
+    "seedance-1-0-lite-i2v": _family(
+        ALL_RESOLUTIONS, 2, 12, "v1", image="required", last_frame=True, max_reference_images=4
+    ),
+    "seedance-1-5-pro": _family(ALL_RESOLUTIONS, 4, 12, "v2", audio=True, last_frame=True),
+    "seedance-2-0": _family(ALL_RESOLUTIONS, 4, 15, "v2", **_SEEDANCE_2),
+    "seedance-2-0-fast": _family(("480p", "720p"), 4, 15, "v2", **_SEEDANCE_2),
+    # inferred: Mini's tiers as Fast's (480p/720p); BytePlus lists it with 2.0's inputs.
+    "seedance-2-0-mini": _family(("480p", "720p"), 4, 15, "v2", **_SEEDANCE_2),
 }
 # Endpoint ids (`ep-...`) and unknown models: the widest documented limits; Ark judges.
-ANY_MODEL = ModelSpec(ALL_RESOLUTIONS, 2, 15, "v2")
+ANY_MODEL = _family(
+    ALL_RESOLUTIONS,
+    2,
+    15,
+    "v2",
+    operations=frozenset({"create", "edit", "extend"}),
+    audio=True,
+    last_frame=True,
+    max_reference_images=MAX_REFERENCE_IMAGES,
+)
 FAMILY_RE = re.compile(r"^(?:doubao-|dreamina-)?(.+?)(?:-\d{6})?$")
+# The catalogue: `*<family>*` matches every regional spelling and dated release (the most
+# specific pattern wins, so `seedance-2-0-fast-260128` is Fast, not 2.0).
+MODELS: dict[str, ModelSpec] = {f"*{name}*": family.spec for name, family in FAMILIES.items()}
 
 # Ark create parameters a client may pass (extra_body) and their JSON kinds.
 EXTRA_KINDS: dict[str, ExtraKind] = {
@@ -192,6 +266,13 @@ EXTRA_KINDS: dict[str, ExtraKind] = {
 # Body fields the gateway sets from model, prompt and input_reference (checked in this order).
 RESERVED_EXTRAS: tuple[str, ...] = ("content", "model")
 RESERVED_MESSAGE = "{name!r} is set by the gateway from model, prompt and input_reference."
+# Ark body field -> the normalised CreateParams field that sets it: giving both is ambiguous.
+NORMALISED: dict[str, str] = {
+    "seed": "seed",
+    "generate_audio": "generate_audio",
+    "ratio": "aspect_ratio",
+    "resolution": "resolution",
+}
 # Ark's documented first-frame limits (it also takes BMP/TIFF/GIF, which uploads here cannot be).
 IMAGE_RULES = ImageRules(
     label="Seedance",
@@ -202,10 +283,16 @@ IMAGE_RULES = ImageRules(
 )
 
 
-def model_spec(model: str) -> ModelSpec | None:
+def family_of(model: str) -> Family | None:
     """The limits of a known Seedance model (any region's spelling), else None."""
     match = FAMILY_RE.match(model.strip().lower())
-    return MODEL_SPECS.get(match.group(1)) if match else None
+    return FAMILIES.get(match.group(1)) if match else None
+
+
+def model_spec(model: str) -> ModelSpec | None:
+    """The catalogue entry of a known Seedance model, else None."""
+    family = family_of(model)
+    return family.spec if family else None
 
 
 class SeedanceProvider(HttpProvider):
@@ -219,8 +306,13 @@ class SeedanceProvider(HttpProvider):
             Capability.CANCEL,
             Capability.IMAGE_INPUT,
             Capability.THUMBNAIL,
+            Capability.EDIT,
+            Capability.EXTEND,
+            Capability.AUDIO,
+            Capability.REFERENCES,
         }
     )
+    models = MODELS
     default_poll_after_ms = 5000
 
     default_base_url = DEFAULT_BASE_URL
@@ -236,38 +328,53 @@ class SeedanceProvider(HttpProvider):
     def prepare(self, params: CreateParams) -> Prepared:
         """The body to send and the one to show in raw_request, or a 400 for what Ark
         would refuse."""
-        spec = model_spec(params.model)
-        limits = spec or ANY_MODEL
+        family = family_of(params.model)
+        limits = family or ANY_MODEL
         extra = coerce_extras(params.extra, EXTRA_KINDS)
         refuse_reserved(extra, RESERVED_EXTRAS, RESERVED_MESSAGE)
+        for name, field_name in NORMALISED.items():
+            if name in extra and getattr(params, field_name) is not None:
+                raise bad_request(
+                    "invalid_parameter",
+                    f"{name!r} and {field_name!r} set the same thing; give only {field_name!r}.",
+                    name,
+                )
         body: dict[str, Any] = {"model": params.model}
         body.update(self._tier(params, limits, extra))
         body.update(self._length(params, limits, extra))
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.generate_audio is not None:
+            body["generate_audio"] = params.generate_audio
         if "return_last_frame" not in extra and self.config.options.get("return_last_frame", True):
             body["return_last_frame"] = True
         for name, value in extra.items():
             body.setdefault(name, value)
         content: list[dict[str, Any]] = [{"type": "text", "text": params.prompt}]
         shown_content = list(content)
-        image = self._first_frame(params, spec)
-        if image is not None:
-            url = image.url or image.data_url()
-            item = {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"}
+        for item, shown in self._media(params, family):
             content.append(item)
-            shown_content.append({**item, "image_url": {"url": image.describe()}})
+            shown_content.append(shown)
         seconds = None if "duration" not in body else str(body["duration"])
+        size = params.size
+        if size is None and "ratio" in body and "resolution" in body:
+            size = PIXELS[limits.pixels].get((body["resolution"], body["ratio"]))
         return Prepared(
             params,
             {**body, "content": content},
             {**body, "content": shown_content},
-            size=params.size,
+            size=size,
             seconds=seconds,
         )
 
-    def _tier(self, params: CreateParams, spec: ModelSpec, extra: dict[str, Any]) -> dict[str, str]:
-        """`ratio` and `resolution` from OpenAI's size (or given directly), checked."""
+    def _tier(self, params: CreateParams, family: Family, extra: dict[str, Any]) -> dict[str, str]:
+        """`ratio` and `resolution` from OpenAI's size, or from `aspect_ratio`/`resolution`
+        (or Ark's own names given directly), checked."""
+        spec = family.spec
         if params.size is not None:
             clash = sorted({"ratio", "resolution"} & extra.keys())
+            if params.aspect_ratio or params.resolution:
+                clash = clash or ["aspect_ratio" if params.aspect_ratio else "resolution"]
             if clash:
                 raise bad_request(
                     "invalid_parameter",
@@ -279,34 +386,41 @@ class SeedanceProvider(HttpProvider):
                 raise bad_request(
                     "invalid_size",
                     f"size {params.size!r} is not available for {params.model!r}; use one of "
-                    f"{', '.join(self._sizes(spec))} (or ratio/resolution parameters).",
+                    f"{', '.join(self._sizes(family))} (or ratio/resolution parameters).",
                     "size",
                 )
             return {"resolution": tier[0], "ratio": tier[1]}
-        ratio, resolution = extra.get("ratio"), extra.get("resolution")
-        if ratio is not None and ratio not in RATIOS + EXTRA_RATIOS:
-            raise bad_request(
-                "invalid_ratio",
-                f"ratio {ratio!r} is not one of {', '.join(RATIOS + EXTRA_RATIOS)}.",
-                "ratio",
-            )
-        if resolution is not None and resolution not in spec.resolutions:
-            raise bad_request(
-                "invalid_resolution",
-                f"resolution {resolution!r} is not available for {params.model!r}; use one "
-                f"of {', '.join(spec.resolutions)}.",
-                "resolution",
-            )
-        return {}
+        ratio = params.aspect_ratio or extra.get("ratio")
+        resolution = params.resolution or extra.get("resolution")
+        out: dict[str, str] = {}
+        if ratio is not None:
+            if ratio not in RATIOS + EXTRA_RATIOS:
+                raise bad_request(
+                    "invalid_ratio",
+                    f"ratio {ratio!r} is not one of {', '.join(RATIOS + EXTRA_RATIOS)}.",
+                    "aspect_ratio" if params.aspect_ratio else "ratio",
+                )
+            out["ratio"] = ratio
+        if resolution is not None:
+            if resolution not in spec.resolutions:
+                raise bad_request(
+                    "invalid_resolution",
+                    f"resolution {resolution!r} is not available for {params.model!r}; use one "
+                    f"of {', '.join(spec.resolutions)}.",
+                    "resolution",
+                )
+            out["resolution"] = resolution
+        return out
 
     @staticmethod
-    def _sizes(spec: ModelSpec) -> list[str]:
-        table = PIXELS[spec.pixels]
-        return [table[(res, ratio)] for res in spec.resolutions for ratio in RATIOS]
+    def _sizes(family: Family) -> list[str]:
+        table = PIXELS[family.pixels]
+        return [table[(res, ratio)] for res in family.spec.resolutions for ratio in RATIOS]
 
     @staticmethod
-    def _length(params: CreateParams, spec: ModelSpec, extra: dict[str, Any]) -> dict[str, int]:
+    def _length(params: CreateParams, family: Family, extra: dict[str, Any]) -> dict[str, int]:
         """`duration` from OpenAI's seconds (or given directly), checked against the model."""
+        spec = family.spec
         given = [n for n in ("duration", "frames") if n in extra]
         if params.seconds is not None and given:
             raise bad_request(
@@ -321,35 +435,64 @@ class SeedanceProvider(HttpProvider):
             return {}
         param = "seconds" if params.seconds is not None else "duration"
         value = seconds if type(seconds) is int else whole_number(str(seconds))
-        if value is None or not spec.min_seconds <= value <= spec.max_seconds:
+        low, high = int(spec.min_seconds or 1), int(spec.max_seconds or 15)
+        if value is None or not low <= value <= high:
             raise bad_request(
                 "invalid_seconds",
                 f"{param} {seconds!r} is not available for {params.model!r}; use a whole "
-                f"number from {spec.min_seconds} to {spec.max_seconds}.",
+                f"number from {low} to {high}.",
                 param,
             )
         return {"duration": value}
 
-    @staticmethod
-    def _first_frame(params: CreateParams, spec: ModelSpec | None) -> ReferenceImage | None:
-        """The first-frame image: Ark fetches http(s) URLs and takes bytes as a data: URL."""
-        ref = params.input_reference
-        mode = spec.image if spec else "optional"
-        if ref is None:
-            if mode == "required":
-                raise bad_request(
-                    "input_reference_required",
-                    f"{params.model!r} animates an image: give an input_reference.",
-                    "input_reference",
-                )
-            return None
-        if mode == "forbidden":
+    def _media(
+        self, params: CreateParams, family: Family | None
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Content items after the text, each with its `raw_request` form: frames
+        (first/last) or reference images, and for edits/extensions the source video."""
+        items: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        references = list(params.reference_images)
+        references += [c.image for c in params.characters if c.image is not None]
+        frames = [(params.input_reference, "first_frame"), (params.last_frame, "last_frame")]
+        framed = [(ref, role) for ref, role in frames if ref is not None]
+        if references and framed:
+            raise bad_request(
+                "invalid_parameter",
+                "Ark takes either first/last frames or reference images, not both; pass the "
+                "opening image as a reference image and say so in the prompt.",
+                "reference_images",
+            )
+        mode = family.image if family else "optional"
+        if params.input_reference is None and mode == "required" and not references:
+            raise bad_request(
+                "input_reference_required",
+                f"{params.model!r} animates an image: give an input_reference.",
+                "input_reference",
+            )
+        if params.input_reference is not None and mode == "forbidden":
             raise bad_request(
                 "unsupported_input_reference",
                 f"{params.model!r} is text-to-video only; use an i2v or pro model for images.",
                 "input_reference",
             )
-        return reference_image(ref, IMAGE_RULES)
+        named = [(ref, role) for ref, role in framed]
+        named += [(ref, "reference_image") for ref in references]
+        for ref, role in named:
+            image = reference_image(ref, IMAGE_RULES)
+            url = image.url or image.data_url()
+            item = {"type": "image_url", "image_url": {"url": url}, "role": role}
+            items.append((item, {**item, "image_url": {"url": image.describe()}}))
+        if params.operation is not Operation.CREATE:
+            if framed:
+                raise bad_request(
+                    "invalid_parameter",
+                    "Ark does not combine a reference video with first/last frames.",
+                    "input_reference",
+                )
+            url = source_uri(params, "Ark", max_data_url=None, https_only=False)
+            item = {"type": "video_url", "video_url": {"url": url}, "role": "reference_video"}
+            items.append((item, item))
+        return items
 
     # -- mapping answers ------------------------------------------------------------------
     def to_video(self, task: Any) -> UpstreamVideo:
@@ -375,8 +518,8 @@ class SeedanceProvider(HttpProvider):
 
     @staticmethod
     def _size_of(task: Mapping[str, Any]) -> str | None:
-        spec = model_spec(str(task.get("model") or "")) or ANY_MODEL
-        return PIXELS[spec.pixels].get((str(task.get("resolution")), str(task.get("ratio"))))
+        family = family_of(str(task.get("model") or "")) or ANY_MODEL
+        return PIXELS[family.pixels].get((str(task.get("resolution")), str(task.get("ratio"))))
 
     @staticmethod
     def _failure(raw_status: str, error: Any) -> dict[str, str]:
