@@ -219,9 +219,16 @@ def test_failed_jobs_carry_canonical_codes(gw: GatewayHandle, mock: FalQueueMock
     assert moderated.error is not None and moderated.error.code == "moderation_blocked"
     assert "content checker" in moderated.error.message
 
-    # Input the app rejects while running (the queue accepted it): a 422 result.
+    # A ratio no Kling app takes is refused by the gateway's catalogue before any call.
+    with gw.http() as http:
+        body = {"model": T2V, "prompt": "square", "aspect_ratio": "4:3"}
+        env = assert_envelope(http.post("/v1/videos", json=body), 400, "invalid_aspect_ratio")
+        assert "4:3" in env["error"]["message"]
+    # Input the app rejects while running (the queue accepted it): a 422 result. This
+    # deployment of the app takes fewer ratios than the catalogue lists.
+    mock.aspect_ratios = ("16:9", "9:16")
     invalid = client.videos.create_and_poll(
-        model=T2V, prompt="square", extra_body={"aspect_ratio": "4:3"}
+        model=T2V, prompt="square", extra_body={"aspect_ratio": "1:1"}
     )
     assert invalid.status == "failed" and invalid.error is not None
     assert invalid.error.code == "invalid_request" and "aspect_ratio" in invalid.error.message

@@ -519,7 +519,11 @@ async def test_aspect_ratio_and_resolution_pick_the_ratio(
         ("gen4.5", {"fps": 24}, "unsupported_fps"),
         ("gen4.5", {"aspect_ratio": "4:3"}, "invalid_aspect_ratio"),  # 4:3 is image-only
         ("seedance2", {"seed": 1, "extra": {"seed": 2}}, "unsupported_seed"),
-        ("gen4.5", {"seed": 1, "extra": {"seed": 2}}, "invalid_parameter"),
+        (
+            "gen4.5",
+            {"aspect_ratio": "16:9", "extra": {"targetAspectRatio": "9:16"}},
+            "invalid_parameter",
+        ),
         (
             "seedance2",
             {

@@ -316,6 +316,7 @@ async def test_finished_task_reports_token_usage_in_raw(mock: SeedanceMock) -> N
     # Ark bills per token: what the task reports is kept, under Ark's own key.
     tokens = 864 * 480 * 24 * 5 // 1024  # the mock's formula (its PIXELS_PER_FRAME)
     assert done.raw["usage"] == {"completion_tokens": tokens, "total_tokens": tokens}
+    assert done.tokens == float(tokens)
     await adapter.aclose()
 
 
@@ -395,7 +396,7 @@ async def test_edit_and_extend_send_the_source_as_reference_video(
         ),
         ({"fps": 30}, "invalid_fps"),
         ({"negative_prompt": "blur"}, "unsupported_negative_prompt"),
-        ({"seed": 1, "extra": {"seed": 2}}, "invalid_parameter"),
+        ({"aspect_ratio": "16:9", "extra": {"ratio": "9:16"}}, "invalid_parameter"),
         ({"size": "1280x720", "aspect_ratio": "16:9"}, "invalid_parameter"),
         ({"seconds": "16"}, "invalid_seconds"),
     ],

@@ -32,6 +32,7 @@ from .base import (
     Prepared,
     Status,
     UpstreamVideo,
+    without_normalised,
 )
 from .convert import int_or_none, parse_size
 from .failures import CodedError, coded_error, describe_code
@@ -172,7 +173,7 @@ class MiniMaxProvider(HttpProvider):
     def prepare(self, params: CreateParams) -> Prepared:
         """Map and check a create; every rejection here costs no upstream call."""
         check_prompt_length(params.prompt, MAX_PROMPT, VENDOR)
-        extra = coerce_extras(params.extra, EXTRA_KINDS)
+        extra = coerce_extras(without_normalised(params.extra), EXTRA_KINDS)
         refuse_reserved(extra, RESERVED)
         asked = extra.pop("resolution", None)
         if params.resolution is not None:

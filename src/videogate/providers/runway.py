@@ -44,6 +44,7 @@ from .base import (
     Operation,
     Prepared,
     UpstreamVideo,
+    without_normalised,
 )
 from .convert import iso_to_unix, parse_size
 from .failures import not_ready
@@ -342,7 +343,7 @@ class RunwayProvider(HttpProvider):
             raise bad_request(
                 "unsupported_fps", f"Runway {model} does not take a frame rate.", "fps"
             )
-        extra = coerce_extras(params.extra, EXTRA_KINDS)
+        extra = coerce_extras(without_normalised(params.extra), EXTRA_KINDS)
         refuse_reserved(extra, DERIVED, DERIVED_MESSAGE)
         for name, field in NORMALISED.items():
             if name in extra and getattr(params, field) not in (None, []):

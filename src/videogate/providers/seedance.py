@@ -22,7 +22,8 @@ video: there is no separate endpoint, the prompt says what to do with [Video 1]
 extension"), so EDIT and EXTEND both send the source as the reference video *(inferred:
 the mapping of the two operations onto one request shape)*. Ark bills by tokens: a
 finished task reports `usage.completion_tokens` / `usage.total_tokens`, kept in
-`UpstreamVideo.raw["usage"]` exactly as Ark sent it. Video and
+`UpstreamVideo.raw["usage"]` exactly as Ark sent it, and `completion_tokens` becomes
+`UpstreamVideo.tokens`, which settlement prices. Video and
 last-frame URLs are pre-signed object-storage links: they are fetched without the Ark key.
 Options: `return_last_frame` (default true: the last frame is served as the thumbnail, a
 PNG) and `video_url_ttl_seconds` (how long Ark's links live, default 24 h).
@@ -49,6 +50,7 @@ from .base import (
     Operation,
     Prepared,
     UpstreamVideo,
+    without_normalised,
 )
 from .convert import int_or_none, parse_size
 from .failures import not_ready, variant_missing
@@ -330,7 +332,7 @@ class SeedanceProvider(HttpProvider):
         would refuse."""
         family = family_of(params.model)
         limits = family or ANY_MODEL
-        extra = coerce_extras(params.extra, EXTRA_KINDS)
+        extra = coerce_extras(without_normalised(params.extra), EXTRA_KINDS)
         refuse_reserved(extra, RESERVED_EXTRAS, RESERVED_MESSAGE)
         for name, field_name in NORMALISED.items():
             if name in extra and getattr(params, field_name) is not None:
@@ -513,8 +515,21 @@ class SeedanceProvider(HttpProvider):
             size=self._size_of(task),
             seconds=None if task.get("duration") is None else str(task["duration"]),
             error=self._failure(raw_status, task.get("error")) if status == "failed" else None,
+            tokens=self._tokens(task.get("usage")),
             raw=task,
         )
+
+    @staticmethod
+    def _tokens(usage: Any) -> float | None:
+        """Ark's billed tokens for the task (`completion_tokens`, else `total_tokens`);
+        settlement prices these with the model's per-million-token price."""
+        if not isinstance(usage, dict):
+            return None
+        for name in ("completion_tokens", "total_tokens"):
+            value = usage.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                return float(value)
+        return None
 
     @staticmethod
     def _size_of(task: Mapping[str, Any]) -> str | None:
