@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cli_admin
-from .config import ConfigError, Settings, configure_logging, settings_from
+from .config import ConfigError, Settings, settings_from
 
 
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """The background worker without the HTTP server (for separate worker processes)."""
+    from .api.serve import configure_logging
     from .gateway import Gateway
     from .jobs.worker import Worker
 

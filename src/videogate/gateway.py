@@ -40,8 +40,10 @@ from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.limits import LimitCounters
 from .store.outbox import DeletionOutbox
+from .store.requestlog import Liveness, RequestLog
 from .store.videos import VideoStore
 from .store.webhooks import DELETE_HOOK, WebhookStore
+from .telemetry import tracing
 
 log = logging.getLogger("videogate")
 
@@ -72,6 +74,8 @@ class Gateway:
     poller: Poller
     mirror: Mirror
     webhook_delivery: WebhookDelivery
+    requestlog: RequestLog
+    liveness: Liveness
     gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
 
@@ -143,8 +147,18 @@ class Gateway:
             webhook_delivery=WebhookDelivery(
                 webhooks, settings.webhooks, Sealer(settings.sealing_key())
             ),
+            requestlog=RequestLog(engine),
+            liveness=Liveness(engine),
         )
-        gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
+        telemetry = settings.telemetry
+        tracing.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.otlp_headers)
+        gw._closers += [
+            gw.requestlog.aclose,
+            cache.aclose,
+            backend.aclose,
+            limits.aclose,
+            engine.dispose,
+        ]
         gw.gov_sync = GovernanceSync(
             registry,
             gov.prices,
@@ -162,3 +176,4 @@ class Gateway:
         await self.webhook_delivery.aclose()
         for closer in self._closers:
             await closer()
+        tracing.shutdown()

@@ -26,6 +26,7 @@ from ..errors import GatewayError
 from ..store.models import customers, teams
 from ..store.models import usage as usage_table
 from ..store.reservations import ReservationLedger
+from ..telemetry import metrics
 from ..video import Video
 from .limits import Claim, Denied, LimitBackend
 from .prices import PriceTable, tier_of
@@ -255,6 +256,7 @@ class Governance:
     @staticmethod
     def _refusal(denied: Denied, estimate: float) -> GatewayError:
         c = denied.claim
+        metrics.limit_refused(c.kind)
         who = f"{c.level} {c.name!r}"
         if c.kind == "budget":
             return GatewayError(
@@ -394,6 +396,7 @@ class Governance:
             )
             if res.rowcount != 1:
                 return None
+        metrics.spent(row["provider"], row["model"], cost)
         for data in row["claims"] or []:
             claim = Claim.from_json(data)
             actual = {"budget": cost, "vsec": secs if billable else 0.0}.get(claim.kind, 0.0)
