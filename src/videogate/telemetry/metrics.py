@@ -244,7 +244,7 @@ def adopt_multiprocess() -> None:
         return
     from prometheus_client import values
 
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     _children.clear()
     for metric in ALL:
         with metric._lock:
