@@ -143,6 +143,13 @@ def video_template(path: str, handler: Handler) -> str:
     return f"{root}/{shape}" if shape else root
 
 
+def _request_id(message: Message) -> str | None:
+    for name, value in message.get("headers") or ():
+        if name == b"x-request-id":
+            return bytes(value).decode("latin-1")
+    return None
+
+
 class GatewayApp(Starlette):
     """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path),
     and every HTTP request observed: one `RequestRecord` (telemetry/logs.py) becomes its
@@ -162,6 +169,8 @@ class GatewayApp(Starlette):
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 rec.status = message["status"]
+                if rec.call is None:  # no handler's Call (a 404, a probe): the envelope's id
+                    rec.request_id = _request_id(message)
             await send(message)
 
         try:
