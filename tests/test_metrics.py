@@ -149,7 +149,8 @@ def test_a_real_prometheus_scrapes_requests_upstream_calls_and_jobs(
         )
         assert value(upstream) >= 3  # three creates, then the worker's polls
         prom.wait_for(
-            "histogram_quantile(0.5, sum by (le) (rate(videogate_http_request_duration_seconds_bucket[1m])))",
+            "histogram_quantile(0.5, sum by (le) "
+            "(rate(videogate_http_request_duration_seconds_bucket[1m])))",
             lambda r: bool(r) and r[0]["value"][1] not in ("NaN", "0"),
         )
         prom.wait_for("sum(videogate_jobs)", lambda r: value(r) == 3)
