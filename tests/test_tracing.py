@@ -36,7 +36,7 @@ class Receiver:
         received = self.posts
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 ctype, out = answer(body)
@@ -207,7 +207,7 @@ def test_requests_upstream_calls_worker_steps_and_webhooks_are_traced(
     assert polled, "polls carry traceparent too"
 
     # the webhook carries the delivery span's context
-    path, headers, body = hooks.posts[0]
+    _, headers, body = hooks.posts[0]
     assert json.loads(body)["type"] == "video.completed"
     trace_id, parent_id = parse_traceparent(headers["traceparent"])
     deliveries = until(
