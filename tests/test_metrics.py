@@ -122,6 +122,12 @@ def value(result: list[dict[str, Any]]) -> float:
 def test_a_real_prometheus_scrapes_requests_upstream_calls_and_jobs(
     gw: GatewayHandle, mock: OpenAIVideosMock, tmp_path: Path
 ) -> None:
+    """The counters are process-wide (other gateways of this test run add to them), so
+    what this test made is the difference from a scrape taken before it."""
+    creates = 'videogate_http_requests_total{method="POST",route="/v1/videos",status="200"}'
+    upstream = 'videogate_upstream_requests_total{provider="openai",model="sora-2",outcome="200"}'
+    missing = 'videogate_http_requests_total{route="/v1/videos/{video_id}",status="404"}'
+    before = httpx.get(gw.url + "/metrics").text
     prom = Prometheus(prometheus_binary(), gw.url.removeprefix("http://"), tmp_path)
     try:
         with gw.http() as http:
@@ -132,34 +138,34 @@ def test_a_real_prometheus_scrapes_requests_upstream_calls_and_jobs(
                 ids.append(made.json()["id"])
             assert http.get(f"/v1/videos/{ids[0]}").status_code == 200
             assert http.get("/v1/videos/video_" + "0" * 32 + ":openai").status_code == 404
-        # the scrape parsed (up == 1), and the series are there with their labels
+        after = httpx.get(gw.url + "/metrics").text
+        assert _promql(after, creates) == _promql(before, creates) + 3
+        assert _promql(after, missing) == _promql(before, missing) + 1
+        assert _promql(after, upstream) >= _promql(before, upstream) + 3
+        # the scrape parsed (up == 1), and Prometheus holds the same values
         prom.wait_for('up{job="videogate"}', lambda r: value(r) == 1)
-        creates = prom.wait_for(
-            'videogate_http_requests_total{method="POST",route="/v1/videos",status="200"}',
-            lambda r: value(r) >= 3,
-        )
-        assert value(creates) == 3
-        prom.wait_for(
-            'videogate_http_requests_total{route="/v1/videos/{video_id}",status="404"}',
-            lambda r: value(r) == 1,
-        )
-        upstream = prom.wait_for(
-            'videogate_upstream_requests_total{provider="openai",model="sora-2",outcome="200"}',
-            lambda r: value(r) >= 3,
-        )
-        assert value(upstream) >= 3  # three creates, then the worker's polls
+        prom.wait_for(creates, lambda r: value(r) == _promql(after, creates))
+        prom.wait_for(missing, lambda r: value(r) == _promql(after, missing))
+        prom.wait_for(upstream, lambda r: value(r) >= _promql(after, upstream))
         prom.wait_for(
             "histogram_quantile(0.5, sum by (le) "
             "(rate(videogate_http_request_duration_seconds_bucket[1m])))",
             lambda r: bool(r) and r[0]["value"][1] not in ("NaN", "0"),
         )
-        prom.wait_for("sum(videogate_jobs)", lambda r: value(r) == 3)
+        prom.wait_for("sum(videogate_jobs)", lambda r: value(r) == 3)  # this store's jobs
     finally:
         prom.stop()
     assert len(mock.find_requests("POST", "/v1/videos")) == 3
 
 
+def _promql(text: str, selector: str) -> float:
+    """`selector` (name{k="v",...}) summed over the exposition `text`."""
+    name, _, rest = selector.partition("{")
+    return _sample(text, name, **dict(re.findall(r'(\w+)="([^"]*)"', rest)))
+
+
 def test_upstream_errors_and_spend_are_counted(gw: GatewayHandle, mock: OpenAIVideosMock) -> None:
+    before = httpx.get(gw.url + "/metrics").text
     mock.fail_next(400, path_contains="/v1/videos", method="POST")
     with gw.http() as http:
         assert http.post("/v1/videos", json=CREATE).status_code == 400
@@ -172,9 +178,17 @@ def test_upstream_errors_and_spend_are_counted(gw: GatewayHandle, mock: OpenAIVi
             time.sleep(0.1)
         time.sleep(0.3)
         text = http.get("/metrics").text
-    assert _sample(text, "videogate_upstream_errors_total", provider="openai", code="400") == 1
-    assert _sample(text, "videogate_spend_dollars_total", provider="openai", model="sora-2") > 0
-    assert _sample(text, "videogate_worker_steps_total", kind="poll", outcome="ok") >= 1
+    for name, labels, grew in (
+        ("videogate_upstream_errors_total", {"provider": "openai", "code": "400"}, 1),
+        ("videogate_spend_dollars_total", {"provider": "openai", "model": "sora-2"}, 0.4),
+    ):
+        assert _sample(text, name, **labels) == pytest.approx(
+            _sample(before, name, **labels) + grew
+        )
+    steps = {"kind": "poll", "outcome": "ok"}
+    assert _sample(text, "videogate_worker_steps_total", **steps) > _sample(
+        before, "videogate_worker_steps_total", **steps
+    )
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -195,7 +209,7 @@ def _sample(text: str, name: str, **labels: str) -> float:
     for line in text.splitlines():
         if not line.startswith(name + "{"):
             continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
@@ -230,3 +244,28 @@ def test_several_worker_processes_are_summed_in_one_scrape(tmp_path: Path, serve
     got = _sample(text, "videogate_http_requests_total", route="/v1/providers", status="401")
     assert got == n, text
     assert pids, "no process wrote its samples to the shared files"
+
+
+def test_cache_hits_and_limit_refusals_are_counted(gw: GatewayHandle) -> None:
+    from videogate.api.auth import mint_jwt
+
+    before = httpx.get(gw.url + "/metrics").text
+    admin = mint_jwt(gw.settings.jwt_secret(), role="admin", ttl_seconds=300)
+    with gw.http(admin) as http:
+        made = http.post("/api/governance/virtual-keys", json={"name": "slow", "rpm": 1})
+        assert made.status_code == 200, made.text
+        limited = made.json()["key"]
+    sim = {"model": "simulated/test-pattern", "prompt": "a fox", "seconds": "1", "size": "64x64"}
+    cache = {"x-bf-cache-key": "metrics"}
+    with gw.http() as http:
+        first = http.post("/v1/videos", json=sim, headers=cache)
+        assert first.status_code == 200, first.text
+        second = http.post("/v1/videos", json=sim, headers=cache)
+        assert second.status_code == 200 and second.json()["id"] != first.json()["id"]
+    with gw.http(limited) as http:
+        assert http.get("/v1/videos").status_code == 200
+        assert http.get("/v1/videos").status_code == 429
+    text = httpx.get(gw.url + "/metrics").text
+    hits, refused = "videogate_cache_hits_total", "videogate_limit_refusals_total"
+    assert _sample(text, hits, kind="direct") == _sample(before, hits, kind="direct") + 1
+    assert _sample(text, refused, type="rpm") == _sample(before, refused, type="rpm") + 1

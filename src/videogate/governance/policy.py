@@ -27,6 +27,7 @@ from ..store.models import customers, teams
 from ..store.models import usage as usage_table
 from ..store.reservations import ReservationLedger
 from ..telemetry import metrics
+from ..telemetry.logs import note_cost
 from ..video import Video
 from .limits import Claim, Denied, LimitBackend
 from .prices import PriceTable, tier_of
@@ -251,6 +252,7 @@ class Governance:
             await self.limits.acquire(claims, ledger)
         except Denied as denied:
             raise self._refusal(denied, estimate_usd) from None
+        note_cost(estimate_usd)  # the request log's cost of this create
         return reservation
 
     @staticmethod
