@@ -81,8 +81,9 @@ class WebhookDelivery:
                     "videogate.event_type": row.get("event_type"),
                     "videogate.video_id": row.get("video_id"),
                 },
-            ):
+            ) as span:
                 status, error = await self._send(endpoint, row["id"], row["payload"])
+                tracing.finish_attributes(span, {"http.response.status_code": status})
             delivered = status is not None and 200 <= status < 300
             metrics.webhook_attempt(
                 "delivered" if delivered else ("failed" if attempts > len(schedule) else "retrying")

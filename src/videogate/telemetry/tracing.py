@@ -119,6 +119,13 @@ def finish(
     span_.end()
 
 
+def finish_attributes(span_: Span | None, attributes: Mapping[str, Any]) -> None:
+    """Attributes learnt while a `span(...)` block runs (nothing when tracing is off)."""
+    if span_ is not None:
+        for k, v in _clean(attributes).items():
+            span_.set_attribute(k, v)
+
+
 def propagate(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
     """`headers` with the current span's `traceparent` added (unchanged when off)."""
     if _state["tracer"] is not None:
