@@ -115,7 +115,8 @@ def test_a_stale_worker_heartbeat_makes_the_gateway_not_ready(
         "heartbeat_seconds": 0.2,
         "heartbeat_stale_seconds": 1.0,
     }
-    gw = make_gateway(worker=worker)
+    metrics_port = free_port()
+    gw = make_gateway(worker=worker, telemetry={"worker_metrics_port": metrics_port})
 
     def ready() -> httpx.Response:
         return httpx.get(gw.url + "/ready", timeout=5)
@@ -126,6 +127,9 @@ def test_a_stale_worker_heartbeat_makes_the_gateway_not_ready(
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         until(lambda: ready().status_code == 200, "ready once the worker beats", 20)
+        # the standalone worker answers its own /metrics
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert "videogate_worker_steps_total" in scraped.text
         proc.kill()  # kill -9: no goodbye, the heartbeat just stops
         proc.wait(10)
         stale = until(lambda: (r := ready()).status_code == 503 and r, "stale heartbeat", 5)

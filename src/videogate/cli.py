@@ -93,6 +93,10 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     worker = Worker(gw)
     worker.start()
     gw.gov_sync.start()  # stopped by gw.close()
+    if settings.telemetry.worker_metrics_port:  # no HTTP server here to answer /metrics
+        from .telemetry.metrics import serve_standalone
+
+        serve_standalone(settings.host, settings.telemetry.worker_metrics_port)
     logging.getLogger("videogate").info("worker %s running", worker.id)
     try:
         await asyncio.Event().wait()

@@ -224,6 +224,8 @@ class TelemetryConfig(BaseModel):
     service_name: str = "videogate"
     # How long a job-count snapshot read for a scrape is reused (one GROUP BY per period).
     jobs_snapshot_seconds: float = Field(default=5.0, ge=0)
+    # A standalone `videogate worker` serves its own /metrics on this port (on `host`).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class LoggingConfig(BaseModel):

@@ -209,12 +209,7 @@ def multiprocess() -> bool:
 def render(snapshot: Collector | None = None) -> bytes:
     """The exposition text: this process's metrics, or every process's in multiprocess
     mode, plus the store snapshot."""
-    if multiprocess():
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = CollectorRegistry()
-        registry.register(_Default())
+    registry = _registry()
     if snapshot is not None:
         registry.register(snapshot)
     return generate_latest(registry)
@@ -269,3 +264,21 @@ ALL = (
     CACHE_HITS,
     LIMIT_REFUSALS,
 )
+
+
+def serve_standalone(host: str, port: int) -> None:
+    """/metrics of a process without the gateway's HTTP server (`videogate worker`): its
+    worker metrics (poll lag, steps, mirror, webhooks, spend, upstream calls), served by
+    prometheus_client's own thread."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=_registry())
+
+
+def _registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if multiprocess():
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Default())
+    return registry
