@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, cli_admin
-from .config import ConfigError, Settings, configure_logging, settings_from
+from .config import ConfigError, Settings, settings_from
 
 
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """The background worker without the HTTP server (for separate worker processes)."""
+    from .api.serve import configure_logging
     from .gateway import Gateway
     from .jobs.worker import Worker
 
@@ -92,6 +93,10 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     worker = Worker(gw)
     worker.start()
     gw.gov_sync.start()  # stopped by gw.close()
+    if settings.telemetry.worker_metrics_port:  # no HTTP server here to answer /metrics
+        from .telemetry.metrics import serve_standalone
+
+        serve_standalone(settings.host, settings.telemetry.worker_metrics_port)
     logging.getLogger("videogate").info("worker %s running", worker.id)
     try:
         await asyncio.Event().wait()

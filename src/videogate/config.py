@@ -138,6 +138,12 @@ class ServerConfig(BaseModel):
 
     kind: Literal["uvicorn", "granian"] = "uvicorn"
     workers: int = Field(default=1, ge=1, le=64)
+    # After SIGTERM, requests in flight get this long to finish before connections are
+    # closed (uvicorn's timeout_graceful_shutdown, granian's workers_kill_timeout).
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    # After SIGTERM, /ready answers 503 this long before the server stops accepting, so a
+    # load balancer takes the instance out of rotation first (0: stop at once).
+    drain_seconds: float = Field(default=0.0, ge=0)
 
 
 class WorkerConfig(BaseModel):
@@ -165,6 +171,10 @@ class WorkerConfig(BaseModel):
     # must not hold up the others), each poll bounded by poll_timeout_seconds.
     polls_per_provider: int = Field(default=8, ge=1)
     poll_timeout_seconds: float = 90.0
+    # The worker records a heartbeat in the store this often; /ready fails when the newest
+    # is older than heartbeat_stale_seconds.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    heartbeat_stale_seconds: float = Field(default=30.0, gt=0)
 
 
 class AssetsConfig(BaseModel):
@@ -237,6 +247,30 @@ class CacheConfig(BaseModel):
     embedding: CacheEmbeddingConfig = Field(default_factory=CacheEmbeddingConfig)
 
 
+class TelemetryConfig(BaseModel):
+    """Metrics are always on at /metrics; traces only with an OTLP/HTTP endpoint (here, or
+    the standard OTEL_EXPORTER_OTLP_ENDPOINT)."""
+
+    metrics: bool = True
+    otlp_endpoint: str | None = None  # e.g. http://collector:4318 (/v1/traces is added)
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "videogate"
+    # How long a job-count snapshot read for a scrape is reused (one GROUP BY per period).
+    jobs_snapshot_seconds: float = Field(default=5.0, ge=0)
+    # A standalone `videogate worker` serves its own /metrics on this port (on `host`).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class LoggingConfig(BaseModel):
+    """`log_format: json` (or VIDEOGATE_LOG_FORMAT=json) makes every log line one JSON
+    object; the request log is the store's table of recent requests (GET /api/logs)."""
+
+    request_log: bool = True
+    request_log_retention_days: float = Field(default=7.0, gt=0)
+    # The worker deletes request-log rows past their retention at most this often.
+    prune_interval_seconds: float = Field(default=300.0, gt=0)
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"simulated": ProviderConfig(type="simulated")}
 
@@ -254,6 +288,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None  # counters and reservations shared by many instances
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

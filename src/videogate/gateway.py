@@ -44,9 +44,11 @@ from .store.idempotency import IdempotencyStore
 from .store.keys import KeyStore
 from .store.limits import LimitCounters
 from .store.outbox import DeletionOutbox
+from .store.requestlog import Liveness, RequestLog
 from .store.speeds import SpeedStore
 from .store.videos import VideoStore
 from .store.webhooks import DELETE_HOOK, WebhookStore
+from .telemetry import tracing
 
 log = logging.getLogger("videogate")
 
@@ -80,6 +82,8 @@ class Gateway:
     catalogue: Catalogue
     characters: Characters
     inputs: Inputs
+    requestlog: RequestLog
+    liveness: Liveness
     gov_sync: GovernanceSync = field(init=False)
     _closers: list[Any] = field(default_factory=list)
 
@@ -156,8 +160,18 @@ class Gateway:
             ),
             characters=characters,
             inputs=Inputs(reader, routing, assets, characters, settings.limits.max_upload_bytes),
+            requestlog=RequestLog(engine),
+            liveness=Liveness(engine),
         )
-        gw._closers += [cache.aclose, backend.aclose, limits.aclose, engine.dispose]
+        telemetry = settings.telemetry
+        tracing.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.otlp_headers)
+        gw._closers += [
+            gw.requestlog.aclose,
+            cache.aclose,
+            backend.aclose,
+            limits.aclose,
+            engine.dispose,
+        ]
         gw.gov_sync = GovernanceSync(
             registry,
             gov.prices,
@@ -177,3 +191,4 @@ class Gateway:
         await self.webhook_delivery.aclose()
         for closer in self._closers:
             await closer()
+        tracing.shutdown()

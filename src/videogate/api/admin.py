@@ -16,6 +16,7 @@ from ..lifecycle.outbound import check_url
 from ..lifecycle.webhooks import add_endpoint
 from ..store.webhooks import EVENTS
 from .context import admin_endpoint, respond
+from .pages import id_after, limit_of, page, seq_after
 from .parsing import read_json_object
 
 
@@ -47,8 +48,11 @@ async def create_webhook(request: Request, gw: Gateway, call: Call, who: Princip
 
 @admin_endpoint("webhook_list")
 async def list_webhooks(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
-    rows = await gw.webhooks.endpoints(request.query_params.get("owner"))
-    return respond(call, {"object": "list", "data": [_public(r) for r in rows]})
+    limit = limit_of(request)
+    rows = await gw.webhooks.endpoints(
+        request.query_params.get("owner"), limit + 1, id_after(request)
+    )
+    return respond(call, page(rows, limit, lambda r: r["id"], _public))
 
 
 @admin_endpoint("webhook_delete")
@@ -62,27 +66,30 @@ async def delete_webhook(request: Request, gw: Gateway, call: Call, who: Princip
 @admin_endpoint("webhook_deliveries")
 async def list_deliveries(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
     q = request.query_params
-    rows = await gw.webhooks.deliveries(q.get("endpoint_id"), q.get("owner"))
-    data = [
-        {
-            k: r[k]
-            for k in (
-                "id",
-                "endpoint_id",
-                "event_type",
-                "video_id",
-                "state",
-                "attempts",
-                "last_status",
-                "last_error",
-                "created_at",
-                "delivered_at",
-                "next_attempt_at",
-            )
-        }
-        for r in rows
-    ]
-    return respond(call, {"object": "list", "data": data})
+    limit = limit_of(request)
+    rows = await gw.webhooks.deliveries(
+        q.get("endpoint_id"), q.get("owner"), limit + 1, seq_after(request)
+    )
+    return respond(call, page(rows, limit, lambda r: r["seq"], _delivery))
+
+
+def _delivery(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: r[k]
+        for k in (
+            "id",
+            "endpoint_id",
+            "event_type",
+            "video_id",
+            "state",
+            "attempts",
+            "last_status",
+            "last_error",
+            "created_at",
+            "delivered_at",
+            "next_attempt_at",
+        )
+    }
 
 
 ROUTES = [

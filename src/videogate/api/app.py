@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,14 +19,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..jobs.worker import Worker
 from ..lifecycle.call import Call
-from . import admin, cache_admin, edits, genai, governance, models, ui, videos
+from ..telemetry import logs, metrics, tracing
+from ..video import ACTIVE
+from . import admin, cache_admin, edits, genai, governance, models, operations, ui, videos
 from .context import endpoint, error_for, principal
 from .dispatch import CHARACTER_ID, ID, Handler, VideoRoutes
 from .envelope import JSON, error_response
@@ -59,10 +65,6 @@ def video_routes(prefix: str) -> list[Route]:
         Route(f"{prefix}/videos" + (f"/{shape}" if shape else ""), handler, methods=[method])
         for (method, shape), handler in VIDEO_ROUTES.items()
     ]
-
-
-async def health(request: Request) -> Response:
-    return JSON({"status": "ok"})
 
 
 @endpoint("provider_list")
@@ -135,19 +137,94 @@ async def on_error(request: Request, exc: Exception) -> Response:
     return await handler(request, exc)
 
 
+# handler → its route template under a prefix ("{video_id}/content"), for metric labels
+VIDEO_SHAPES = {handler: shape for (_, shape), handler in VIDEO_ROUTES.items()}
+VIDEO_ROOTS = sorted((p + "/videos" for p in PREFIXES), key=len, reverse=True)
+UNMATCHED = "unmatched"  # the route label of a request no route took (a 404)
+
+
+def video_template(path: str, handler: Handler) -> str:
+    root = next(r for r in VIDEO_ROOTS if path.startswith(r))
+    shape = VIDEO_SHAPES[handler]
+    return f"{root}/{shape}" if shape else root
+
+
+def _request_id(message: Message) -> str | None:
+    for name, value in message.get("headers") or ():
+        if name == b"x-request-id":
+            return bytes(value).decode("latin-1")
+    return None
+
+
 class GatewayApp(Starlette):
-    """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path)."""
+    """Starlette, with the `/v1/videos` routes found by `VideoRoutes` first (the hot path),
+    and every HTTP request observed: one `RequestRecord` (telemetry/logs.py) becomes its
+    metrics sample, span, access line and request-log row."""
 
     video_table = VideoRoutes(PREFIXES, VIDEO_ROUTES, on_error)
+    request_log: Any = None  # the gateway's RequestLog once started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            hit = self.video_table.match(scope["method"], scope["path"])
-            if hit is not None:
-                scope["app"] = self
-                await self.video_table.run(hit, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        rec = logs.RequestRecord(scope["method"], scope["path"])
+        token = logs.CURRENT.set(rec)
+        span = tracing.start(f"HTTP {rec.method}", tracing.SERVER) if tracing.enabled() else None
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rec.status = message["status"]
+                if rec.call is None:  # no handler's Call (a 404, a probe): the envelope's id
+                    rec.request_id = _request_id(message)
+            await send(message)
+
+        try:
+            with tracing.use(span):
+                hit = (
+                    None if scope.get("root_path") else self.video_table.match(rec.method, rec.path)
+                )
+                if hit is not None:
+                    rec.route = video_template(rec.path, hit[0])
+                    scope["app"] = self
+                    await self.video_table.run(hit, scope, receive, observed)
+                else:
+                    await super().__call__(scope, receive, observed)
+        except BaseException:
+            rec.status = rec.status or 500
+            raise
+        finally:
+            logs.CURRENT.reset(token)
+            self.finish(rec, scope, span)
+
+    def finish(self, rec: logs.RequestRecord, scope: Scope, span: Any) -> None:
+        if rec.route is None:
+            route = scope.get("route")
+            rec.route = getattr(route, "path", None) or UNMATCHED
+        seconds = time.perf_counter() - rec.started
+        metrics.request_done(rec.method, rec.route, rec.status, seconds)
+        fields = rec.fields(round(seconds * 1000, 3))
+        if span is not None:
+            span.update_name(f"{rec.method} {rec.route}")
+            tracing.finish(
+                span,
+                error=rec.status >= 500,
+                attributes={
+                    "http.request.method": rec.method,
+                    "http.route": rec.route,
+                    "http.response.status_code": rec.status,
+                    "videogate.request_id": fields["request_id"],
+                    "videogate.provider": fields["provider"],
+                    "videogate.model": fields["model"],
+                    "videogate.key_id": fields["key_id"],
+                },
+            )
+        if rec.route in operations.UNLOGGED:
+            return
+        logs.access(fields)
+        if self.request_log is not None:
+            fields["created_at"] = time.time()
+            self.request_log.add(fields)
 
 
 async def ensure_first_key(gw: Gateway) -> None:
@@ -172,11 +249,46 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def drain_on_sigterm(app: Starlette, delay: float) -> Any:
+    """On SIGTERM, /ready answers 503 at once, and the server's own shutdown (uvicorn's or
+    granian's handler, chained) starts `delay` seconds later, so a load balancer stops
+    sending first. Returns the function that puts the previous handler back. Signals can
+    only be handled on the main thread (a server run from another thread keeps its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int, frame: Any) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:  # no server handler: the default, i.e. exit
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def handle(signum: int, frame: Any) -> None:
+        app.state.draining = True
+        log.warning("SIGTERM: draining (/ready answers 503), stopping in %.1f s", delay)
+        loop.call_soon_threadsafe(loop.call_later, delay, stop, signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def create_app(settings: Settings, *, run_worker: bool | None = None) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         gw = await Gateway.start(settings)
         app.state.gateway = gw
+        app.state.draining = False
+        app.state.jobs_snapshot = metrics.JobSnapshot(
+            ACTIVE, settings.telemetry.jobs_snapshot_seconds
+        )
+        assert isinstance(app, GatewayApp)
+        if settings.logging.request_log:
+            gw.requestlog.start()
+            app.request_log = gw.requestlog
+        restore = drain_on_sigterm(app, settings.server.drain_seconds)
         if not settings.auth.enabled:
             log.warning(
                 "\n%s\n  AUTH IS OFF (--no-auth): anyone who can reach %s:%s may create, read "
@@ -199,12 +311,14 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Gateway
         try:
             yield {}
         finally:
+            restore()
+            app.request_log = None
             if worker:
                 await worker.stop()
             await gw.close()
 
     routes: list[Route] = [
-        Route("/health", health, methods=["GET"]),
+        *operations.routes(settings.telemetry.metrics),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/v1/providers", list_providers, methods=["GET"]),
     ]

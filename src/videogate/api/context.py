@@ -18,6 +18,7 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..governance.auth import LOCAL, Principal
 from ..lifecycle.call import Call
+from ..telemetry.logs import note_call, note_key
 from .auth import bearer
 from .envelope import JSON, error_response
 
@@ -49,6 +50,7 @@ async def principal(gw: Gateway, request: Request) -> Principal:
     if not gw.settings.auth.enabled:
         return LOCAL
     who = await gw.auth.from_token(bearer(request.headers))
+    note_key(who.key_id)
     await gw.gov.meter(who.key)
     return who
 
@@ -97,6 +99,7 @@ def _handler(
         gw = gateway(request)
         kind = request_type if isinstance(request_type, str) else request_type(request)
         call = new_call(gw, request, kind)
+        note_call(call)
         try:
             return await run(request, gw, call)
         except Exception as exc:

@@ -24,6 +24,7 @@ from ..lifecycle.call import Call
 from ..lifecycle.outbound import check_url
 from ..store.keys import public_key
 from .context import admin_endpoint, respond
+from .pages import id_after, limit_of, page, seq_after
 from .parsing import read_json_object
 
 
@@ -60,7 +61,9 @@ def entity_routes(kind: str, plural: str) -> list[Route]:
 
     @admin_endpoint(f"{kind}_list")
     async def listing(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
-        return respond(call, {"object": "list", "data": await gw.registry.entities(kind)})
+        limit = limit_of(request)
+        rows = await gw.registry.entities(kind, limit + 1, id_after(request))
+        return respond(call, page(rows, limit, lambda r: r["id"]))
 
     @admin_endpoint(lambda request: f"{kind}_{request.method.lower()}")
     async def one(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
@@ -112,7 +115,9 @@ async def create_key(request: Request, gw: Gateway, call: Call, who: Principal) 
 
 @admin_endpoint("virtual_key_list")
 async def list_keys(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
-    return respond(call, {"object": "list", "data": [public_key(r) for r in await gw.keys.all()]})
+    limit = limit_of(request)
+    rows = await gw.keys.page(limit + 1, id_after(request))
+    return respond(call, page(rows, limit, lambda r: r["id"], public_key))
 
 
 @admin_endpoint(lambda request: f"virtual_key_{request.method.lower()}")
@@ -176,8 +181,9 @@ async def usage(request: Request, gw: Gateway, call: Call, who: Principal) -> Re
                 float(filters[name])  # type: ignore[arg-type]
             except ValueError:
                 raise bad_request(f"invalid_{name}", f"{name} is a unix time.", name) from None
-    rows, totals = await gw.registry.usage(filters)
-    return respond(call, {"object": "list", "data": rows, "totals": totals})
+    limit = limit_of(request)
+    rows, totals = await gw.registry.usage(filters, limit + 1, seq_after(request))
+    return respond(call, {**page(rows, limit, lambda r: r["seq"]), "totals": totals})
 
 
 @admin_endpoint(lambda request: f"price_{request.method.lower()}")
@@ -202,7 +208,9 @@ async def prices(request: Request, gw: Gateway, call: Call, who: Principal) -> R
 
 @admin_endpoint("audit")
 async def audit(request: Request, gw: Gateway, call: Call, who: Principal) -> Response:
-    return respond(call, {"object": "list", "data": await gw.registry.audit_entries()})
+    limit = limit_of(request)
+    rows = await gw.registry.audit_entries(limit + 1, seq_after(request))
+    return respond(call, page(rows, limit, lambda r: r["seq"]))
 
 
 @admin_endpoint("provider_keys")

@@ -765,6 +765,16 @@ WEBHOOK_ID = path_param("endpoint_id", "The webhook endpoint's id.")
 
 USAGE_FILTERS = ("key_id", "team_id", "customer_id", "provider", "model", "status")
 
+READY: Schema = {
+    "type": "object",
+    "required": ["status", "failed", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not_ready", "draining"]},
+        "failed": {"type": "array", "items": STRING},
+        "checks": {"type": "object"},
+    },
+}
+
 SPEC: dict[tuple[str, str], Op] = {
     ("GET", "/health"): Op(
         "health",
@@ -774,6 +784,67 @@ SPEC: dict[tuple[str, str], Op] = {
         (),
         auth=NONE,
         ok_headers=(),
+    ),
+    ("GET", "/ready"): Op(
+        "ready",
+        "Readiness: the database, Redis when configured, the asset store, the worker",
+        "meta",
+        READY,
+        (),
+        auth=NONE,
+        ok_headers=(),
+        responses={
+            "503": {
+                "description": "Not ready, or draining: `failed` names what.",
+                "content": {"application/json": {"schema": READY}},
+            }
+        },
+    ),
+    ("GET", "/health/readiness"): Op(
+        "readiness",
+        "Readiness (LiteLLM's path for /ready)",
+        "meta",
+        READY,
+        (),
+        auth=NONE,
+        ok_headers=(),
+        responses={
+            "503": {
+                "description": "Not ready, or draining: `failed` names what.",
+                "content": {"application/json": {"schema": READY}},
+            }
+        },
+    ),
+    ("GET", "/metrics"): Op(
+        "metrics",
+        "Prometheus metrics (text exposition format)",
+        "meta",
+        None,
+        (),
+        auth=NONE,
+        ok_headers=(),
+        responses={
+            "200": {
+                "description": "Prometheus text format 0.0.4.",
+                "content": {"text/plain": {"schema": STRING}},
+            }
+        },
+    ),
+    ("GET", "/api/logs"): Op(
+        "listRequestLog",
+        "The request log, newest first, filtered and paged",
+        "operations",
+        {"type": "object", "required": ["object", "data"]},
+        (*AUTHED, 400),
+        auth=ADMIN,
+        params=(
+            *(query(k, STRING) for k in ("key_id", "provider", "model", "route")),
+            query("status", STRING, "A code (404) or a class (4xx)."),
+            query("since", {"type": "number"}, "unix time"),
+            query("until", {"type": "number"}, "unix time"),
+            query("after", {"type": "integer"}, "An entry id: the page after it."),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
     ),
     ("GET", "/openapi.json"): Op(
         "openapi", "This document", "meta", OBJECT, (), auth=NONE, ok_headers=()

@@ -33,6 +33,7 @@ from ..governance.policy import Subject
 from ..lifecycle.policy import PollPolicy
 from ..providers.base import Prepared, Provider
 from ..store.videos import DeleteHook
+from ..telemetry import metrics
 from ..video import ACTIVE, Video
 from . import fingerprint, vectors
 from .embeddings import Embedder, EmbeddingError, build_embedder
@@ -477,6 +478,7 @@ class _Hit:
         if row is None:
             return False
         look.video, look.entry_id, look.hit_type = Video.from_row(row), entry_id, hit_type
+        metrics.cache_hit(hit_type)
         look.provider_used, look.model_used = look.video.provider, look.video.model_deployment
         return True
 

@@ -26,6 +26,8 @@ from ..errors import GatewayError
 from ..store.models import customers, teams
 from ..store.models import usage as usage_table
 from ..store.reservations import ReservationLedger
+from ..telemetry import metrics
+from ..telemetry.logs import note_cost
 from ..video import Video
 from .limits import Claim, Denied, LimitBackend
 from .prices import PriceTable, Reported, Usage, tier_of
@@ -281,11 +283,13 @@ class Governance:
             await self.limits.acquire(claims, ledger)
         except Denied as denied:
             raise self._refusal(denied, estimate_usd) from None
+        note_cost(estimate_usd)  # the request log's cost of this create
         return reservation
 
     @staticmethod
     def _refusal(denied: Denied, estimate: float) -> GatewayError:
         c = denied.claim
+        metrics.limit_refused(c.kind)
         who = f"{c.level} {c.name!r}"
         if c.kind == "budget":
             return GatewayError(
@@ -459,6 +463,7 @@ class Governance:
             )
             if res.rowcount != 1:
                 return None
+        metrics.spent(row["provider"], row["model"], cost)
         for data in row["claims"] or []:
             claim = Claim.from_json(data)
             actual = {"budget": cost, "vsec": secs if billable else 0.0}.get(claim.kind, 0.0)

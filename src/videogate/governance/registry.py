@@ -28,6 +28,7 @@ from ..store.models import (
     teams,
     usage,
 )
+from ..store.pages import after_id, after_seq
 from .prices import PRICE_FIELDS, Price
 
 Row = dict[str, Any]
@@ -257,10 +258,15 @@ class Registry:
             found = res.mappings().first()
         return dict(found) if found else None
 
-    async def entities(self, kind: str) -> list[Row]:
+    async def entities(
+        self, kind: str, limit: int | None = None, after: str | None = None
+    ) -> list[Row]:
+        """Oldest first; with `limit`, a page after the entity id `after`."""
         table = ENTITY_TABLES[kind]
+        q = select(table)
+        q = q.order_by(table.c.created_at) if limit is None else after_id(q, table, after, limit)
         async with self.engine.connect() as conn:
-            res = await conn.execute(select(table).order_by(table.c.created_at))
+            res = await conn.execute(q)
             return [dict(r) for r in res.mappings()]
 
     @staticmethod
@@ -395,7 +401,11 @@ class Registry:
         return True
 
     # -- usage and audit ------------------------------------------------------------------
-    async def usage(self, filters: Row, limit: int = 1000) -> tuple[list[Row], Row]:
+    async def usage(
+        self, filters: Row, limit: int = 1000, after: int | None = None
+    ) -> tuple[list[Row], Row]:
+        """Newest first, `limit` rows below the `seq` cursor `after`; the totals cover every
+        row the filters match (not only this page)."""
         conds = []
         for col in ("key_id", "team_id", "customer_id", "provider", "model", "status"):
             if filters.get(col):
@@ -409,7 +419,7 @@ class Registry:
                 dict(r)
                 for r in (
                     await conn.execute(
-                        select(usage).where(*conds).order_by(usage.c.seq.desc()).limit(limit)
+                        after_seq(select(usage).where(*conds), usage.c.seq, after, limit)
                     )
                 ).mappings()
             ]
@@ -434,11 +444,9 @@ class Registry:
             ),
         }
 
-    async def audit_entries(self, limit: int = 200) -> list[Row]:
+    async def audit_entries(self, limit: int = 200, after: int | None = None) -> list[Row]:
         async with self.engine.connect() as conn:
-            res = await conn.execute(
-                select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
-            )
+            res = await conn.execute(after_seq(select(audit_log), audit_log.c.seq, after, limit))
             return [dict(r) for r in res.mappings()]
 
 

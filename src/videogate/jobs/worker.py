@@ -21,6 +21,8 @@ from ..lifecycle.policy import (
     RESERVATION_SWEEP_SECONDS,
     STAGING_GRACE_SECONDS,
 )
+from ..telemetry import metrics, tracing
+from ..telemetry.upstream import working_on
 from ..video import Video
 
 log = logging.getLogger("videogate.worker")
@@ -42,6 +44,11 @@ class Worker:
         self.gov = gw.gov
         self.assets = gw.assets
         self.settings = gw.settings.worker
+        self.liveness = gw.liveness
+        self.requestlog = gw.requestlog
+        self.logging = gw.settings.logging
+        self._last_beat = 0.0
+        self._last_prune = 0.0
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -54,7 +61,8 @@ class Worker:
 
     async def run_once(self) -> int:
         done = 0
-        for step in (self._poll, self._delete, self._webhooks, self._purge, self._sweep):
+        steps = (self._beat, self._poll, self._delete, self._webhooks, self._purge, self._sweep)
+        for step in (*steps, self._prune):
             try:
                 done += await step()
             except Exception:
@@ -72,7 +80,12 @@ class Worker:
         # the second reuses the first's copy instead of downloading the media again. A
         # batch ends before the next is leased, so grouping within it is enough.
         groups: dict[object, list[Video]] = {}
+        now = time.time()
         for video in due:
+            if video.next_poll_at is not None:
+                metrics.poll_lag(
+                    "mirror" if _mirroring(video) else "poll", now - video.next_poll_at
+                )
             job = (video.provider, video.upstream_id) if _mirroring(video) else video.id
             groups.setdefault(job, []).append(video)
         if groups:
@@ -96,14 +109,25 @@ class Worker:
             if mirroring
             else self.settings.poll_timeout_seconds
         )
+        kind = "mirror" if mirroring else "poll"
+        working_on(video.model_requested)  # the label of this task's upstream calls
         async with slots:
             try:
-                async with asyncio.timeout(bound):
-                    if mirroring:
-                        await self.mirror.mirror_one(video, token)
-                    else:
-                        await self.poller.poll_one(video, token)
+                with tracing.span(
+                    f"worker {kind}",
+                    attributes={
+                        "videogate.video_id": video.id,
+                        "videogate.provider": video.provider,
+                    },
+                ):
+                    async with asyncio.timeout(bound):
+                        if mirroring:
+                            await self.mirror.mirror_one(video, token)
+                        else:
+                            await self.poller.poll_one(video, token)
+                metrics.worker_step(kind, "ok")
             except Exception as exc:
+                metrics.worker_step(kind, "timeout" if isinstance(exc, TimeoutError) else "crashed")
                 if isinstance(exc, TimeoutError):
                     log.warning("worker step for %s gave up after %.0f s", video.id, bound)
                 else:
@@ -111,6 +135,23 @@ class Worker:
                 await self.videos.release(
                     video.id, token, {"next_poll_at": self.policy.after_crash()}
                 )
+
+    async def _beat(self) -> int:
+        """Record that this worker is alive (/ready fails when the newest beat is stale)."""
+        if time.monotonic() - self._last_beat < self.settings.heartbeat_seconds:
+            return 0
+        self._last_beat = time.monotonic()
+        await self.liveness.beat(self.id)
+        return 0
+
+    async def _prune(self) -> int:
+        """Delete request-log rows past their retention."""
+        if time.monotonic() - self._last_prune < self.logging.prune_interval_seconds:
+            return 0
+        self._last_prune = time.monotonic()
+        cutoff = time.time() - self.logging.request_log_retention_days * 86400
+        await self.requestlog.prune(cutoff)
+        return 0
 
     async def _delete(self) -> int:
         return await self.deletions.drain_due()
@@ -151,3 +192,5 @@ class Worker:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(Exception):  # a clean stop is not a stale worker
+            await self.liveness.forget(self.id)

@@ -18,6 +18,7 @@ from ..assets.store import AssetStore
 from ..errors import GatewayError
 from ..providers.base import VARIANT_CAPABILITY, CallContext, Provider
 from ..store.videos import VideoStore
+from ..telemetry import metrics
 from ..video import Video
 from .policy import PollPolicy
 from .routing import Routing
@@ -72,6 +73,7 @@ class Mirror:
         if size == 0:
             await self.assets.delete(target)
             raise MirrorError(f"{variant} is empty")
+        metrics.mirrored(video.provider, size)
         return {"key": target, "size": size, "content_type": content.content_type}
 
     async def mirror_one(self, video: Video, token: str) -> None:
@@ -101,6 +103,7 @@ class Mirror:
                     raise
         except (GatewayError, MirrorError, OSError) as exc:
             heartbeat.cancel()
+            metrics.mirror_failed(video.provider)
             for asset in assets.values():
                 await self.assets.delete(asset["key"])
             failures = video.poll_failures + 1

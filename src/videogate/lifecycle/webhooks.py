@@ -19,6 +19,7 @@ from ..config import WebhooksConfig
 from ..errors import GatewayError
 from ..governance.crypto import Sealer
 from ..store.webhooks import Row, WebhookStore
+from ..telemetry import metrics, tracing
 from . import outbound
 
 log = logging.getLogger("videogate.webhooks")
@@ -73,8 +74,21 @@ class WebhookDelivery:
                     error="endpoint removed or disabled",
                 )
                 continue
-            status, error = await self._send(endpoint, row["id"], row["payload"])
-            if status is not None and 200 <= status < 300:
+            with tracing.span(
+                "webhook deliver",
+                tracing.CLIENT,
+                attributes={
+                    "videogate.event_type": row.get("event_type"),
+                    "videogate.video_id": row.get("video_id"),
+                },
+            ) as span:
+                status, error = await self._send(endpoint, row["id"], row["payload"])
+                tracing.finish_attributes(span, {"http.response.status_code": status})
+            delivered = status is not None and 200 <= status < 300
+            metrics.webhook_attempt(
+                "delivered" if delivered else ("failed" if attempts > len(schedule) else "retrying")
+            )
+            if delivered:
                 await self.store.record_attempt(
                     row["seq"],
                     state="delivered",
@@ -108,6 +122,7 @@ class WebhookDelivery:
             "webhook-signature": signature,
             "user-agent": "videogate-webhooks",
         }
+        tracing.propagate(headers)  # W3C traceparent of the delivery's span, when tracing
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
         try:
             # again at send time: a row may predate the rule (a name is checked on connect)

@@ -18,8 +18,9 @@ import orjson
 import yarl
 
 from ..config import ProviderConfig, UpstreamKey
-from ..errors import UpstreamError, UpstreamUnavailable
+from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
 from ..netguard import GuardedResolver
+from ..telemetry.upstream import Watch
 from .base import CallContext, Content, Provider
 from .media import media_type_for
 from .multipart import Multipart
@@ -174,7 +175,40 @@ class HttpProvider(Provider):
 
         With `ctx`, what was sent (`shown`, else the JSON body, else the method and URL:
         never headers, so never credentials) and what came back are recorded for
-        `raw_request`/`raw_response`, an error's body included."""
+        `raw_request`/`raw_response`, an error's body included. Every call is observed
+        (telemetry/upstream.py: metrics, a span, `traceparent`)."""
+        watch = Watch(self.id, method, url)
+        try:
+            answer = await self._request(
+                method,
+                url,
+                headers=watch.headers(headers),
+                json=json,
+                data=data,
+                params=params,
+                expect_json=expect_json,
+                ctx=ctx,
+                shown=shown,
+            )
+        except GatewayError as exc:
+            watch.end(exc.status if not exc.is_bifrost_error else None, exc)
+            raise
+        watch.end(answer[0])
+        return answer
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        json: Any,
+        data: Any,
+        params: Mapping[str, str] | None,
+        expect_json: bool,
+        ctx: CallContext | None,
+        shown: Any,
+    ) -> tuple[int, Any, Mapping[str, str]]:
         if ctx is not None and ctx.capture_raw:
             sent = shown if shown is not None else json
             if sent is None:
@@ -283,6 +317,26 @@ class HttpProvider(Provider):
         credential) only ever go to the origin they were meant for."""
         origin = _origin(url)
         wanted = {"Range": ctx.byte_range} if ctx is not None and ctx.byte_range else {}
+        watch = Watch(self.id, "GET", url)  # timed to the response's head, not the body
+        try:
+            content = await self._stream(
+                url, origin, watch.headers(headers), wanted, params, content_type
+            )
+        except GatewayError as exc:
+            watch.end(exc.status if not exc.is_bifrost_error else None, exc)
+            raise
+        watch.end(206 if content.content_range else 200)
+        return content
+
+    async def _stream(
+        self,
+        url: str,
+        origin: tuple[str, str, int | None],
+        headers: Mapping[str, str] | None,
+        wanted: dict[str, str],
+        params: Mapping[str, str] | None,
+        content_type: str | None,
+    ) -> Content:
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 resp = await self.session.get(

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .models import key_hashes, virtual_keys
+from .pages import after_id
 
 KEY_PREFIX = "sk-bf-"
 Row = dict[str, Any]
@@ -116,6 +117,12 @@ class KeyStore:
     async def all(self) -> list[Row]:
         async with self.engine.connect() as conn:
             res = await conn.execute(select(virtual_keys).order_by(virtual_keys.c.created_at))
+            return [dict(r) for r in res.mappings()]
+
+    async def page(self, limit: int, after: str | None = None) -> list[Row]:
+        """Oldest first, `limit` keys after the key id `after`."""
+        async with self.engine.connect() as conn:
+            res = await conn.execute(after_id(select(virtual_keys), virtual_keys, after, limit))
             return [dict(r) for r in res.mappings()]
 
     async def count(self) -> int:

@@ -396,3 +396,30 @@ characters = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_characters_owner", "owner"),
 )
+
+# One row per API request (store/requestlog.py): who, which route and provider, how it
+# ended, how long it took; pruned by the worker past `logging.request_log_retention_days`.
+request_log = Table(
+    "request_log",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("method", String(10), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("path", String(600), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("key_id", String(40), nullable=True, index=True),
+    Column("provider", String(64), nullable=True),
+    Column("model", String(300), nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+)
+
+# The background workers' liveness, one row each: /ready fails when the newest is stale.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker_id", String(200), primary_key=True),
+    Column("beat_at", Float, nullable=False),
+)

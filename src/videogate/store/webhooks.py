@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..video import Video
 from .models import webhook_deliveries, webhook_endpoints
+from .pages import after_id, after_seq
 from .videos import DeleteHook
 
 Row = dict[str, Any]
@@ -42,8 +43,16 @@ class WebhookStore:
             await conn.execute(insert(webhook_endpoints).values(**row))
         return row
 
-    async def endpoints(self, owner: str | None = None) -> list[Row]:
-        q = select(webhook_endpoints).order_by(webhook_endpoints.c.created_at)
+    async def endpoints(
+        self, owner: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> list[Row]:
+        """Oldest first; with `limit`, a page after the endpoint id `after`."""
+        q = select(webhook_endpoints)
+        q = (
+            q.order_by(webhook_endpoints.c.created_at)
+            if limit is None
+            else after_id(q, webhook_endpoints, after, limit)
+        )
         if owner is not None:
             q = q.where(webhook_endpoints.c.owner == owner)
         async with self.engine.connect() as conn:
@@ -142,9 +151,14 @@ class WebhookStore:
             )
 
     async def deliveries(
-        self, endpoint_id: str | None = None, owner: str | None = None, limit: int = 100
+        self,
+        endpoint_id: str | None = None,
+        owner: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[Row]:
-        q = select(webhook_deliveries).order_by(webhook_deliveries.c.seq.desc()).limit(limit)
+        """Newest first; `after` is the `seq` of the previous page's last row."""
+        q = after_seq(select(webhook_deliveries), webhook_deliveries.c.seq, after, limit)
         if endpoint_id is not None:
             q = q.where(webhook_deliveries.c.endpoint_id == endpoint_id)
         if owner is not None:
