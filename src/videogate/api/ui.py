@@ -200,7 +200,8 @@ async def ticket_content(request: Request, gw: Gateway, call: Call) -> Response:
     video_id = request.path_params["video_id"]
     who = await ticket_principal(gw, request.query_params.get("ticket", ""), video_id)
     response = await content_for(gw, request, who, video_id, call)
-    response.headers["Cache-Control"] = "private, max-age=300"
+    if response.status_code < 300:  # a 307 to a presigned URL must not outlive that URL
+        response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 
