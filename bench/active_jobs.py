@@ -308,7 +308,9 @@ def _run_config(
         ):
             rate = per_proc * procs
             due = min(jobs, int(rate * window))
-            time.sleep(1.0)  # let the last phase's writes land
+            # park everything, let the last phase's in-flight polls land, then start afresh
+            asyncio.run(_schedule(db_url, "openai", 0, None, 0))
+            time.sleep(1.5)
             up.clear()
             t0 = time.time() + 1.0
             asyncio.run(_schedule(db_url, "openai", t0, rate, due))
