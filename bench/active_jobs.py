@@ -108,12 +108,13 @@ async def _seed(url: str, provider: str, prefix: str, count: int) -> None:
         await engine.dispose()
 
 
-async def _schedule(url: str, provider: str, t0: float, rate: float | None, due: int) -> int:
-    """Park every job of `provider`, then make the first `due` (by seq) fall due from `t0`:
-    all at `t0` (rate None) or job k at t0 + k/rate. Returns the first seq."""
+async def _schedule(url: str, provider: str, lead: float, rate: float | None, due: int) -> float:
+    """Park every job of `provider`, then make the first `due` (by seq) fall due from
+    t0 = `lead` seconds after the parking committed: all at t0 (rate None) or job k at
+    t0 + k/rate. Returns t0."""
     engine = create_async_engine(url)
     try:
-        async with engine.begin() as conn:
+        async with engine.begin() as conn:  # parking 10^5 rows takes PostgreSQL seconds
             await conn.execute(
                 update(videos)
                 .where(videos.c.provider == provider)
@@ -124,13 +125,17 @@ async def _schedule(url: str, provider: str, t0: float, rate: float | None, due:
                     select(func.min(videos.c.seq)).where(videos.c.provider == provider)
                 )
             ).scalar_one()
-            step = 0.0 if rate is None else 1.0 / rate
+        t0 = time.time() + lead
+        step = 0.0 if rate is None else 1.0 / rate
+        async with engine.begin() as conn:
             await conn.execute(
                 update(videos)
                 .where(videos.c.provider == provider, videos.c.seq < first + due)
                 .values(next_poll_at=t0 + (videos.c.seq - first) * step)
             )
-        return int(first)
+        if due and time.time() > t0:
+            print(f"warning: scheduling took {time.time() - t0 + lead:.1f}s", file=sys.stderr)
+        return t0
     finally:
         await engine.dispose()
 
@@ -272,8 +277,7 @@ def _run_config(
 
         # capacity: the whole table due at once
         up.clear()
-        t0 = time.time() + 0.5
-        asyncio.run(_schedule(db_url, "openai", t0, None, jobs))
+        t0 = asyncio.run(_schedule(db_url, "openai", 0.5, None, jobs))
         spy = None
         if profile is not None:
             import subprocess
@@ -312,10 +316,9 @@ def _run_config(
             asyncio.run(_schedule(db_url, "openai", 0, None, 0))
             time.sleep(1.5)
             up.clear()
-            t0 = time.time() + 1.0
-            asyncio.run(_schedule(db_url, "openai", t0, rate, due))
             if with_slow:  # due first: the whole slow backlog at once
-                asyncio.run(_schedule(db_url, "slow", t0 - 0.5, None, SLOW_JOBS))
+                asyncio.run(_schedule(db_url, "slow", 0.5, None, SLOW_JOBS))
+            t0 = asyncio.run(_schedule(db_url, "openai", 1.0, rate, due))
             end = t0 + due / rate
             time.sleep(max(0.0, end - time.time()) + 2.0)  # a grace for the last ones
             polls = up.polls()
