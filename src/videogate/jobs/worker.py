@@ -80,9 +80,9 @@ class Worker:
         self._last_purge = 0.0
         self._last_sweep = 0.0
         self._slots: dict[str, asyncio.Semaphore] = {}
-        # Per provider: leased jobs not yet through their slot (waiting or polling). A
-        # provider with all its slots taken is left out of the next lease, so a slow or
-        # hanging one holds only its own jobs, never the others' (issue 19).
+        # Per provider: leased jobs not yet through their slot (waiting or polling). A stuck
+        # provider (`STUCK_SECONDS`) is left out of the next lease, so a slow or hanging one
+        # holds only its own jobs, never the others' (issue 19).
         self._busy: Counter[str] = Counter()
         self._moved: dict[str, float] = {}  # provider -> when a job last got through a slot
         self._skipped: frozenset[str] = frozenset()  # stuck: left out of the lease
