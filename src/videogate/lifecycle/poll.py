@@ -7,17 +7,22 @@ provider lost the job, which then fails with `expired`. Writing the answer is
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 
 from ..errors import GatewayError
 from ..providers.base import CallContext
 from ..store.videos import VideoStore
-from ..video import Failure, UpstreamVideo, Video
+from ..video import ACTIVE, Failure, UpstreamVideo, Video
 from .policy import PollPolicy
 from .progress import JobProgress
 from .routing import Routing
 
 log = logging.getLogger("videogate.poller")
+# Takes an answer that leaves its job active (and the lease token) to write later; the
+# future is done once it is written.
+Defer = Callable[[Video, str], "asyncio.Future[None]"]
 
 
 def retry_after(exc: GatewayError) -> float | None:
@@ -37,11 +42,16 @@ class Poller:
         self.progress = progress
         self.policy = policy
 
-    async def poll_one(self, video: Video, token: str) -> None:
+    async def poll_one(
+        self, video: Video, token: str, defer: Defer | None = None
+    ) -> asyncio.Future[None] | None:
+        """Ask the provider about leased `video` and write the answer. With `defer`, an
+        answer that leaves the job active is handed to it (the worker's batched writes)
+        and its pending write returned; anything else is written here."""
         provider = self.routing.providers.get(video.provider)
         if provider is None:
             await self.videos.release(video.id, token, {"next_poll_at": self.policy.orphaned()})
-            return
+            return None
         try:
             key = provider.key_named(video.provider_key)
             up = await provider.retrieve(video.upstream_id, key, CallContext())
@@ -58,7 +68,7 @@ class Poller:
                     },
                 )
                 await self.progress.apply(video, gone, token)
-                return
+                return None
             failures = video.poll_failures + 1
             await self.videos.release(
                 video.id,
@@ -71,5 +81,8 @@ class Poller:
                 },
             )
             log.info("poll of %s failed (%s %s); retrying", video.id, exc.status, exc.code)
-            return
+            return None
+        if defer is not None and up.status in ACTIVE:
+            return defer(self.progress.answered(video, up, token), token)
         await self.progress.apply(video, up, token)
+        return None

@@ -47,13 +47,19 @@ class JobProgress:
         else:
             video.next_poll_at = self.policy.first_poll(self.routing.poll_after_ms(video.provider))
 
-    async def apply(self, video: Video, up: UpstreamVideo, lease_token: str | None = None) -> Video:
-        """Write the provider's answer; queue the job's end events and settle it if it
-        ended with this write. Returns the job as it now is."""
+    def answered(self, video: Video, up: UpstreamVideo, lease_token: str | None = None) -> Video:
+        """The job with the provider's answer folded in and what comes next scheduled (the
+        lease dropped when `lease_token` held it): what `apply` writes."""
         updated = video.apply(up)
         self.schedule(updated)
         if lease_token is not None:
             updated.lease_owner = updated.lease_until = None
+        return updated
+
+    async def apply(self, video: Video, up: UpstreamVideo, lease_token: str | None = None) -> Video:
+        """Write the provider's answer; queue the job's end events and settle it if it
+        ended with this write. Returns the job as it now is."""
+        updated = self.answered(video, up, lease_token)
         event = "video.completed" if up.status == "completed" else "video.failed"
 
         async def on_end(conn: Any) -> None:

@@ -219,3 +219,30 @@ class VideoStore:
                 await hook.act(conn, video)  # each checks its own involvement
             found = await conn.execute(select(deletions).where(deletions.c.seq == seq))
             return dict(found.mappings().one())
+
+    # -- the worker's batched statements (jobs/worker.py) ----------------------------------
+    async def lease_batch(
+        self, token: str, limit: int, lease_seconds: float, skip: list[str] | None = None
+    ) -> list[Video]:
+        """`lease_due` in one statement on the backend, skipping the providers in `skip`
+        (the worker's busy ones): each due queue read in index order, the heads merged."""
+        now = time.time()
+        rows = await self.backend.lease_due(token, limit, now + lease_seconds, now, skip or [])
+        found = [Video.from_row(r) for r in rows]
+        found.sort(key=lambda v: v.next_poll_at or 0.0)
+        return found
+
+    async def next_due(self) -> float | None:
+        """When the next job falls due for a poll or a mirror (None: nothing is waiting)."""
+        return await self.backend.next_due(time.time())
+
+    async def record_polls(self, answers: list[tuple[Video, str]]) -> None:
+        """`record_poll` for many (answer, lease token) that leave their jobs active, in one
+        transaction: each row is written only while active and held by its token, which
+        is dropped."""
+        rows = []
+        for video, token in answers:
+            values = {name: getattr(video, name) for name in POLL_COLUMNS}
+            values.update(lease_owner=None, lease_until=None)
+            rows.append((video.id, values, token))
+        await self.backend.update_polls(rows)
