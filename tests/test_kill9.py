@@ -16,6 +16,8 @@ printed (`pytest -s`) and written to `kill9-matrix.txt` in the test's tmp dir.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -348,3 +351,87 @@ def test_kill9_after_the_upstream_answered_a_provider_without_look_up(rig: Rig) 
     assert orphaned[0]["after"]["targets"][0]["deployment"] == "sora-2"
     # the one active job allowed is free again: a create fits
     rig.create(SORA)
+
+
+@pytest.mark.slow
+def test_two_workers_mirror_each_asset_once_and_take_over_a_killed_mirror(
+    spawn_gateway: Callable[..., GatewayProcess],
+    db_url: str,
+    kling: KlingMock,
+    sora: OpenAIVideosMock,
+    tmp_path: Path,
+) -> None:
+    """Two `videogate worker` processes on one store (the server runs none): every asset
+    is copied once, and the worker killed in the middle of a copy has it taken over
+    within the short renewed mirror lease (1.5 s here), not the 900 s of a whole copy."""
+    proc = spawn_gateway(
+        providers={
+            "kling": {
+                "type": "kling",
+                "base_url": kling.url,
+                "keys": [{"name": "main", "value": SECRET, "extra": {"access_key": ACCESS}}],
+                "poll_after_ms": 100,
+                "allow_http_redirects": True,
+            }
+        },
+        worker={**FAST_WORKER, "external": True, "enabled": False},
+        auth={"jwt_secret": JWT_SECRET},
+    )
+    data_dir = tmp_path / "spawned"
+    config = yaml.safe_load((tmp_path / "spawned.yaml").read_text())
+    config["worker"]["enabled"] = True
+    worker_config = tmp_path / "workers.yaml"
+    worker_config.write_text(yaml.safe_dump(config))
+    key = (data_dir / "default-key").read_text().strip()
+    kling.hang_next(60, path_contains="/cdn/")  # the first copy hangs: its worker is killed
+    made = []
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        for n in range(4):
+            resp = http.post(proc.url + "/v1/videos", json={**KLING, "prompt": f"fox {n}"})
+            assert resp.status_code == 200, resp.text
+            made.append(resp.json()["id"])
+    rig = Rig.__new__(Rig)
+    rig.db_url = db_url
+    workers: dict[int, subprocess.Popen[bytes]] = {}
+    try:
+        for n in range(2):
+            log = (tmp_path / f"worker-{n}.log").open("ab")
+            cmd = [sys.executable, "-m", "videogate", "worker", "--config", str(worker_config)]
+            cmd += ["--data-dir", str(data_dir)]
+            started = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            workers[started.pid] = started
+        rig.until(lambda: bool(kling.find_requests("GET", "/cdn/")), timeout=30)
+        hung_task = kling.find_requests("GET", "/cdn/")[0].path.split("/")[-1].split(".")[0]
+        holder = rig.rows(
+            "SELECT id, lease_owner FROM videos WHERE mirror_state = 'pending' "
+            f"AND upstream_id LIKE '%{hung_task}'"
+        )
+        assert holder and holder[0]["lease_owner"], holder
+        pid = int(holder[0]["lease_owner"].split(":")[1])
+        workers[pid].kill()  # kill -9 mid-copy
+        workers[pid].wait(timeout=10)
+        killed_at = time.monotonic()
+        mirrored = f"SELECT mirror_state FROM videos WHERE id = '{holder[0]['id']}'"
+        rig.until(lambda: rig.rows(mirrored)[0]["mirror_state"] == "done", timeout=30)
+        took_over = time.monotonic() - killed_at
+        rig.until(
+            lambda: all(
+                r["mirror_state"] == "done" for r in rig.rows("SELECT mirror_state FROM videos")
+            ),
+            timeout=30,
+        )
+    finally:
+        for w in workers.values():
+            if w.poll() is None:
+                w.terminate()
+                w.wait(timeout=10)
+    print(f"\nkilled mirror taken over after {took_over:.1f} s (mirror lease 1.5 s)")
+    assert took_over < 10, took_over
+    copies: dict[str, int] = {}
+    for r in kling.find_requests("GET", "/cdn/"):
+        task = r.path.split("/")[-1].split(".")[0]
+        copies[task] = copies.get(task, 0) + 1
+    # each asset fetched once; the killed copy's once more by the worker that took it over
+    assert copies == {t.id: 2 if t.id == hung_task else 1 for t in kling.tasks.values()}
+    files = [p for p in (data_dir / "assets").rglob("*") if p.is_file()]
+    assert not [p for p in files if "#" in p.name], files  # no staging file left
