@@ -175,6 +175,11 @@ class WorkerConfig(BaseModel):
     # is older than heartbeat_stale_seconds.
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     heartbeat_stale_seconds: float = Field(default=30.0, gt=0)
+    # A create's reservation (and intent) not taken over by a recorded job after this long
+    # belongs to a create that died: the sweep, every sweep_seconds, gives it back and looks
+    # its upstream job up (lifecycle/orphans.py). Longer than any create can run.
+    create_grace_seconds: float = Field(default=900.0, gt=0)
+    sweep_seconds: float = Field(default=60.0, gt=0)
 
 
 class AssetsConfig(BaseModel):

@@ -164,6 +164,7 @@ class MockServer:
         self.lock = threading.RLock()
         self._responses: list[_Rule] = []
         self._hangs: list[_Rule] = []
+        self._holds: list[_Rule] = []
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -343,10 +344,25 @@ class MockServer:
         with self.lock:
             self._hangs.append(_Rule(count, path_contains, method, delay=seconds))
 
+    def hold_answer_next(
+        self,
+        seconds: float,
+        count: int = 1,
+        *,
+        path_contains: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Run the next matching requests' handlers (a create *is* made) but sleep
+        `seconds` before answering: the upstream acted, the caller has not heard (kill -9
+        tests). Ends early when the server stops."""
+        with self.lock:
+            self._holds.append(_Rule(count, path_contains, method, delay=seconds))
+
     def clear_injections(self) -> None:
         with self.lock:
             self._responses.clear()
             self._hangs.clear()
+            self._holds.clear()
 
     def find_requests(
         self, method: str | None = None, path_contains: str | None = None
@@ -489,6 +505,7 @@ class MockServer:
             self.requests.append(RecordedRequest(request.method, request.path_qs, headers, body))
             hang = self._take(self._hangs, request.method, request.path_qs)
             injected = self._take(self._responses, request.method, request.path_qs)
+            held = self._take(self._holds, request.method, request.path_qs)
         if hang is not None and self._stopping is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), hang.delay)
@@ -497,7 +514,11 @@ class MockServer:
         if not request.path.startswith(self.public_paths) and not self.is_authorized(request):
             return self.unauthorized(request)
         try:
-            return await handler(request)
+            answer = await handler(request)
+            if held is not None and self._stopping is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), held.delay)
+            return answer
         except ApiError as err:
             return self.error_response(
                 err.status,

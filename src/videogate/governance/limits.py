@@ -93,7 +93,9 @@ class SqlLimits(LimitBackend):
 
     async def acquire(self, claims: list[Claim], ledger: dict[str, Any] | None = None) -> None:
         if not claims:
-            return  # nothing is limited: no transaction at all
+            if ledger is not None:  # nothing is limited, but a create's intent is kept
+                await self.counters.record(ledger)
+            return
         ordered = _ordered(claims)
         # A counter's first claim inserts it unchecked, so a claim over the cap alone is
         # refused here; the rest is one upsert per claim, with the ledger row in the same
@@ -151,6 +153,8 @@ class RedisLimits(LimitBackend):
     async def acquire(self, claims: list[Claim], ledger: dict[str, Any] | None = None) -> None:
         ordered = _ordered(claims)
         if not ordered:
+            if ledger is not None:  # nothing is limited, but a create's intent is kept
+                await self.counters.record(ledger)
             return
         args: list[Any] = []
         for c in ordered:

@@ -14,6 +14,7 @@ import functools
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import GatewayError
 from ..store.models import customers, teams
 from ..store.models import usage as usage_table
-from ..store.reservations import ReservationLedger
+from ..store.reservations import ReservationLedger, ledger_claims, split_ledger
 from ..telemetry import metrics
 from ..telemetry.logs import note_cost
 from ..video import Video
@@ -77,12 +78,17 @@ class Subject:
         ]
 
 
+# (reservation id, its claims, the create's intent) -> adopted (the claims are taken over)
+Resolver = Callable[[str, list[Any], dict[str, Any]], Awaitable[bool]]
+
+
 @dataclass
 class Reservation:
     claims: list[Claim]
     estimate_usd: float
     seconds: float
-    id: str | None = None  # its ledger row, when it claimed anything
+    id: str | None = None  # its ledger row, when it claimed anything or keeps an intent
+    intent: dict[str, Any] | None = None  # what its create is about to ask (orphans.py)
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -268,17 +274,30 @@ class Governance:
             )
         return out
 
-    async def reserve(self, subject: Subject, estimate_usd: float, seconds: float) -> Reservation:
+    async def reserve(
+        self,
+        subject: Subject,
+        estimate_usd: float,
+        seconds: float,
+        intent: dict[str, Any] | None = None,
+    ) -> Reservation:
+        """Claim every limit for one create. `intent` (a create's targets, reference and
+        owner: `lifecycle/orphans.py`) is written in the same ledger row, before any upstream
+        call, so the sweep can find a job whose create died before recording it."""
         # rpm is not among them: every request was counted when it was authenticated
         claims = [c for c in self.claims(subject, estimate_usd, seconds) if c.kind != "rpm"]
-        reservation = Reservation(claims, estimate_usd, seconds)
+        reservation = Reservation(claims, estimate_usd, seconds, intent=intent)
         ledger = None
-        if claims:
+        if claims or intent is not None:
             # Written down with the claims, so a create that dies from here on (even by
-            # kill -9) leaves a record the sweep gives back.
+            # kill -9) leaves a record the sweep gives back (or resolves, with an intent).
             reservation.id = "rs_" + secrets.token_hex(12)
             held = [c.to_json() for c in claims]
-            ledger = {"id": reservation.id, "claims": held, "created_at": time.time()}
+            ledger = {
+                "id": reservation.id,
+                "claims": ledger_claims(held, intent),
+                "created_at": time.time(),
+            }
         try:
             await self.limits.acquire(claims, ledger)
         except Denied as denied:
@@ -335,10 +354,17 @@ class Governance:
         except Denied as denied:
             raise self._refusal(denied, 0.0) from None
 
-    async def release(self, reservation: Reservation) -> None:
-        """Give a failed create's claims back, unless the sweep already did."""
-        if reservation.id is not None and not await self.ledger.drop(reservation.id):
-            return
+    async def release(self, reservation: Reservation, *, keep_intent: bool = False) -> None:
+        """Give a failed create's claims back, unless the sweep already did. With
+        `keep_intent` (a create that timed out upstream: a job may exist) the ledger row
+        stays, holding the intent alone, for the sweep to look the job up."""
+        if reservation.id is not None:
+            if keep_intent and reservation.intent is not None:
+                kept = ledger_claims([], reservation.intent)
+                if not await self.ledger.keep(reservation.id, kept):
+                    return
+            elif not await self.ledger.drop(reservation.id):
+                return
         await self._give_back(reservation.claims)
 
     async def _give_back(self, claims: list[Claim]) -> None:
@@ -346,12 +372,30 @@ class Governance:
             if claim.kind != "rpm":  # a request that was made still counts against the rate
                 await self.limits.settle(claim, 0.0)
 
-    async def sweep_reservations(self, older_than: float) -> int:
+    async def sweep_reservations(self, older_than: float, resolve: Resolver | None = None) -> int:
         """Give back the claims of creates that died before their usage row took them over
         (reservations older than `older_than` seconds with no usage row); returns how many.
-        Dropping the ledger row first makes each give-back happen once, whoever races."""
+        Dropping the ledger row first makes each give-back happen once, whoever races.
+
+        A row holding a create's intent goes to `resolve` first (`lifecycle/orphans.py`),
+        which may adopt the upstream job it finds: the adopted job's usage row takes the
+        claims over. The row is renewed before (one sweeper at a time, and a sweeper that
+        dies mid-way leaves it for a later sweep), and dropped once resolved."""
         given = 0
-        for reservation_id, claims, taken in await self.ledger.stale(time.time() - older_than):
+        before = time.time() - older_than
+        for reservation_id, held, taken in await self.ledger.stale(before):
+            claims, intent = split_ledger(held)
+            if intent is not None and resolve is not None and not taken:
+                if not await self.ledger.renew(reservation_id, before):
+                    continue  # another sweeper has it
+                try:
+                    adopted = await resolve(reservation_id, claims, intent)
+                except Exception:  # left renewed: tried again after another grace
+                    log.exception("could not resolve the intent of create %s", reservation_id)
+                    continue
+                if adopted:  # its job's usage row holds the claims now
+                    await self.ledger.drop(reservation_id)
+                    continue
             if not await self.ledger.drop(reservation_id) or taken:
                 continue
             await self._give_back([Claim.from_json(c) for c in claims])

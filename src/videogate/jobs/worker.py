@@ -18,11 +18,8 @@ import time
 from collections import Counter
 
 from ..gateway import Gateway
-from ..lifecycle.policy import (
-    RESERVATION_GRACE_SECONDS,
-    RESERVATION_SWEEP_SECONDS,
-    STAGING_GRACE_SECONDS,
-)
+from ..lifecycle.orphans import Orphans
+from ..lifecycle.policy import STAGING_GRACE_SECONDS
 from ..telemetry import metrics, tracing
 from ..telemetry.upstream import working_on
 from ..video import Video
@@ -67,6 +64,9 @@ class Worker:
         self.webhooks = gw.webhook_delivery
         self.policy = gw.policy
         self.gov = gw.gov
+        self.orphans = Orphans(
+            gw.providers, gw.gov, gw.videos, gw.keys, gw.idempotency, gw.progress
+        )
         self.assets = gw.assets
         self.settings = gw.settings.worker
         self.liveness = gw.liveness
@@ -281,11 +281,12 @@ class Worker:
         return await self.mirror.purge_expired()
 
     async def _sweep(self) -> int:
-        """Give back the reservations of creates that died before recording their job."""
-        if time.monotonic() - self._last_sweep < RESERVATION_SWEEP_SECONDS:
+        """Give back the reservations of creates that died before recording their job, and
+        adopt (or record as orphans) the upstream jobs they may have started."""
+        if time.monotonic() - self._last_sweep < self.settings.sweep_seconds:
             return 0
         self._last_sweep = time.monotonic()
-        await self.gov.sweep_reservations(RESERVATION_GRACE_SECONDS)
+        await self.orphans.sweep(self.settings.create_grace_seconds)
         return 0  # not "busy": the loop need not hurry for it
 
     async def _run(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..store.idempotency import IdempotencyStore
 from ..store.videos import VideoStore
 from ..video import UpstreamVideo, Video
 from .call import Call
+from .orphans import intent_of
 from .policy import STARTED_GIVE_UP_SECONDS
 from .progress import JobProgress
 from .requests import CreateRequest
@@ -125,13 +127,22 @@ class CreateVideo:
                         )
                     uow.commit()
                     return Created(found.video, {"cache_debug": found.debug()})
-            reservation, targets = await self.reserve(subject, targets, estimates)
+            allowed = self.gov.upstream_keys(subject)
+
+            def intent(kept: Plan) -> dict[str, Any]:  # kept with the reservation (orphans.py)
+                model = call.model_requested
+                return intent_of(principal, model, idem, kept, allowed, estimates)
+
+            reservation, targets = await self.reserve(subject, targets, estimates, intent)
 
             async def give_back(exc: BaseException) -> None:
-                await self.gov.release(reservation)
+                # A timed-out upstream create may have started a job: its intent stays for
+                # the worker's sweep to look it up (or record it as a possible orphan).
+                timed_out = isinstance(exc, GatewayError) and exc.code == "upstream_timeout"
+                await self.gov.release(reservation, keep_intent=timed_out)
 
             uow.on_failure("reservation", give_back)
-            started = await start(targets, call.ctx, self.gov.upstream_keys(subject))
+            started = await start(targets, call.ctx, allowed)
             if idem is not None:  # a job exists upstream now: a failed retry must find it
                 self._started(uow, principal.owner, idem)
             used = Target(started.provider, started.prepared)
@@ -178,16 +189,23 @@ class CreateVideo:
         return self.routing.allowed(plan, check)
 
     async def reserve(
-        self, subject: Subject, plan: Plan, estimates: dict[str, float]
+        self,
+        subject: Subject,
+        plan: Plan,
+        estimates: dict[str, float],
+        intent: Callable[[Plan], dict[str, Any]] | None = None,
     ) -> tuple[Reservation, Plan]:
         """Reserve what the dearest target would cost, so failing over never overruns a
         budget. When that is over budget, reserve for fewer: the targets that cost no more
-        than the first level the budget admits (`budget_levels`), dropping dearer ones."""
+        than the first level the budget admits (`budget_levels`), dropping dearer ones.
+        `intent` gives what the create is about to ask those targets, written with the
+        reservation before any upstream call (`lifecycle/orphans.py`)."""
         levels = list(budget_levels(plan, [estimates[t.deployment] for t in plan]))
         for i, (level, kept) in enumerate(levels):
             seconds = max(usage_of(t.provider, t.prepared).seconds for t in kept)
+            meant = intent(kept) if intent is not None else None
             try:
-                return await self.gov.reserve(subject, level, seconds), kept
+                return await self.gov.reserve(subject, level, seconds, meant), kept
             except GatewayError as exc:
                 if exc.code != "budget_exceeded" or i == len(levels) - 1:
                     raise

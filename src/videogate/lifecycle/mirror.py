@@ -81,8 +81,16 @@ class Mirror:
         if provider is None:
             await self.videos.release(video.id, token, {"next_poll_at": self.policy.orphaned()})
             return
-        await self.videos.release(video.id, token, {})  # re-leased below for the long copy
+        # Re-leased below for the long copy. Another worker may take the row in between, or
+        # may have finished it: only the holder of a row still pending copies (two workers
+        # on one store each copied every asset once more before this check).
+        if not await self.videos.release(video.id, token, {}):
+            return
         if not await self.videos.lease_one(video.id, token, self.lease_seconds):
+            return
+        current = await self.videos.get(video.id)
+        if current is None or current.mirror_state != "pending":
+            await self.videos.release(video.id, token, {})
             return
         shared = await self.shared_copy(video)  # a sibling of a cached job already copied it
         if shared is not None:

@@ -77,7 +77,7 @@ async def start(
             )
             attempts.append(attempt(target, None, "circuit_open", began))
             continue
-        for key in _keys(target, allowed_keys):
+        for key in candidate_keys(target, allowed_keys):
             began = time.perf_counter()
             try:
                 video = await provider.create(prepared, key, ctx)
@@ -114,7 +114,7 @@ async def start(
     raise last
 
 
-def _keys(target: Target, allowed: list[str] | None) -> list[UpstreamKey]:
+def candidate_keys(target: Target, allowed: list[str] | None) -> list[UpstreamKey]:
     """The keys to try for `target`: an edit or extension that sends the provider its own
     job id goes with the key that made that job (another account cannot see it)."""
     provider, prepared = target

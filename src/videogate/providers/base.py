@@ -326,6 +326,11 @@ class Provider(ABC):
     async def retrieve(self, video_id: str, key: UpstreamKey, ctx: CallContext) -> UpstreamVideo:
         """The job's current state."""
 
+    def created_reference(self, prepared: Prepared) -> str | None:
+        """The reference `find_created` will match for this create (None: it cannot find
+        it): kept with the create's intent, so a job whose create died can be found."""
+        return prepared.params.reference if self.finds_created else None
+
     async def find_created(
         self, prepared: Prepared, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo | None:

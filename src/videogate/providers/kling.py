@@ -564,12 +564,18 @@ class KlingProvider(HttpProvider):
             )
         return found
 
+    def created_reference(self, prepared: Prepared) -> str | None:
+        """The `external_task_id` sent (the caller's own, given as an extra, or the
+        gateway's reference); a request rebuilt from a create's intent has no body."""
+        sent = prepared.body.get("external_task_id") if prepared.body else None
+        return str(sent) if sent else prepared.params.reference
+
     async def find_created(
         self, prepared: Prepared, key: UpstreamKey, ctx: CallContext
     ) -> UpstreamVideo | None:
         """The task whose `external_task_id` is this create's, among the newest of its
         endpoint (Kling's task list, newest first; pageSize inferred to go to 500)."""
-        reference = prepared.body.get("external_task_id") if prepared.body else None
+        reference = self.created_reference(prepared)
         if not reference:
             return None
         url = f"{self._base(key)}/v1/videos/{prepared.route}"
