@@ -325,17 +325,26 @@ def run_scale(
     upstream: Service,
     pg_base: str | None,
     prof: Profile,
+    *,
+    src: Path | None = None,
+    code: str = "",
+    spy: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Retrieve and list latency as the store grows to each of `prof.scale_sizes` jobs."""
+    """Retrieve and list latency as the store grows to each of `prof.scale_sizes` jobs.
+
+    `src`: another checkout's code (a baseline in the same run), named `code` in the rows;
+    `spy`: py-spy every list run into that directory (raw stacks, summaries beside them).
+    """
     rows: list[dict[str, Any]] = []
     sprof = replace(prof, wrk_seconds=prof.scale_seconds, fixed_seconds=prof.scale_seconds)
     rng = random.Random(7)
     for variant in variants:
         if variant.db == "pg" and pg_base is None:
             continue
-        log(f"scale {variant.name}")
+        log(f"scale {variant.name}" + (f" ({code})" if code else ""))
+        tag = "_scale" + ("_base" if code else "")  # a PG database name: lower case
         with running_videogate(
-            group, work, variant, upstream, pg_base, tag="_scale", seed_pools=0
+            group, work, variant, upstream, pg_base, tag=tag, seed_pools=0, src=src
         ) as (target, setup):
             have = 0
             for size in prof.scale_sizes:
@@ -351,21 +360,97 @@ def run_scale(
                 ]
                 target.ids = _cycler(sample)
                 for wl in (RETRIEVE, LIST):
+                    spied = None
+                    if spy is not None and wl is LIST:
+                        name = f"{variant.slug}{'-' + code if code else ''}-list-{size}"
+                        raw = spy / f"{name}.txt"
+                        spied = (raw, spy_on(target, raw, prof.scale_seconds))
                     m = run_workload(target, wl, sprof, work)
                     log(
                         f"  {wl.key:<9} @ {size:>9,} {m.rps or 0:>8,.0f} rps "
-                        f"p50 {m.p50_ms or 0:.2f} p99 {m.p99_ms or 0:.2f} ms"
+                        f"p50 {m.p50_ms or 0:.2f} p99 {m.p99_ms or 0:.2f} ms "
+                        f"cpu {m.cpu_ms_per_req or 0:.3f} ms/req"
                     )
+                    if spied is not None:
+                        raw, proc = spied
+                        proc.wait(prof.scale_seconds + 30)
+                        text = pyspy.render(raw, 12) if raw.exists() else "(py-spy wrote nothing)"
+                        raw.with_suffix(".summary.txt").write_text(text + "\n")
                     rows.append(
                         {
                             "backend": "SQLite" if variant.db == "sqlite" else "PostgreSQL",
-                            "variant": variant.name,
+                            "variant": variant.name + (f" ({code})" if code else ""),
                             "size": size,
                             "workload": wl.key,
                             "measure": m.as_dict(),
                         }
                     )
     return rows
+
+
+def spy_on(target: Target, raw: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy (raw collapsed stacks, 250 Hz) on the target's newest process for `seconds`
+    (the saturation run that follows)."""
+    spy = subprocess.Popen(
+        [
+            *(str(ensure_py_spy()), "record", "--pid", str(target.pids()[-1])),
+            *("--rate", "250", "--duration", str(max(1, int(seconds)))),
+            *("--format", "raw", "--nonblocking", "--output", str(raw)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    return spy
+
+
+def baseline_src(ref: str, work: Path) -> Path:
+    """The tree of commit `ref` (git archive) in the work directory: a baseline's code."""
+    out = work / f"baseline_{ref.replace('/', '_')}"
+    out.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", ref, "src"], capture_output=True, check=True, cwd=ROOT
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def scale_only(
+    group: Group,
+    work: Path,
+    variants: list[Variant],
+    upstream: Service,
+    pg_base: str | None,
+    prof: Profile,
+    *,
+    baseline: str | None,
+    spy: bool,
+) -> None:
+    """`--scale`: the scale workloads only, with the code of `baseline` first when given
+    (before / after in one run), then a table (bench/results/scale.md)."""
+    spydir = RESULTS / "profile" if spy else None
+    if spydir is not None:
+        spydir.mkdir(parents=True, exist_ok=True)
+    direct = direct_target(upstream)
+    direct_list = run_workload(direct, LIST, prof, work)
+    log_measure(direct, LIST, direct_list, log)
+    direct_retrieve = run_workload(direct, RETRIEVE, prof, work)
+    log_measure(direct, RETRIEVE, direct_retrieve, log)
+    rows: list[dict[str, Any]] = []
+    for variant in variants:
+        if baseline is not None:
+            src = baseline_src(baseline, work)
+            rows += run_scale(
+                group, work, [variant], upstream, pg_base, prof, src=src, code=baseline, spy=spydir
+            )
+        rows += run_scale(group, work, [variant], upstream, pg_base, prof, spy=spydir)
+    directs: dict[str, dict[str, Any] | None] = {
+        "retrieve": direct_retrieve.as_dict(),
+        "list": direct_list.as_dict(),
+    }
+    text = report.scale_table(rows, directs)
+    (RESULTS / "scale.md").write_text(text + "\n")
+    print("\n" + text)
 
 
 def at_litellm_rates(
@@ -481,6 +566,22 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated variants (e.g. uvicorn_pg_1w,granian_sqlite_2w): direct and "
         "these only, request workloads only, logged without a report (a quick A/B while tuning)",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="only the scale workloads (retrieve and list as the store grows), for the "
+        "variants in --only (default uvicorn_sqlite_1w,uvicorn_pg_1w); writes "
+        "bench/results/scale.md",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="GITREF",
+        help="with --scale: also run each variant on the code of this commit first "
+        "(before / after in one run)",
+    )
+    parser.add_argument(
+        "--sizes", metavar="N,N,…", help="with --scale: store sizes (default: the profile's)"
+    )
     args = parser.parse_args(argv)
     prof = QUICK if args.quick else FULL
     started = time.monotonic()
@@ -503,6 +604,24 @@ def main(argv: list[str] | None = None) -> int:
             pg_base, pg_started = ensure_pg()
             variants = FULL_VARIANTS
         upstream = start_upstream(group, work)
+        if args.scale:
+            wanted = (args.only or "uvicorn_sqlite_1w,uvicorn_pg_1w").split(",")
+            picked = [v for v in FULL_VARIANTS if v.slug in wanted]
+            if len(picked) != len(wanted):
+                parser.error(f"--only takes these: {', '.join(v.slug for v in FULL_VARIANTS)}")
+            if args.sizes:
+                prof = replace(prof, scale_sizes=tuple(int(n) for n in args.sizes.split(",")))
+            scale_only(
+                group,
+                work,
+                picked,
+                upstream,
+                pg_base,
+                prof,
+                baseline=args.baseline,
+                spy=args.profile,
+            )
+            return 0
         if args.only:
             wanted = args.only.split(",")
             picked = [v for v in FULL_VARIANTS if v.slug in wanted]
@@ -528,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"direct (upstream on port {upstream.port})")
         direct = direct_target(upstream)
         direct_measures = run_all(direct, prof, work, log)
+        direct_measures.append(run_workload(direct, LIST, prof, work))  # the scale list's limit
+        log_measure(direct, LIST, direct_measures[-1], log)
         ceiling = loadgen_ceiling(direct, prof, work)
         log(
             f"  loadgen ceiling check: {ceiling['achieved_rps']:,.0f} rps, "

@@ -14,6 +14,8 @@ ROWS = (
     ("delete", "delete (distinct existing jobs)"),
 )
 CONTENT_ROW = "content: 200 MB video"
+# The workloads LiteLLM runs too (it has no DELETE /v1/videos/{id}): compared one to one.
+SHARED = ("create", "retrieve_running", "retrieve_finished", "content")
 RPS_KEYS = tuple(k for k, _ in ROWS)
 
 
@@ -68,6 +70,13 @@ def _ratio(a: M | None, b: M | None) -> str:
     return f"{a['rps'] / b['rps']:.1f}x"
 
 
+def _cpu_ratio(a: M | None, b: M | None) -> str:
+    """videogate's CPU ms/req over LiteLLM's (lower is better), where both ran it."""
+    if not a or not b or not a.get("cpu_ms_per_req") or not b.get("cpu_ms_per_req"):
+        return "-"
+    return f"{a['cpu_ms_per_req'] / b['cpu_ms_per_req']:.3f}"
+
+
 def by_workload(measures: Sequence[M]) -> dict[str, M]:
     return {m["workload"]: m for m in measures}
 
@@ -93,8 +102,9 @@ def headline(direct: list[M], vg: list[M], ll: list[M] | None, vg_name: str, ll_
         "",
         "| workload | direct RPS | videogate RPS | LiteLLM RPS | videogate ÷ LiteLLM "
         "| p50 added ms (vg / LiteLLM) | p99 added ms (vg / LiteLLM) "
-        "| CPU ms/req (vg / LiteLLM) | peak RSS MB (vg / LiteLLM) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms/req (vg / LiteLLM) | CPU ms/req videogate ÷ LiteLLM "
+        "| peak RSS MB (vg / LiteLLM) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label in ROWS:
         dm, vm, lmm = d.get(key), v.get(key), lm.get(key)
@@ -105,7 +115,7 @@ def headline(direct: list[M], vg: list[M], ll: list[M] | None, vg_name: str, ll_
             f"| {label} | {_rps(dm)} | {_rps(vm)} | {ll_rps} | {_ratio(vm, lmm)} "
             f"| {_pair(_added(vm, dm, 'p50_ms'), _added(lmm, dm, 'p50_ms'))} "
             f"| {_pair(_added(vm, dm, 'p99_ms'), _added(lmm, dm, 'p99_ms'))} "
-            f"| {_both(vm, lmm, 'cpu_ms_per_req', '.3f')} "
+            f"| {_both(vm, lmm, 'cpu_ms_per_req', '.3f')} | {_cpu_ratio(vm, lmm)} "
             f"| {_both(vm, lmm, 'peak_rss_mb', ',.0f')} |"
         )
     dc, vc, lc = d.get("content"), v.get("content"), lm.get("content")
@@ -126,7 +136,7 @@ def headline(direct: list[M], vg: list[M], ll: list[M] | None, vg_name: str, ll_
     out.append(
         f"| {CONTENT_ROW} | {mbs(dc)} | {mbs(vc)} | {mbs(lc) if ll is not None else 'not run'} "
         f"| {_ratio_mb(vc, lc)} | - | - "
-        f"| {_both(vc, lc, 'cpu_ms_per_req', ',.0f')} ms/download "
+        f"| {_both(vc, lc, 'cpu_ms_per_req', ',.0f')} ms/download | {_cpu_ratio(vc, lc)} "
         f"| {_pair(rss(vc), rss(lc))} (start→peak) |"
     )
     return "\n".join(out)
@@ -165,7 +175,7 @@ def _checks(
         ok = p50 is not None and p99 is not None and p50 <= 1 and p99 <= 5
         text = "not at that rate" if p50 is None else f"{p50:.2f} / {p99:.2f}"
         rows.append((f"{key}: added p50 ≤ 1 / p99 ≤ 5 ms @ {rate:,.0f}/s", text, ok))
-    for key in ("create", "retrieve_running", "retrieve_finished", "content"):
+    for key in SHARED:
         unit = "mb_per_s" if key == "content" else "rps"
         a, b = (v.get(key) or {}).get(unit), (lm.get(key) or {}).get(unit)
         ratio = a / b if a and b else None
@@ -182,6 +192,14 @@ def _checks(
             text = "-" if ours is None or theirs is None else f"{ours:.2f} vs {theirs:.2f}"
             at = f" (both @{at_rate:,.0f}/s)" if at_rate else ""
             rows.append((f"{key}: {q[:3]} added ≤ 1/10 of LiteLLM's{at}", text, ok))
+    for key in SHARED:
+        a, b = (v.get(key) or {}).get("cpu_ms_per_req"), (lm.get(key) or {}).get("cpu_ms_per_req")
+        ratio = a / b if a and b else None
+        fmt = ",.0f" if key == "content" else ".3f"  # content: CPU ms per 200 MB download
+        text = "-" if ratio is None else f"{a:{fmt}} vs {b:{fmt}} ({ratio:.3f})"
+        rows.append(
+            (f"{key}: CPU ms/req ≤ 1/10 of LiteLLM's", text, ratio is not None and ratio <= 0.1)
+        )
     dc, vc = d.get("content"), v.get("content")
     share = (
         vc["mb_per_s"] / dc["mb_per_s"]
@@ -244,19 +262,58 @@ def variants_table(direct: list[M], variants: dict[str, list[M]]) -> str:
     return "\n".join(out)
 
 
-def scale_table(rows: list[M], direct_retrieve: M | None) -> str:
+# Issue 19's targets for the scale section, per (workload, backend): RPS floor, p99 ceiling
+# (ms, at the fixed rate; None: no latency target). Retrieve keeps issue 7's.
+SCALE_TARGETS: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("list", "SQLite"): (5000, 5.0),
+    ("list", "PostgreSQL"): (2000, None),
+    ("retrieve", "SQLite"): (5000, 5.0),
+    ("retrieve", "PostgreSQL"): (5000, 5.0),
+}
+
+
+def scale_target(workload: str, backend: str) -> tuple[float, float | None] | None:
+    return SCALE_TARGETS.get((workload, backend))
+
+
+def _scale_check(r: M) -> tuple[str, str]:
+    """(target text, met text) of one scale row."""
+    found = scale_target(r["workload"], r["backend"])
+    if found is None:
+        return "-", "-"
+    floor, p99_max = found
+    m = r["measure"]
+    text = f"≥ {floor:,.0f} RPS" + (f", p99 ≤ {p99_max:g} ms" if p99_max is not None else "")
+    rps_ok = bool(m.get("clean")) and (m.get("rps") or 0) >= floor
+    p99 = m.get("p99_ms")
+    p99_ok = p99_max is None or (p99 is not None and p99 <= p99_max)
+    return text, "met" if rps_ok and p99_ok else "**not met**"
+
+
+def scale_table(rows: list[M], directs: dict[str, M | None]) -> str:
+    """One row per (variant, workload, store size): the direct limit of that workload beside
+    the gateway's RPS, issue 19's target and whether it was met, and how flat the RPS stays
+    (share of the same workload's RPS at the smallest store)."""
     out = [
-        "| backend · variant | jobs in store | RPS | p50 ms | p99 ms | p50 / p99 added ms "
-        "| CPU ms/req |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| backend · variant | jobs in store | RPS | direct RPS | target | met "
+        "| vs smallest store | p50 ms | p99 ms | p50 / p99 added ms | CPU ms/req |",
+        "|---|---|---:|---:|---|:-:|---:|---:|---:|---:|---:|",
     ]
+    first: dict[tuple[str, str], float] = {}
     for r in rows:
         m = r["measure"]
+        d = directs.get(r["workload"])
         label = f"{r['workload']} @ {size_label(r['size'])} jobs"
+        target, met = _scale_check(r)
+        key = (r["variant"], r["workload"])
+        if m.get("rps") and key not in first:
+            first[key] = m["rps"]
+        flat = f"{100 * m['rps'] / first[key]:.0f}%" if m.get("rps") and key in first else "-"
         out.append(
-            f"| {r['backend']} · {r['variant']} | {label} | {_rps(m)} "
+            f"| {r['backend']} · {r['variant']} | {label} | {_rps(m)} | {_rps(d)} "
+            f"| {target} | {met} | {flat} "
             f"| {_num(m.get('p50_ms'), '.2f')} | {_num(m.get('p99_ms'), '.2f')} "
-            f"| {_added(m, direct_retrieve, 'p50_ms')} / {_added(m, direct_retrieve, 'p99_ms')} "
+            f"| {_added(m, d, 'p50_ms')} / {_added(m, d, 'p99_ms')} "
             f"| {_num(m.get('cpu_ms_per_req'), '.3f')} |"
         )
     return "\n".join(out)
@@ -322,7 +379,13 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Scale: jobs in the store",
         "",
-        scale_table(results["scale"], by_workload(direct).get("retrieve_finished")),
+        scale_table(
+            results["scale"],
+            {
+                "retrieve": by_workload(direct).get("retrieve_finished"),
+                "list": by_workload(direct).get("list"),
+            },
+        ),
         "",
         "## How it was measured",
         "",

@@ -59,6 +59,29 @@ def video(vid: str, *, status: str, model: str = "sora-2", prompt: str = "bench"
     )
 
 
+LIST_LIMIT = re.compile(rb"(?:^|&)limit=(\d{1,3})(?:&|$)")
+_LISTINGS: dict[int, bytes] = {}
+
+
+def listing(query: bytes) -> bytes:
+    """A page of `?limit=` finished Video objects (20 by default, like OpenAI's), rendered
+    once per limit: the size of the gateway's answer, at the cost of sending bytes only."""
+    found = LIST_LIMIT.search(query)
+    limit = max(1, min(100, int(found.group(1)))) if found else 20
+    body = _LISTINGS.get(limit)
+    if body is None:
+        items = [video(f"video_done_list_{i}", status="completed") for i in range(limit)]
+        body = (
+            b'{"object":"list","data":['
+            + b",".join(items)
+            + b'],"first_id":"video_done_list_0","last_id":"video_done_list_'
+            + str(limit - 1).encode()
+            + b'","has_more":true}'
+        )
+        _LISTINGS[limit] = body
+    return body
+
+
 class Counters:
     """Per-process, per-route request counts in an anonymous shared mapping."""
 
@@ -141,6 +164,7 @@ class VideosProtocol(asyncio.Protocol):
             self.transport.close()
 
     def handle(self, method: bytes, path: bytes, body: bytes, keep: bool) -> None:
+        path, _, query = path.partition(b"?")
         if path.startswith(b"/v1/"):
             path = path[3:]
         parts = path.strip(b"/").split(b"/")
@@ -156,7 +180,7 @@ class VideosProtocol(asyncio.Protocol):
                 self.send(200, self.create(body), keep)
             else:
                 count(self.slot, 2)
-                self.send(200, b'{"object":"list","data":[],"has_more":false}', keep)
+                self.send(200, listing(query), keep)
         elif len(parts) == 2:
             vid = parts[1].decode()
             if method == b"DELETE":

@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -89,7 +90,7 @@ async def list_videos(request: Request, gw: Gateway, call: Call) -> Response:
     if order not in ("asc", "desc"):
         raise bad_request("invalid_order", "order must be 'asc' or 'desc'.", "order")
     provider = q.get("provider") or request.headers.get("x-bf-video-list-provider") or None
-    videos, has_more = await gw.reader.page(
+    page = await gw.reader.page(
         who,
         provider=provider,
         after=q.get("after") or None,
@@ -97,15 +98,15 @@ async def list_videos(request: Request, gw: Gateway, call: Call) -> Response:
         order=order,
         call=call,
     )
-    data = [v.openai() for v in videos]
+    # the Video objects arrive as JSON from the store (`store/listing.py`): no per-row work
     return respond(
         call,
         {
             "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
+            "data": orjson.Fragment(page.data),
+            "first_id": page.first_id,
+            "last_id": page.last_id,
+            "has_more": page.has_more,
             "extra_fields": call.extra_fields(),
         },
     )

@@ -16,6 +16,7 @@ from ..errors import GatewayError, bad_request, not_found
 from ..governance.auth import Principal
 from ..ids import parse_video_id
 from ..providers.base import VARIANT_CAPABILITY, Content, Provider
+from ..store.listing import Page
 from ..store.videos import VideoStore
 from ..video import TERMINAL, Video, VideoStatus
 from .call import Call
@@ -100,7 +101,7 @@ class Reader:
         limit: int,
         order: str,
         call: Call,
-    ) -> tuple[list[Video], bool]:
+    ) -> Page:
         if provider is not None:
             self.routing.provider(provider)
             call.provider = provider

@@ -36,6 +36,7 @@ import orjson
 from sqlalchemy import JSON, Table
 
 from ..video import ACTIVE_SQL
+from .listing import page_sql
 from .models import reservations, usage, videos
 
 Row = dict[str, Any]
@@ -193,13 +194,21 @@ def _qmark(_: int) -> str:
     return "?"
 
 
+PageKey = tuple[bool, bool, bool, str]  # (owner, provider, after, order)
+PageRows = list[tuple[str, str]]  # (a Video object's JSON text, its id)
+
+
 class Backend:
     """The hot statements. `None` from a delete means: a registered hook is involved, take
     the transaction in `VideoStore.delete` that runs the hooks."""
 
+    dialect = ""  # listing.page_sql's name of the SQL dialect
+
     def __init__(self) -> None:
         # `update_active` statements, one per (columns set, leased), built on first use
         self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
+        # list pages, one statement per (filters, order), built on first use
+        self._pages: dict[PageKey, tuple[str, list[str]]] = {}
         self.involved = NOBODY  # set by `VideoStore.on_delete`: when a delete needs hooks
 
     def hooks_changed(self, involved: str) -> None:
@@ -256,6 +265,28 @@ class Backend:
             params.append(lease_token)
         return sql, params
 
+    async def page(
+        self, *, owner: str | None, provider: str | None, after: str | None, limit: int, order: str
+    ) -> PageRows | None:
+        """Up to `limit` + 1 rows of the list after the video `after` (in `seq` order), each
+        rendered by the database (`listing.py`); None when `after` names no video of
+        `owner`'s."""
+        raise NotImplementedError
+
+    def _page(
+        self, owner: str | None, provider: str | None, seq: int | None, limit: int, order: str
+    ) -> tuple[str, list[Any]]:
+        """The page statement (kept per filters and order) and its parameters."""
+        key = (owner is not None, provider is not None, seq is not None, order)
+        found = self._pages.get(key)
+        if found is None:
+            found = self._pages[key] = page_sql(
+                self.dialect, owner=key[0], provider=key[1], after=key[2], order=order
+            )
+        sql, names = found
+        values = {"owner": owner, "provider": provider, "after": seq, "limit": limit + 1}
+        return sql, [values[n] for n in names]
+
     async def mark_done(self, seq: int, now: float) -> None:
         raise NotImplementedError
 
@@ -274,6 +305,8 @@ class Backend:
 
 
 class SqliteBackend(Backend):
+    dialect = "sqlite"
+
     def __init__(self, path: str) -> None:
         super().__init__()
         uri = f"file:{quote(path)}?mode=ro"
@@ -387,6 +420,22 @@ class SqliteBackend(Backend):
     async def video(self, video_id: str) -> Row | None:
         found = self._ro.execute(self._select, (video_id,)).fetchone()
         return _decode(dict(zip(COLUMNS, found, strict=True))) if found else None
+
+    async def page(
+        self, *, owner: str | None, provider: str | None, after: str | None, limit: int, order: str
+    ) -> PageRows | None:
+        # on the read-only connection, like `video`: 101 rows of 14 columns rendered by
+        # json_object take ~0.15 ms (a thread hop and aiosqlite cost more, bench)
+        seq = None
+        if after is not None:
+            sql = "SELECT seq FROM videos WHERE id = ?" + (" AND owner = ?" if owner else "")
+            found = self._ro.execute(sql, (after, owner) if owner else (after,)).fetchone()
+            if found is None:
+                return None
+            seq = found[0]
+        sql, params = self._page(owner, provider, seq, limit, order)
+        rows: PageRows = self._ro.execute(sql, params).fetchall()
+        return rows
 
     async def insert_video(self, row: Row, usage_row: Row | None) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -508,6 +557,8 @@ class _Refused(Exception):
 
 
 class PostgresBackend(Backend):
+    dialect = "pg"
+
     def __init__(self, dsn: str) -> None:
         super().__init__()
         self._dsn = dsn
@@ -555,6 +606,19 @@ class PostgresBackend(Backend):
         pool = await self._get_pool()
         found = await pool.fetchrow(self._select, video_id)
         return _decode(dict(found)) if found is not None else None
+
+    async def page(
+        self, *, owner: str | None, provider: str | None, after: str | None, limit: int, order: str
+    ) -> PageRows | None:
+        pool = await self._get_pool()
+        seq = None
+        if after is not None:
+            sql = "SELECT seq FROM videos WHERE id = $1" + (" AND owner = $2" if owner else "")
+            seq = await pool.fetchval(sql, *((after, owner) if owner else (after,)))
+            if seq is None:
+                return None
+        sql, params = self._page(owner, provider, seq, limit, order)
+        return [(r[0], r[1]) for r in await pool.fetch(sql, *params)]
 
     async def insert_video(self, row: Row, usage_row: Row | None) -> None:
         pool = await self._get_pool()

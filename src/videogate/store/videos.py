@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..video import ACTIVE, ANSWER_COLUMNS, Video
 from .backend import NOBODY, Backend, outbox_row
+from .listing import Page
 from .models import deletions, videos
 
 Row = dict[str, Any]
@@ -79,26 +80,13 @@ class VideoStore:
         after: str | None,
         limit: int,
         order: str,
-    ) -> tuple[list[Video], bool] | None:
-        """One page in `seq` order; None when `after` names no visible video."""
-        q = select(videos)
-        if owner is not None:
-            q = q.where(videos.c.owner == owner)
-        if provider is not None:
-            q = q.where(videos.c.provider == provider)
-        async with self.engine.connect() as conn:
-            if after is not None:
-                cursor = select(videos.c.seq).where(videos.c.id == after)
-                if owner is not None:
-                    cursor = cursor.where(videos.c.owner == owner)
-                seq = (await conn.execute(cursor)).scalar()
-                if seq is None:
-                    return None
-                q = q.where(videos.c.seq > seq if order == "asc" else videos.c.seq < seq)
-            q = q.order_by(videos.c.seq.asc() if order == "asc" else videos.c.seq.desc())
-            res = await conn.execute(q.limit(limit + 1))
-            found = [Video.from_row(dict(r)) for r in res.mappings()]
-        return found[:limit], len(found) > limit
+    ) -> Page | None:
+        """One page in `seq` order, rendered by the database; None when `after` names no
+        visible video."""
+        rows = await self.backend.page(
+            owner=owner, provider=provider, after=after, limit=limit, order=order
+        )
+        return None if rows is None else Page.of(rows, limit)
 
     async def record_poll(
         self, video: Video, *, lease_token: str | None = None, on_end: OnEnd | None = None
