@@ -228,9 +228,10 @@ def test_unsupported_provider_is_refused_naming_who_can(
     gw = make_gateway(
         providers={
             "simulated": FAST_SIMULATED,
-            # never called: the edit is refused before anything is sent
-            "openai": {
-                "type": "openai",
+            # never called: the edit is refused before anything is sent (MiniMax's
+            # v1 API has no edit endpoint; OpenAI's contract now has one)
+            "minimax": {
+                "type": "minimax",
                 "base_url": "http://127.0.0.1:9",
                 "keys": [{"value": "k"}],
             },
@@ -240,10 +241,10 @@ def test_unsupported_provider_is_refused_naming_who_can(
     with gw.http() as http:
         refused = http.post(
             "/v1/videos/edits",
-            json={"prompt": "x", "model": "openai/sora-2", "video": {"id": source.id}},
+            json={"prompt": "x", "model": "minimax/MiniMax-Hailuo-2.3", "video": {"id": source.id}},
         )
     body = assert_envelope(refused, 400, "unsupported_operation")
-    assert "'openai'" in body["error"]["message"] and "simulated" in body["error"]["message"]
+    assert "'minimax'" in body["error"]["message"] and "simulated" in body["error"]["message"]
 
 
 def test_edit_on_another_provider_gets_the_bytes(
