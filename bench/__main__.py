@@ -28,7 +28,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import litellm, pyspy, report, seed, wrk
+from . import active_jobs, content, litellm, pyspy, report, seed, wrk
 from .measure import (
     LIST,
     RETRIEVE,
@@ -123,6 +123,70 @@ def ensure_granian() -> None:
             [sys.executable, "-m", "pip", "install", "-q", f"granian=={GRANIAN_VERSION}"],
             check=True,
         )
+
+
+DEFAULT_S3 = "http://127.0.0.1:54330"
+
+
+def _s3_up(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2).close()  # loopback moto
+    except urllib.error.HTTPError:
+        return True  # moto answers; a status is an answer
+    except OSError:
+        return False
+    return True
+
+
+def ensure_s3() -> str | None:
+    """The S3-compatible store's endpoint (scripts/services.sh starts moto), or None."""
+    url = os.environ.get("VIDEOGATE_TEST_S3_URL", DEFAULT_S3)
+    if _s3_up(url):
+        return url
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "services.sh"), "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("export VIDEOGATE_TEST_S3_URL="):
+            url = line.split("=", 1)[1].strip()
+    return url if _s3_up(url) else None
+
+
+def run_bytes(
+    group: Group, work: Path, upstream: Service, prof: Profile, pg_base: str | None, quick: bool
+) -> dict[str, Any]:
+    """Issue 19's byte and job workloads: a 200 MB mirrored file against a sendfile server,
+    the same object in S3 (streamed and redirected) against a direct presigned GET, and many
+    active jobs polled by worker processes."""
+    n = prof.content_downloads
+    servers = [("granian", "pathsend")] if importlib.util.find_spec("granian") else []
+    servers.append(("uvicorn", "4 MiB pread chunks"))
+    mirrored = content.run_mirrored(
+        group,
+        work,
+        [(f"videogate {s} ({how})", Variant(s, "sqlite", 1), None) for s, how in servers],
+        upstream.port,
+        n,
+        log,
+    )
+    endpoint = ensure_s3()
+    s3: list[dict[str, Any]] = []
+    if endpoint is None:
+        log("S3-compatible store unavailable: the S3 rows are not measured")
+    else:
+        s3 = content.run_s3(
+            group, work, Variant(servers[0][0], "sqlite", 1), upstream.port, endpoint, n, log
+        )
+    # quick (the test suite's run): one SQLite worker, a small backlog
+    jobs = active_jobs.run(quick, pg_base, log, only=[("sqlite", 1)] if quick else None)
+    return {"mirrored": mirrored, "s3": s3, "s3_endpoint": endpoint, "active_jobs": jobs}
 
 
 def _pg_up(url: str) -> bool:
@@ -697,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
             if found is not None:
                 scale_variants.append(found)
         scale_rows = run_scale(group, work, scale_variants, upstream, pg_base, prof)
+        log("bytes and jobs (issue 19)")
+        byte_rows = run_bytes(group, work, upstream, prof, pg_base, args.quick)
         profiles = {}
         if args.profile:
             profiles = profile_hot_paths(
@@ -755,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
             "litellm": ll_result,
             "same_rate": same_rate,
             "scale": scale_rows,
+            "bytes": byte_rows,
             "loadgen_ceiling": ceiling,
             "facts": facts,
             "method": method,

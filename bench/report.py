@@ -319,6 +319,47 @@ def scale_table(rows: list[M], directs: dict[str, M | None]) -> str:
     return "\n".join(out)
 
 
+# Issue 19: content within 80 % of its limit; RSS "flat" = the gateway grew by less than this
+# while serving 200 MB (a buffered body would grow by the file's size)
+CONTENT_SHARE = 0.8
+FLAT_RSS_MB = 32.0
+
+
+def _content_row(r: M, limit: M | None, redirect: bool) -> str:
+    mb, lim = r.get("mb_per_s"), (limit or {}).get("mb_per_s")
+    share = mb / lim if mb and lim else None
+    grew = r["peak_rss_mb"] - r["start_rss_mb"] if r.get("peak_rss_mb") else None
+    flat = grew is not None and grew < FLAT_RSS_MB
+    if limit is r:
+        target, met = "(the limit)", "-"
+    elif redirect:  # the bytes never pass through the gateway: only its RSS says anything
+        target = "bytes bypass the gateway, flat RSS"
+        met = "met" if mb and flat else "**not met**"
+    else:
+        target = f"≥ {CONTENT_SHARE:.0%} of limit, flat RSS"
+        met = "met" if share is not None and share >= CONTENT_SHARE and flat else "**not met**"
+    rss = "-" if grew is None else f"{r['start_rss_mb']:.0f} → {r['peak_rss_mb']:.0f}"
+    return (
+        f"| {r['target']} | {'Range ' + r['range'] if r.get('range') else 'whole file'} "
+        f"| {_num(mb)} | {'-' if share is None else f'{share:.0%}'} | {rss} "
+        f"| {_num(r.get('cpu_ms'))} | {target} | {met} |{' ' + r['note'] if r.get('note') else ''}"
+    )
+
+
+def content_table(rows: list[M]) -> str:
+    """Each download beside the limit of the same kind (whole or Range) from the same run."""
+    out = [
+        "| served by | request | MB/s (best) | of limit | RSS MB start → peak "
+        "| CPU ms/download | target | met |",
+        "|---|---|---:|---:|---:|---:|---|:-:|",
+    ]
+    limits = {r.get("range"): r for r in rows if "limit" in r["target"]}
+    for r in rows:
+        redirect = "redirect" in r["target"]
+        out.append(_content_row(r, limits.get(r.get("range")), redirect))
+    return "\n".join(out)
+
+
 def facts_block(facts: dict[str, Any]) -> str:
     return "\n".join(f"- **{k}**: {v}" for k, v in facts.items())
 
@@ -333,6 +374,43 @@ def litellm_run(ll: dict[str, Any] | None) -> dict[str, Any] | None:
 def litellm_measures(ll: dict[str, Any] | None) -> list[M] | None:
     run = litellm_run(ll)
     return run["measures"] if run else None
+
+
+def bytes_sections(b: M | None) -> list[str]:
+    """Issue 19's content and active-jobs sections (absent from results written before)."""
+    if not b:
+        return []
+    from .active_jobs import TARGET_P99, TARGET_POLLS, table
+
+    s3 = (
+        [content_table(b["s3"])]
+        if b.get("s3")
+        else ["S3-compatible store unavailable in this run: not measured."]
+    )
+    return [
+        "## Content from the local asset store (200 MB, mirrored)",
+        "",
+        "Limit: `bench.fileserver`, os.sendfile on loopback, serving the very same file "
+        "(hard-linked, same page cache). curl to /dev/null; RSS of the gateway's process tree.",
+        "",
+        content_table(b["mirrored"]),
+        "",
+        f"## Content from S3-compatible storage ({b.get('s3_endpoint') or 'none'})",
+        "",
+        "Limit: a direct presigned GET of the same object from the same store. "
+        "`307 redirect`: `assets.s3_presigned_redirect: true`, curl follows it.",
+        "",
+        *s3,
+        "",
+        "## Many active jobs (worker processes polling a loopback upstream)",
+        "",
+        f"Target: ≥ {TARGET_POLLS:,.0f} polls/s per worker process, lag p99 ≤ "
+        f"{TARGET_P99:g} s at half load and with a hanging provider beside, no job polled "
+        "twice in one interval.",
+        "",
+        table(b["active_jobs"]),
+        "",
+    ]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -387,6 +465,7 @@ def render(results: dict[str, Any]) -> str:
             },
         ),
         "",
+        *bytes_sections(results.get("bytes")),
         "## How it was measured",
         "",
         "\n".join(f"- {line}" for line in results["method"]),
