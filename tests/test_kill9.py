@@ -419,6 +419,13 @@ def test_two_workers_mirror_each_asset_once_and_take_over_a_killed_mirror(
         workers[pid].kill()  # kill -9 mid-copy
         workers[pid].wait(timeout=10)
         killed_at = time.monotonic()
+        # what the dead worker held (its leases outlive it): any of these may have been in
+        # the middle of a copy, which the taker-over then repeats
+        held = {
+            r["upstream_id"].rsplit("/", 1)[-1]
+            for r in rig.rows(f"SELECT upstream_id FROM videos WHERE lease_owner LIKE '%:{pid}:%'")
+        }
+        assert hung_task in held, (hung_task, held)
         mirrored = f"SELECT mirror_state FROM videos WHERE id = '{holder[0]['id']}'"
         rig.until(lambda: rig.rows(mirrored)[0]["mirror_state"] == "done", timeout=30)
         took_over = time.monotonic() - killed_at
@@ -439,7 +446,10 @@ def test_two_workers_mirror_each_asset_once_and_take_over_a_killed_mirror(
     for r in kling.find_requests("GET", "/cdn/"):
         task = r.path.split("/")[-1].split(".")[0]
         copies[task] = copies.get(task, 0) + 1
-    # each asset fetched once; the killed copy's once more by the worker that took it over
-    assert copies == {t.id: 2 if t.id == hung_task else 1 for t in kling.tasks.values()}
+    # each asset fetched once, but for the copies the killed worker held: the hung one
+    # once more by the worker that took it over, any other it held at most once more
+    assert copies[hung_task] == 2, copies
+    for task in kling.tasks.values():
+        assert 1 <= copies.get(task.id, 0) <= (2 if task.id in held else 1), (task.id, copies)
     files = [p for p in (data_dir / "assets").rglob("*") if p.is_file()]
     assert not [p for p in files if "#" in p.name], files  # no staging file left

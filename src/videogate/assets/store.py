@@ -10,7 +10,9 @@ signs a short-lived GET (`signed_url`), so the client fetches the bytes from the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -114,7 +116,20 @@ class AssetStore:
 
         attributes = {"Content-Type": content_type} if self._attributes else None
         await obstore.put_async(self._store, key, counted(), attributes=attributes)
+        self._drop_stale_stages(key)
         return written
+
+    def _drop_stale_stages(self, key: str) -> None:
+        """Partial files of earlier attempts at `key` (a worker killed mid-copy leaves its
+        `<name>#<n>`; the copy that just completed makes them useless). A writer still on
+        one lost its lease, so its own completion is refused anyway (lifecycle/mirror.py)."""
+        path = self.local_path(key)
+        if path is None:
+            return
+        for stage in path.parent.glob(f"{glob.escape(path.name)}#*"):
+            if STAGING.search(stage.name):
+                with contextlib.suppress(FileNotFoundError):
+                    stage.unlink()
 
     async def size(self, key: str) -> int | None:
         try:
