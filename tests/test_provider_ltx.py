@@ -173,7 +173,9 @@ def test_gateway_shutdown_mid_call_fails_the_job(
     job = json.loads((state / f"{upstream_token(video.id, 'ltx')}.json").read_text())
     assert job["status"] == "failed" and "shut down" in job["error"]["message"]
     again = make_gateway(providers={"ltx": ltx(mock, state)})
-    done = again.client(key=first.key).videos.retrieve(video.id)
+    # the restarted gateway learns of the failure on its next look at the job (the worker's
+    # poll or a retrieve past the freshness window): wait for it rather than race it
+    done = until_ended(again.client(key=first.key), video.id)
     assert (done.status, done.error.code) == ("failed", "internal_error")
     assert "safe to create the video again" in done.error.message
 
