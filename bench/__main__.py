@@ -401,7 +401,7 @@ def run_scale(
     """Retrieve and list latency as the store grows to each of `prof.scale_sizes` jobs.
 
     `src`: another checkout's code (a baseline in the same run), named `code` in the rows;
-    `spy`: py-spy every list run into that directory (raw stacks, summaries beside them).
+    `spy`: py-spy every retrieve and list run into that directory (raw stacks and summaries).
     """
     rows: list[dict[str, Any]] = []
     sprof = replace(prof, wrk_seconds=prof.scale_seconds, fixed_seconds=prof.scale_seconds)
@@ -429,8 +429,8 @@ def run_scale(
                 target.ids = _cycler(sample)
                 for wl in (RETRIEVE, LIST):
                     spied = None
-                    if spy is not None and wl is LIST:
-                        name = f"{variant.slug}{'-' + code if code else ''}-list-{size}"
+                    if spy is not None:
+                        name = f"{variant.slug}{'-' + code if code else ''}-{wl.key}-{size}"
                         raw = spy / f"{name}.txt"
                         spied = (raw, spy_on(target, raw, prof.scale_seconds))
                     m = run_workload(target, wl, sprof, work)

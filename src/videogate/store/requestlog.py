@@ -1,8 +1,17 @@
 """The request log: one row per API request, written in batches, read by GET /api/logs.
 
-Rows are buffered in memory and inserted together once a second (one multi-row insert), so
-a request pays an append, not a write: the buffer is bounded, and what a crash loses is at
-most the last second. Reads page newest first by `seq`.
+Rows are buffered in memory and inserted together once a second, so a request pays an
+append, not a write: the buffer is bounded, and what a crash loses is at most the last
+second. Reads page newest first by `seq`.
+
+The flush is the one write of the request path, and at 7k requests/s it is 7k rows a
+second, so it is kept cheap (bench, uvicorn·SQLite·1w, retrieve):
+- rows are buffered as tuples in the statement's parameter order and sent with the driver's
+  `executemany` (one statement compiled once per dialect): SQLAlchemy's per-row parameter
+  processing of dicts cost 6.0 µs a row against 3.6 µs (7,000-row flush, SQLite);
+- in chunks of `CHUNK` rows, each its own short transaction with the loop given back in
+  between: one 7,000-row statement held the event loop for tens of milliseconds, and the
+  retrieve p99 rose to 13 to 43 ms in the runs where a flush met the measurement.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .models import request_log, videos, worker_heartbeats
@@ -23,21 +32,32 @@ Row = dict[str, Any]
 log = logging.getLogger("videogate.store")
 FILTERS = ("key_id", "provider", "model", "route")
 MAX_BUFFER = 10_000  # rows held while the store is away; older ones are dropped
+CHUNK = 500  # rows per insert (see the module's docstring)
+COLUMNS = tuple(c.name for c in request_log.columns if c.name != "seq")
 
 
 class RequestLog:
     def __init__(self, engine: AsyncEngine, flush_seconds: float = 1.0) -> None:
         self.engine = engine
         self.flush_seconds = flush_seconds
-        self._buffer: list[Row] = []
+        self._buffer: list[tuple[Any, ...]] = []
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        stmt = insert(request_log).values({name: bindparam(name) for name in COLUMNS})
+        compiled = stmt.compile(dialect=engine.dialect, for_executemany=True)
+        self._sql = str(compiled)
+        # the names in the order the driver takes them (qmark on SQLite, $n on asyncpg)
+        order = compiled.positiontup or []
+        if sorted(order) != sorted(COLUMNS):
+            raise RuntimeError(f"request log insert binds {order}, not {COLUMNS}")
+        self._order = tuple(order)
 
     def add(self, row: Row) -> None:
+        """Buffer one request's fields (keys: COLUMNS; missing ones are NULL)."""
         if len(self._buffer) >= MAX_BUFFER:
             self._buffer.pop(0)
             self.dropped += 1
-        self._buffer.append(row)
+        self._buffer.append(tuple(row.get(name) for name in self._order))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="videogate-reqlog")
@@ -52,15 +72,20 @@ class RequestLog:
 
     async def flush(self) -> int:
         rows, self._buffer = self._buffer, []
-        if not rows:
-            return 0
+        done = 0
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(request_log), rows)
-        except Exception:
-            self._buffer[:0] = rows[-(MAX_BUFFER - len(self._buffer)) :]
+            while done < len(rows):
+                chunk = rows[done : done + CHUNK]
+                async with self.engine.begin() as conn:
+                    await conn.exec_driver_sql(self._sql, chunk)
+                done += len(chunk)
+                if done < len(rows):
+                    await asyncio.sleep(0)  # let requests run between chunks
+        except Exception:  # keep what was not written, newest first within the bound
+            left = rows[done:]
+            self._buffer[:0] = left[-max(0, MAX_BUFFER - len(self._buffer)) :]
             raise
-        return len(rows)
+        return done
 
     async def aclose(self) -> None:
         if self._task is not None:
