@@ -457,6 +457,9 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Scale: jobs in the store",
         "",
+        "The rows name each store's deployment: in a full run, granian with two worker "
+        "processes (one per core), the same in every run.",
+        "",
         scale_table(
             results["scale"],
             {
