@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import obstore
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import LocalStore, S3Store
 
 from ..config import AssetsConfig
+from ..errors import GatewayError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig
@@ -170,6 +171,12 @@ class AssetStore:
             result = await obstore.get_async(self._store, key, options=options)  # type: ignore[arg-type]
         except (NotFoundError, FileNotFoundError):
             return None
+        except (BaseError, OSError) as exc:  # the store is down or refuses: not our 500
+            raise GatewayError(
+                502,
+                "asset_store_unavailable",
+                f"The asset store could not be read ({type(exc).__name__}); try again.",
+            ) from exc
 
         async def chunks() -> AsyncIterator[bytes]:
             async for chunk in result.stream(min_chunk_size=READ_CHUNK):
