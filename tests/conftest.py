@@ -162,15 +162,11 @@ def _require(var: str, what: str) -> str:
     return value
 
 
-@pytest.fixture
-def assets_config() -> dict[str, Any]:
-    """Local disk with SQLite; a fresh bucket on the S3-compatible server with PostgreSQL."""
-    if BACKEND != "postgres":
-        return {}
+def new_bucket(endpoint: str, prefix: str) -> str:
+    """A fresh bucket on the S3-compatible server (moto takes any credentials)."""
     import boto3
 
-    endpoint = _require("VIDEOGATE_TEST_S3_URL", "S3-compatible storage")
-    bucket = "vg-" + secrets.token_hex(6)
+    bucket = prefix + secrets.token_hex(5)
     boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -178,6 +174,16 @@ def assets_config() -> dict[str, Any]:
         aws_secret_access_key="test",
         region_name="us-east-1",
     ).create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def assets_config() -> dict[str, Any]:
+    """Local disk with SQLite; a fresh bucket on the S3-compatible server with PostgreSQL."""
+    if BACKEND != "postgres":
+        return {}
+    endpoint = _require("VIDEOGATE_TEST_S3_URL", "S3-compatible storage")
+    bucket = new_bucket(endpoint, "vg-")
     return {
         "backend": "s3",
         "s3_bucket": bucket,

@@ -19,22 +19,13 @@ from videogate.assets.store import AssetStore
 from videogate.config import AssetsConfig
 from videogate.errors import GatewayError
 
-from .conftest import _require
+from .conftest import _require, new_bucket
 
 pytestmark = pytest.mark.db
 
 
 def s3_config(endpoint: str, **more: Any) -> AssetsConfig:
-    import boto3
-
-    bucket = "vg-read-" + secrets.token_hex(5)
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    bucket = new_bucket(endpoint, "vg-read-")
     values = {
         "backend": "s3",
         "s3_bucket": bucket,

@@ -12,7 +12,6 @@ longer verifies once the expiry is altered, and whose window has passed after it
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from .conftest import GatewayHandle, _require, assert_envelope
+from .conftest import GatewayHandle, _require, assert_envelope, new_bucket
 from .mocks.openai_videos import OpenAIVideosMock
 from .test_durable_lifecycle import KEY, mirrored, provider, wait_for
 
@@ -33,17 +32,8 @@ def mock() -> Iterator[OpenAIVideosMock]:
 
 
 def s3_assets(expiry: float) -> dict[str, Any]:
-    import boto3
-
     endpoint = _require("VIDEOGATE_TEST_S3_URL", "S3-compatible storage")
-    bucket = "vg-redirect-" + secrets.token_hex(5)
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    bucket = new_bucket(endpoint, "vg-redirect-")
     return {
         "backend": "s3",
         "s3_bucket": bucket,
