@@ -228,3 +228,35 @@ def test_every_admin_list_honours_limit_and_after(
             assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_limit"
         usage = http.get("/api/governance/usage", params={"limit": 1}).json()
         assert usage["totals"]["jobs"] == 3  # totals cover every row, not the page
+
+
+def test_a_failed_flush_keeps_its_rows_within_the_buffer_bound(tmp_path: Path) -> None:
+    """Rows a failed flush could not write go back in front of the buffer, but never past
+    MAX_BUFFER: with the buffer refilled to the bound meanwhile, they are dropped (counted)."""
+    import asyncio
+    import contextlib
+
+    from videogate.store import requestlog
+    from videogate.store.db import make_engine
+
+    class Away:
+        """The store going away while requests keep filling the buffer to its bound."""
+
+        @contextlib.asynccontextmanager
+        async def begin(self) -> Any:
+            for i in range(requestlog.MAX_BUFFER):
+                log.add({"path": f"/new/{i}", "status": 200})
+            raise ConnectionError("the store is away")
+            yield
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v.db'}")
+    log = requestlog.RequestLog(engine)
+    log.engine = Away()  # type: ignore[assignment]
+    for i in range(3):
+        log.add({"path": f"/old/{i}", "status": 200})
+
+    with pytest.raises(ConnectionError):
+        asyncio.run(log.flush())
+    assert len(log._buffer) == requestlog.MAX_BUFFER
+    assert log.dropped == 3
+    asyncio.run(engine.dispose())

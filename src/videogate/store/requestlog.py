@@ -81,9 +81,12 @@ class RequestLog:
                 done += len(chunk)
                 if done < len(rows):
                     await asyncio.sleep(0)  # let requests run between chunks
-        except Exception:  # keep what was not written, newest first within the bound
+        except Exception:  # keep what was not written; past the bound the oldest go
             left = rows[done:]
-            self._buffer[:0] = left[-max(0, MAX_BUFFER - len(self._buffer)) :]
+            room = max(0, MAX_BUFFER - len(self._buffer))
+            kept = left[len(left) - room :] if room else []
+            self.dropped += len(left) - len(kept)
+            self._buffer[:0] = kept
             raise
         return done
 
