@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import threading
+from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,8 @@ async def _chunks(body: Any) -> bytes:
     return b"".join([chunk async for chunk in body])
 
 
-async def _one_source() -> Any:
-    async def gen() -> Any:
-        yield DATA
-
-    return gen()
+async def _source() -> AsyncIterator[bytes]:
+    yield DATA
 
 
 DATA = os.urandom(3 * 1024 * 1024 + 12345)  # more than one read chunk, not a multiple
@@ -57,7 +55,7 @@ def test_ranges_read_back_exactly(tmp_path: Path, prefix: str | None) -> None:
     store = AssetStore.from_config(s3_config(endpoint, s3_prefix=prefix), tmp_path)
 
     async def run() -> None:
-        assert await store.put("vk_1/v~openai/video", await _one_source(), "video/mp4")
+        assert await store.put("vk_1/v~openai/video", _source(), "video/mp4")
         for start, end in ((0, None), (0, len(DATA)), (1, 2), (5, None), (1048575, 2097153)):
             body = await store.open("vk_1/v~openai/video", start, end)
             assert body is not None

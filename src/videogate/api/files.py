@@ -64,14 +64,13 @@ class FileAsset(Response):
         try:
             start = {"status": self.status_code, "headers": self.raw_headers}
             await send({"type": "http.response.start", **start})
+            pathsend = PATHSEND in scope.get("extensions", {})  # granian (see QUEUED_CHUNK)
             if scope.get("method") == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
-            elif self.whole and PATHSEND in scope.get("extensions", {}):
+            elif self.whole and pathsend:
                 await send({"type": PATHSEND, "path": str(self.path)})
             else:
-                # a server with pathsend is granian (see QUEUED_CHUNK)
-                queued = PATHSEND in scope.get("extensions", {})
-                await self._stream(send, QUEUED_CHUNK if queued else CHUNK)
+                await self._stream(send, QUEUED_CHUNK if pathsend else CHUNK)
         finally:
             os.close(self.fd)
 
